@@ -1,0 +1,300 @@
+//! The `izport` command line: run the service and administer organizations and users.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::{generate_password, hash_password};
+use crate::registry::RegistryIdentity;
+use crate::server::{self, Limits, ServerOptions};
+use crate::store::Db;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "izport",
+    version,
+    about = "Immunization registry data exchange: the CDC IIS SOAP web service and the registry behind it"
+)]
+pub struct Cli {
+    /// Database URL: sqlite:PATH (created if missing) or postgres://user@host/db
+    #[arg(
+        long,
+        env = "IZPORT_DATABASE_URL",
+        default_value = "sqlite:izport.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web service (migrates the database first)
+    Serve(ServeArgs),
+    /// Apply database migrations and exit
+    Migrate,
+    /// Manage submitting organizations
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage the users organizations authenticate as
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, env = "IZPORT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// TLS certificate chain (PEM)
+    #[arg(long, env = "IZPORT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, env = "IZPORT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)
+    #[arg(long, env = "IZPORT_INSECURE_HTTP")]
+    pub insecure_http: bool,
+    /// Public base URL printed in the WSDL's service address, e.g. https://iis.example.org
+    #[arg(long, env = "IZPORT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Largest hl7Message accepted, in bytes
+    #[arg(long, env = "IZPORT_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+    /// Largest HTTP request body read, in bytes
+    #[arg(long, env = "IZPORT_MAX_BODY_BYTES", default_value_t = 512 * 1024)]
+    pub max_body_bytes: usize,
+    /// How the registry names itself in MSH-3 of its responses
+    #[arg(long, env = "IZPORT_APPLICATION", default_value = "IZPORT")]
+    pub application: String,
+    /// How the registry names itself in MSH-4 of its responses
+    #[arg(long, env = "IZPORT_FACILITY", default_value = "IZPORT")]
+    pub facility: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Register a submitting organization and its facility IDs
+    Add {
+        /// Organization code (unique)
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// A facility ID the organization submits for (repeatable)
+        #[arg(long = "facility", required = true)]
+        facilities: Vec<String>,
+    },
+    /// List organizations, their facilities and users
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user of an organization; prints a generated password unless --password-stdin
+    Add {
+        #[arg(long)]
+        org: String,
+        username: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password; prints a generated one unless --password-stdin
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Refuse all further requests from a user
+    Disable { username: String },
+    /// Allow a disabled user again
+    Enable { username: String },
+}
+
+fn check_code(kind: &str, value: &str) -> anyhow::Result<()> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !ok {
+        bail!("{kind} '{value}' must be 1-64 letters, digits, '-', '_' or '.'");
+    }
+    Ok(())
+}
+
+/// A password from stdin (first line) or a newly generated one (then printed).
+fn obtain_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((generate_password(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.chars().count() < 8 {
+        bail!("the password must be at least 8 characters");
+    }
+    Ok((password, false))
+}
+
+async fn open(database_url: &str) -> anyhow::Result<Arc<Db>> {
+    let db = Db::connect(database_url)
+        .await
+        .with_context(|| format!("opening {}", crate::store::redact_url(database_url)))?;
+    db.migrate().await?;
+    Ok(Arc::new(db))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = open(&cli.database_url).await?;
+    let result = dispatch(&db, cli.command).await;
+    db.close().await;
+    result
+}
+
+async fn dispatch(db: &Arc<Db>, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => {
+            println!("database is up to date");
+        }
+        Command::Serve(args) => serve(db.clone(), args).await?,
+        Command::Org(OrgCommand::Add {
+            code,
+            name,
+            facilities,
+        }) => {
+            check_code("organization code", &code)?;
+            for f in &facilities {
+                check_code("facility ID", f)?;
+            }
+            db.create_organization(&code, &name, &facilities).await?;
+            println!(
+                "organization {code} created with facilities {}",
+                facilities.join(", ")
+            );
+        }
+        Command::Org(OrgCommand::List { json }) => {
+            let orgs = db.list_organizations().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&orgs)?);
+            } else if orgs.is_empty() {
+                println!("no organizations yet: izport org add CODE --name NAME --facility ID");
+            } else {
+                for o in orgs {
+                    println!(
+                        "{}\t{}\tfacilities: {}\tusers: {}",
+                        o.code,
+                        o.name,
+                        o.facilities.join(","),
+                        if o.users.is_empty() {
+                            "-".to_string()
+                        } else {
+                            o.users.join(",")
+                        }
+                    );
+                }
+            }
+        }
+        Command::User(UserCommand::Add {
+            org,
+            username,
+            password_stdin,
+        }) => {
+            check_code("username", &username)?;
+            let (password, generated) = obtain_password(password_stdin)?;
+            let hash = hash_password(&password)?;
+            db.create_user(&org, &username, &hash).await?;
+            println!("user {username} created for organization {org}");
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        Command::User(UserCommand::Passwd {
+            username,
+            password_stdin,
+        }) => {
+            let (password, generated) = obtain_password(password_stdin)?;
+            db.set_password(&username, &hash_password(&password)?)
+                .await?;
+            println!("password of {username} changed");
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        Command::User(UserCommand::Disable { username }) => {
+            db.set_user_status(&username, "disabled").await?;
+            println!("user {username} disabled");
+        }
+        Command::User(UserCommand::Enable { username }) => {
+            db.set_user_status(&username, "active").await?;
+            println!("user {username} enabled");
+        }
+    }
+    Ok(())
+}
+
+async fn serve(db: Arc<Db>, args: ServeArgs) -> anyhow::Result<()> {
+    let options = ServerOptions {
+        listen: args.listen,
+        tls: args.tls_cert.zip(args.tls_key),
+        insecure_http: args.insecure_http,
+        public_url: args.public_url,
+        limits: Limits {
+            max_message_bytes: args.max_message_bytes,
+            max_body_bytes: args.max_body_bytes,
+        },
+        identity: RegistryIdentity {
+            application: args.application,
+            facility: args.facility,
+        },
+    };
+    let tls = options.tls.is_some();
+    let server = server::start(db, options).await?;
+    let scheme = if tls { "https" } else { "http" };
+    tracing::info!(
+        "izport listening on {scheme}://{}/soap (WSDL at /soap?wsdl)",
+        server.addr
+    );
+    println!("izport listening on {scheme}://{}/soap", server.addr);
+    let stop = server.shutdown_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop.send(true);
+    });
+    server.wait().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,13 @@
+//! izport: an immunization-registry data-exchange service.
+//!
+//! The request path runs one way: `soap` (envelope, faults, WSDL) → `auth` (organization
+//! credentials) → `hl7` (codec, no I/O) → `registry` (validate, plan, record: pure logic over a
+//! store trait) → `store` (sqlx, SQLite and PostgreSQL).
+
+pub mod auth;
+pub mod cli;
+pub mod hl7;
+pub mod registry;
+pub mod server;
+pub mod soap;
+pub mod store;

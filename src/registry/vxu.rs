@@ -1,0 +1,420 @@
+//! VXU^V04, first version: the checks every stored record depends on (identifier, name, birth
+//! date, sex; per dose the administration date, the vaccine code and the sender's dose key) and
+//! the records to write. Pure: message in, findings and planned changes out.
+
+use std::borrow::Cow;
+
+use crate::hl7::{parse_dtm, DtmPrecision, ErrLocation, Message, Segment};
+
+use super::finding::{cdc_code, hl7_code, Finding, Scope};
+use super::{DoseAction, DoseRecord, Identifier, PatientChanges, PatientRecord};
+
+/// A calendar date as (year, month, day); ordering is chronological.
+pub type Date = (i16, u8, u8);
+
+pub fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.0, d.1, d.2)
+}
+
+/// Validates a VXU whose header was accepted and plans what to store. `changes` is `None` when
+/// the patient was rejected (and so the whole message).
+pub fn plan(msg: &Message<'_>, today: Date) -> (Vec<Finding>, Option<PatientChanges>) {
+    let mut findings = Vec::new();
+    let Some(pid) = msg.segment("PID") else {
+        findings.push(Finding::error(
+            "PID-missing",
+            Scope::Patient,
+            ErrLocation::segment("PID", 1),
+            hl7_code::SEGMENT_SEQUENCE,
+            "The message has no PID segment, so there is no patient to record; nothing was saved.",
+        ));
+        return (findings, None);
+    };
+    let patient = patient(&pid, today, &mut findings);
+    let doses = doses(msg, today, patient.as_ref().map(|p| p.1), &mut findings);
+    let changes = match patient {
+        Some((record, _, identifiers)) if !super::finding::patient_rejected(&findings) => {
+            Some(PatientChanges {
+                patient: record,
+                identifiers,
+                doses,
+            })
+        }
+        _ => None,
+    };
+    (findings, changes)
+}
+
+fn text(v: Option<Cow<'_, str>>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Parses an HL7 date of at least day precision. `Err(cdc code)` tells why it failed.
+fn date_of(raw: &str) -> Result<Date, &'static str> {
+    match parse_dtm(raw.trim()) {
+        Ok(dtm) if dtm.precision >= DtmPrecision::Day => dtm.date().ok_or(cdc_code::INVALID_DATE),
+        _ => Err(cdc_code::INVALID_DATE),
+    }
+}
+
+fn patient(
+    pid: &Segment<'_, '_>,
+    today: Date,
+    findings: &mut Vec<Finding>,
+) -> Option<(PatientRecord, Date, Vec<Identifier>)> {
+    let reject = |rule, field, comp: u32, code, message: String| {
+        let mut location = ErrLocation::field("PID", 1, field);
+        if comp > 0 {
+            location = location.with_component(comp);
+        }
+        Finding::error(rule, Scope::Patient, location, code, message)
+    };
+
+    let mut identifiers = Vec::new();
+    for rep in pid.field(3).repetitions() {
+        let Some(value) = text(Some(rep.component(1).value())) else {
+            continue;
+        };
+        identifiers.push(Identifier {
+            value,
+            authority: text(Some(rep.component(4).value())).unwrap_or_default(),
+            id_type: text(Some(rep.component(5).value())).unwrap_or_default(),
+        });
+    }
+    if identifiers.is_empty() {
+        findings.push(reject(
+            "PID-3-missing",
+            3,
+            0,
+            hl7_code::REQUIRED_FIELD_MISSING,
+            "Patient identifier (PID-3) is missing; the patient was not saved.".into(),
+        ));
+    }
+
+    // The legal name (type L) if one is marked, else the first name given.
+    let names = pid.field(5);
+    let legal = names
+        .repetitions()
+        .find(|r| r.component(7).value() == "L")
+        .unwrap_or_else(|| names.repetition(1));
+    let family = text(Some(legal.component(1).value()));
+    let given = text(Some(legal.component(2).value()));
+    if family.is_none() {
+        findings.push(reject(
+            "PID-5-family-missing",
+            5,
+            1,
+            hl7_code::REQUIRED_FIELD_MISSING,
+            "Patient last name (PID-5.1) is missing; the patient was not saved.".into(),
+        ));
+    }
+    if given.is_none() {
+        findings.push(reject(
+            "PID-5-given-missing",
+            5,
+            2,
+            hl7_code::REQUIRED_FIELD_MISSING,
+            "Patient first name (PID-5.2) is missing; the patient was not saved.".into(),
+        ));
+    }
+
+    let birth = match text(pid.get(7, 1)) {
+        None => {
+            findings.push(reject(
+                "PID-7-missing",
+                7,
+                0,
+                hl7_code::REQUIRED_FIELD_MISSING,
+                "Patient birth date (PID-7) is missing; the patient was not saved.".into(),
+            ));
+            None
+        }
+        Some(raw) => match date_of(&raw) {
+            Err(code) => {
+                findings.push(
+                    reject(
+                        "PID-7-invalid",
+                        7,
+                        0,
+                        hl7_code::DATA_TYPE,
+                        format!(
+                            "Patient birth date (PID-7) '{raw}' is not a valid date (YYYYMMDD); \
+                             the patient was not saved."
+                        ),
+                    )
+                    .with_cdc(code),
+                );
+                None
+            }
+            Ok(date) if date > today => {
+                findings.push(
+                    reject(
+                        "PID-7-future",
+                        7,
+                        0,
+                        hl7_code::DATA_TYPE,
+                        format!(
+                            "Patient birth date (PID-7) {} is in the future; the patient was not saved.",
+                            format_date(date)
+                        ),
+                    )
+                    .with_cdc(cdc_code::ILLOGICAL_DATE),
+                );
+                None
+            }
+            Ok(date) => Some(date),
+        },
+    };
+
+    let sex = text(pid.get(8, 1)).map(|s| s.to_ascii_uppercase());
+    match sex.as_deref() {
+        None => findings.push(Finding::warning(
+            "PID-8-missing",
+            ErrLocation::field("PID", 1, 8),
+            hl7_code::REQUIRED_FIELD_MISSING,
+            "Patient sex (PID-8) is missing; recorded as unknown.",
+        )),
+        Some("F" | "M" | "U" | "X") => {}
+        Some(other) => findings.push(
+            Finding::warning(
+                "PID-8-invalid",
+                ErrLocation::field("PID", 1, 8),
+                hl7_code::TABLE_VALUE_NOT_FOUND,
+                format!("Patient sex (PID-8) '{other}' is not F, M, U or X; recorded as unknown."),
+            )
+            .with_cdc(cdc_code::TABLE_VALUE_NOT_FOUND),
+        ),
+    }
+    let sex = sex.filter(|s| matches!(s.as_str(), "F" | "M" | "U" | "X"));
+
+    let (family, given, birth) = (family?, given?, birth?);
+    if identifiers.is_empty() {
+        return None;
+    }
+    let record = PatientRecord {
+        family_name: family,
+        given_name: given,
+        middle_name: text(Some(legal.component(3).value())),
+        birth_date: format_date(birth),
+        sex,
+        mother_maiden_name: text(pid.get(6, 1)),
+    };
+    Some((record, birth, identifiers))
+}
+
+/// The vaccine's CVX code from RXA-5: the primary triplet if it is CVX, else the alternate.
+fn cvx_of(rxa: &Segment<'_, '_>) -> Result<(String, Option<String>), Option<(String, String)>> {
+    let field = rxa.field(5);
+    let first = field.repetition(1);
+    let mut seen = None;
+    for base in [1usize, 4] {
+        let code = first.component(base).value();
+        let code = code.trim();
+        if code.is_empty() {
+            continue;
+        }
+        let system = first.component(base + 2).value();
+        if system.trim().eq_ignore_ascii_case("CVX") {
+            let label = text(Some(first.component(base + 1).value()));
+            return Ok((code.to_string(), label));
+        }
+        seen.get_or_insert((code.to_string(), system.trim().to_string()));
+    }
+    Err(seen)
+}
+
+fn doses(
+    msg: &Message<'_>,
+    today: Date,
+    birth: Option<Date>,
+    findings: &mut Vec<Finding>,
+) -> Vec<DoseRecord> {
+    let mut out = Vec::new();
+    let segments: Vec<_> = msg.segments().collect();
+    let mut rxa_seq = 0u32;
+    let mut orc_seq = 0u32;
+    let mut current_orc = None;
+    for (i, seg) in segments.iter().enumerate() {
+        match seg.id() {
+            "ORC" => {
+                orc_seq += 1;
+                current_orc = Some((orc_seq, *seg));
+                continue;
+            }
+            "RXA" => {}
+            _ => continue,
+        }
+        rxa_seq += 1;
+        let rxa = seg;
+        let orc = current_orc.take();
+        let rxr = segments.get(i + 1).filter(|s| s.id() == "RXR");
+        let mut dose_errors = Vec::new();
+        let reject = |rule, location: ErrLocation, code, message: String| {
+            Finding::error(rule, Scope::Dose, location, code, message)
+        };
+
+        let filler = orc.as_ref().and_then(|(_, o)| text(o.get(3, 1)));
+        if filler.is_none() {
+            let seq = orc.as_ref().map_or(rxa_seq, |(n, _)| *n);
+            dose_errors.push(reject(
+                "ORC-3-missing",
+                ErrLocation::field("ORC", seq, 3),
+                hl7_code::REQUIRED_FIELD_MISSING,
+                format!(
+                    "Dose {rxa_seq}: the filler order number (ORC-3), the sender's id for the dose, \
+                     is missing; this dose was not saved."
+                ),
+            ));
+        }
+
+        let administered = match text(rxa.get(3, 1)) {
+            None => {
+                dose_errors.push(reject(
+                    "RXA-3-missing",
+                    ErrLocation::field("RXA", rxa_seq, 3),
+                    hl7_code::REQUIRED_FIELD_MISSING,
+                    format!(
+                        "Dose {rxa_seq}: administration date (RXA-3) is missing; this dose was not saved."
+                    ),
+                ));
+                None
+            }
+            Some(raw) => match date_of(&raw) {
+                Err(code) => {
+                    dose_errors.push(
+                        reject(
+                            "RXA-3-invalid",
+                            ErrLocation::field("RXA", rxa_seq, 3),
+                            hl7_code::DATA_TYPE,
+                            format!(
+                                "Dose {rxa_seq}: administration date (RXA-3) '{raw}' is not a valid \
+                                 date; this dose was not saved."
+                            ),
+                        )
+                        .with_cdc(code),
+                    );
+                    None
+                }
+                Ok(date) if date > today => {
+                    dose_errors.push(
+                        reject(
+                            "RXA-3-future",
+                            ErrLocation::field("RXA", rxa_seq, 3),
+                            hl7_code::DATA_TYPE,
+                            format!(
+                                "Dose {rxa_seq}: administration date (RXA-3) {} is in the future; \
+                                 this dose was not saved.",
+                                format_date(date)
+                            ),
+                        )
+                        .with_cdc(cdc_code::ILLOGICAL_DATE),
+                    );
+                    None
+                }
+                Ok(date) if birth.is_some_and(|b| date < b) => {
+                    dose_errors.push(
+                        reject(
+                            "RXA-3-before-birth",
+                            ErrLocation::field("RXA", rxa_seq, 3),
+                            hl7_code::DATA_TYPE,
+                            format!(
+                                "Dose {rxa_seq}: administration date (RXA-3) {} is before the \
+                                 patient's birth date; this dose was not saved.",
+                                format_date(date)
+                            ),
+                        )
+                        .with_cdc(cdc_code::ILLOGICAL_DATE),
+                    );
+                    None
+                }
+                Ok(date) => Some(date),
+            },
+        };
+
+        let vaccine = match cvx_of(rxa) {
+            Ok((code, label)) if code.len() <= 3 && code.bytes().all(|b| b.is_ascii_digit()) => {
+                Some((code, label))
+            }
+            Ok((code, _)) => {
+                dose_errors.push(
+                    reject(
+                        "RXA-5-invalid",
+                        ErrLocation::field("RXA", rxa_seq, 5).with_component(1),
+                        hl7_code::TABLE_VALUE_NOT_FOUND,
+                        format!(
+                            "Dose {rxa_seq}: vaccine code (RXA-5) '{code}' is not a valid CVX code; \
+                             this dose was not saved."
+                        ),
+                    )
+                    .with_cdc(cdc_code::TABLE_VALUE_NOT_FOUND),
+                );
+                None
+            }
+            Err(None) => {
+                dose_errors.push(reject(
+                    "RXA-5-missing",
+                    ErrLocation::field("RXA", rxa_seq, 5),
+                    hl7_code::REQUIRED_FIELD_MISSING,
+                    format!(
+                        "Dose {rxa_seq}: vaccine code (RXA-5) is missing; this dose was not saved."
+                    ),
+                ));
+                None
+            }
+            Err(Some((code, system))) => {
+                dose_errors.push(
+                    reject(
+                        "RXA-5-not-cvx",
+                        ErrLocation::field("RXA", rxa_seq, 5).with_component(3),
+                        hl7_code::TABLE_VALUE_NOT_FOUND,
+                        format!(
+                            "Dose {rxa_seq}: vaccine code (RXA-5) '{code}' from code system '{system}' \
+                             is not accepted; send the CVX code (in RXA-5 or its alternate triplet). \
+                             This dose was not saved."
+                        ),
+                    )
+                    .with_cdc(cdc_code::TABLE_VALUE_NOT_FOUND),
+                );
+                None
+            }
+        };
+
+        let completion = text(rxa.get(20, 1)).map(|s| s.to_ascii_uppercase());
+        let action = text(rxa.get(21, 1)).map(|s| s.to_ascii_uppercase());
+        let has_errors = !dose_errors.is_empty();
+        findings.append(&mut dose_errors);
+        let (Some(filler), Some(date), Some((cvx, label))) = (filler, administered, vaccine) else {
+            continue;
+        };
+        if has_errors {
+            continue;
+        }
+        // Refusals (RE) and "no vaccine administered" (CVX 998) are not doses; they are recorded
+        // by the registry-semantics work as their own kinds. The message log keeps them meanwhile.
+        if completion.as_deref() == Some("RE") || cvx == "998" {
+            continue;
+        }
+        out.push(DoseRecord {
+            action: if action.as_deref() == Some("D") {
+                DoseAction::Delete
+            } else {
+                DoseAction::Upsert
+            },
+            filler_order_id: filler,
+            administered_on: format_date(date),
+            cvx,
+            vaccine_text: label,
+            amount: text(rxa.get(6, 1)),
+            amount_units: text(rxa.get(7, 1)),
+            info_source: text(rxa.get(9, 1)),
+            lot_number: text(rxa.get(15, 1)),
+            lot_expiration: text(rxa.get(16, 1)),
+            mvx: text(rxa.get(17, 1)),
+            completion_status: completion,
+            action_code: action,
+            route: rxr.and_then(|r| text(r.get(1, 1))),
+            site: rxr.and_then(|r| text(r.get(2, 1))),
+        });
+    }
+    out
+}

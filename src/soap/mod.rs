@@ -1,0 +1,9 @@
+//! The CDC IIS SOAP web service (WSDL namespace `urn:cdc:iisb:2011`): envelope decoding,
+//! responses and faults, the WSDL, and the axum handlers that tie them to the registry.
+
+pub mod envelope;
+pub mod fault;
+mod handler;
+pub mod wsdl;
+
+pub use handler::{get_soap, post_soap};

@@ -1,0 +1,211 @@
+//! Persistence: one schema, two backends (SQLite embedded by default, PostgreSQL for scale-out).
+//!
+//! Queries go through sqlx's `Any` driver so that each statement is written once; both backends
+//! accept `$N` placeholders, `ON CONFLICT` and `RETURNING`. Where the SQL has to differ (identity
+//! columns), the migrations are kept per backend side by side in `migrations/`.
+
+mod orgs;
+mod submissions;
+
+pub use orgs::{Credentials, OrgSummary};
+pub use submissions::StoredDose;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use tokio::sync::{Mutex, MutexGuard};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL (use sqlite:PATH or postgres://…): {0}")]
+    UnsupportedUrl(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool plus what the code needs to know about the backend behind it.
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite has one writer at a time; taking this lock before a write transaction turns what
+    /// would be SQLITE_BUSY retries (and busy-snapshot failures that no timeout cures) into an
+    /// orderly queue. PostgreSQL does not need it.
+    sqlite_writer: Option<Mutex<()>>,
+}
+
+/// Makes a user-supplied SQLite URL create the file when missing, as the README promises.
+fn sqlite_url_with_create(url: &str) -> String {
+    if url.contains(":memory:") || url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> Result<Db, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            (Backend::Sqlite, sqlite_url_with_create(url))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the writer; synchronous=FULL keeps every
+                            // acknowledged commit on disk (an AA is a promise).
+                            conn.execute(
+                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Db {
+            pool,
+            backend,
+            sqlite_writer: (backend == Backend::Sqlite).then(|| Mutex::new(())),
+        })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Liveness of the database, for `/health`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Creates an empty PostgreSQL database on the same server (test and setup tooling).
+    pub async fn create_database(&self, name: &str) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres
+            || name.is_empty()
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(StoreError::Conflict(format!(
+                "cannot create database '{name}' here"
+            )));
+        }
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.sqlite_writer {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+}
+
+/// A database URL without its password, fit for error messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Current time as stored in the database: RFC 3339, UTC, microseconds.
+pub(crate) fn now_text() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://izport:s3cret@db:5432/izport"),
+            "postgres://izport:***@db:5432/izport"
+        );
+        assert_eq!(redact_url("postgres://db/izport"), "postgres://db/izport");
+        assert_eq!(redact_url("sqlite:izport.db"), "sqlite:izport.db");
+    }
+
+    #[test]
+    fn sqlite_urls_create_missing_files() {
+        assert_eq!(
+            sqlite_url_with_create("sqlite:a.db"),
+            "sqlite:a.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_with_create("sqlite:a.db?cache=shared"),
+            "sqlite:a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_with_create("sqlite:a.db?mode=ro"),
+            "sqlite:a.db?mode=ro"
+        );
+    }
+}

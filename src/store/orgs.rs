@@ -1,0 +1,212 @@
+//! Organizations, their facilities and their users: written by the CLI, read by authentication.
+
+use sqlx::Row;
+
+use super::{now_text, Db, StoreError};
+
+/// What authentication needs to know about a username, in one read.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user_id: i64,
+    pub organization_id: i64,
+    pub organization_code: String,
+    pub password_hash: String,
+    pub active: bool,
+    /// Whether the facility named in the request belongs to the user's organization.
+    pub facility_known: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrgSummary {
+    pub code: String,
+    pub name: String,
+    pub facilities: Vec<String>,
+    pub users: Vec<String>,
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl Db {
+    pub async fn create_organization(
+        &self,
+        code: &str,
+        name: &str,
+        facilities: &[String],
+    ) -> Result<i64, StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let created = sqlx::query(
+            "INSERT INTO organizations (code, name, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(code)
+        .bind(name)
+        .bind(now_text())
+        .fetch_one(&mut *tx)
+        .await;
+        let org_id: i64 = match created {
+            Ok(row) => row.try_get(0)?,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!(
+                    "organization {code} already exists"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for facility in facilities {
+            sqlx::query(
+                "INSERT INTO facilities (organization_id, facility_code) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(org_id)
+            .bind(facility)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(org_id)
+    }
+
+    pub async fn list_organizations(&self) -> Result<Vec<OrgSummary>, StoreError> {
+        let orgs = sqlx::query("SELECT id, code, name FROM organizations ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        let facilities = sqlx::query(
+            "SELECT organization_id, facility_code FROM facilities ORDER BY facility_code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let users =
+            sqlx::query("SELECT organization_id, username, status FROM users ORDER BY username")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = Vec::with_capacity(orgs.len());
+        for org in orgs {
+            let id: i64 = org.try_get(0)?;
+            let mut summary = OrgSummary {
+                code: org.try_get(1)?,
+                name: org.try_get(2)?,
+                facilities: Vec::new(),
+                users: Vec::new(),
+            };
+            for f in &facilities {
+                if f.try_get::<i64, _>(0)? == id {
+                    summary.facilities.push(f.try_get(1)?);
+                }
+            }
+            for u in &users {
+                if u.try_get::<i64, _>(0)? == id {
+                    let name: String = u.try_get(1)?;
+                    let status: String = u.try_get(2)?;
+                    summary.users.push(if status == "active" {
+                        name
+                    } else {
+                        format!("{name} ({status})")
+                    });
+                }
+            }
+            out.push(summary);
+        }
+        Ok(out)
+    }
+
+    pub async fn create_user(
+        &self,
+        org_code: &str,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<i64, StoreError> {
+        let _guard = self.write_guard().await;
+        let org: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE code = $1")
+            .bind(org_code)
+            .fetch_optional(&self.pool)
+            .await?;
+        let org_id =
+            org.ok_or_else(|| StoreError::NotFound(format!("no organization {org_code}")))?;
+        let now = now_text();
+        let created = sqlx::query(
+            "INSERT INTO users (organization_id, username, password_hash, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'active', $4, $4) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(username)
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await;
+        match created {
+            Ok(row) => Ok(row.try_get(0)?),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "user {username} already exists"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        self.update_user(
+            "UPDATE users SET password_hash = $2, updated_at = $3 WHERE username = $1",
+            username,
+            password_hash,
+        )
+        .await
+    }
+
+    pub async fn set_user_status(&self, username: &str, status: &str) -> Result<(), StoreError> {
+        self.update_user(
+            "UPDATE users SET status = $2, updated_at = $3 WHERE username = $1",
+            username,
+            status,
+        )
+        .await
+    }
+
+    async fn update_user(&self, sql: &str, username: &str, value: &str) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        let done = sqlx::query(sql)
+            .bind(username)
+            .bind(value)
+            .bind(now_text())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("no user {username}")));
+        }
+        Ok(())
+    }
+
+    /// The stored credentials of `username`, and whether `facility` is one of its organization's.
+    pub async fn credentials(
+        &self,
+        username: &str,
+        facility: &str,
+    ) -> Result<Option<Credentials>, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.organization_id, o.code, u.password_hash, u.status, \
+                    (SELECT COUNT(*) FROM facilities f \
+                      WHERE f.organization_id = u.organization_id AND f.facility_code = $2) \
+               FROM users u JOIN organizations o ON o.id = u.organization_id \
+              WHERE u.username = $1",
+        )
+        .bind(username)
+        .bind(facility)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let status: String = row.try_get(4)?;
+        let facility_count: i64 = row.try_get(5)?;
+        Ok(Some(Credentials {
+            user_id: row.try_get(0)?,
+            organization_id: row.try_get(1)?,
+            organization_code: row.try_get(2)?,
+            password_hash: row.try_get(3)?,
+            active: status == "active",
+            facility_known: facility_count > 0,
+        }))
+    }
+}

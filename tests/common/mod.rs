@@ -1,0 +1,334 @@
+//! Test harness: the real server on an ephemeral port, over a fresh database.
+//!
+//! SQLite (a file in a temp dir) by default; when `IZPORT_TEST_DATABASE_URL` points at a
+//! PostgreSQL server, each test gets a database of its own created there.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use izport::auth::hash_password;
+use izport::registry::RegistryIdentity;
+use izport::server::{self, Limits, RunningServer, ServerOptions};
+use izport::store::Db;
+
+pub const ORG: &str = "CLINIC1";
+pub const USER: &str = "ehr-user";
+pub const PASSWORD: &str = "correct-horse-battery";
+pub const FACILITY: &str = "FAC01";
+pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+pub const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+
+pub struct TestApp {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub db: Arc<Db>,
+    pub db_url: String,
+    pub client: reqwest::Client,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub limits: Limits,
+    server: Option<RunningServer>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fresh_database_url(dir: &tempfile::TempDir) -> String {
+    match std::env::var("IZPORT_TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let name = format!("izport_t_{:016x}", rand_u64());
+            let admin = Db::connect(&admin_url)
+                .await
+                .expect("connect to PostgreSQL");
+            admin
+                .create_database(&name)
+                .await
+                .expect("create test database");
+            admin.close().await;
+            replace_database(&admin_url, &name)
+        }
+        _ => format!("sqlite:{}", dir.path().join("izport.db").display()),
+    }
+}
+
+/// `postgres://u@h:p/olddb?x` → `postgres://u@h:p/newdb?x`
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
+}
+
+pub struct Options {
+    pub tls: bool,
+    pub limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tls: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = fresh_database_url(&dir).await;
+    let db = Arc::new(Db::connect(&db_url).await.expect("connect"));
+    db.migrate().await.expect("migrate");
+    db.create_organization(
+        ORG,
+        "Test Clinic",
+        &[FACILITY.to_string(), "FAC02".to_string()],
+    )
+    .await
+    .expect("org");
+    db.create_user(ORG, USER, &hash_password(PASSWORD).expect("hash"))
+        .await
+        .expect("user");
+
+    let mut client = reqwest::Client::builder();
+    let tls = if options.tls {
+        let (cert, key, pem) = make_certificate(&dir);
+        client = client
+            .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).expect("test CA"));
+        Some((cert, key))
+    } else {
+        None
+    };
+    let mut app = TestApp {
+        base: String::new(),
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        db,
+        db_url,
+        client: client.build().expect("client"),
+        tls,
+        limits: options.limits,
+        server: None,
+        _dir: dir,
+    };
+    app.start("127.0.0.1:0".parse().expect("addr")).await;
+    app
+}
+
+fn make_certificate(dir: &tempfile::TempDir) -> (PathBuf, PathBuf, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("self-signed certificate");
+    let cert_pem = cert.cert.pem();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, &cert_pem).expect("write cert");
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
+    (cert_path, key_path, cert_pem)
+}
+
+impl TestApp {
+    async fn start(&mut self, listen: SocketAddr) {
+        let server = server::start(
+            self.db.clone(),
+            ServerOptions {
+                listen,
+                tls: self.tls.clone(),
+                insecure_http: false,
+                public_url: None,
+                limits: self.limits,
+                identity: RegistryIdentity::default(),
+            },
+        )
+        .await
+        .expect("server starts");
+        self.addr = server.addr;
+        self.base = if self.tls.is_some() {
+            format!("https://localhost:{}", server.addr.port())
+        } else {
+            format!("http://{}", server.addr)
+        };
+        self.server = Some(server);
+    }
+
+    /// Stops the server and the database pool, then starts both again on the same database.
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        self.db.close().await;
+        self.db = Arc::new(Db::connect(&self.db_url).await.expect("reconnect"));
+        self.db.migrate().await.expect("migrate");
+        let listen = self.addr;
+        self.start(listen).await;
+    }
+
+    pub async fn post(&self, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+        let response = self
+            .client
+            .post(format!("{}/soap", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    pub async fn soap12(&self, envelope: &str) -> (u16, String) {
+        self.post("application/soap+xml; charset=utf-8", envelope.to_string())
+            .await
+    }
+
+    /// submitSingleMessage with the test credentials; returns (HTTP status, decoded HL7 or body).
+    pub async fn submit(&self, hl7: &str) -> (u16, String) {
+        self.submit_as(USER, PASSWORD, FACILITY, hl7).await
+    }
+
+    pub async fn submit_as(&self, user: &str, pass: &str, fac: &str, hl7: &str) -> (u16, String) {
+        let (status, body) = self.soap12(&submit_envelope(user, pass, fac, hl7)).await;
+        (status, return_text(&body).unwrap_or(body))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+}
+
+pub fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\r', "&#xD;")
+}
+
+pub fn submit_envelope(user: &str, pass: &str, fac: &str, hl7: &str) -> String {
+    format!(
+        "<soap:Envelope xmlns:soap=\"{SOAP12}\" xmlns:iis=\"urn:cdc:iisb:2011\"><soap:Header/>\
+         <soap:Body><iis:submitSingleMessage><iis:username>{}</iis:username>\
+         <iis:password>{}</iis:password><iis:facilityID>{}</iis:facilityID>\
+         <iis:hl7Message>{}</iis:hl7Message></iis:submitSingleMessage></soap:Body></soap:Envelope>",
+        xml_escape(user),
+        xml_escape(pass),
+        xml_escape(fac),
+        xml_escape(hl7)
+    )
+}
+
+/// The decoded text of the `return` element of a SOAP response, if there is one.
+pub fn return_text(body: &str) -> Option<String> {
+    element_text(body, "return")
+}
+
+/// The `Code` of the CDC fault detail element (namespace urn:cdc:iisb:2011), if any.
+pub fn cdc_fault_code(body: &str) -> Option<String> {
+    element_text_in(body, Some("urn:cdc:iisb:2011"), "Code")
+}
+
+/// Decoded text of the first element with this local name (any namespace), or None.
+pub fn element_text(body: &str, local: &str) -> Option<String> {
+    element_text_in(body, None, local)
+}
+
+fn element_text_in(body: &str, namespace: Option<&str>, local: &str) -> Option<String> {
+    use quick_xml::events::Event;
+    use quick_xml::name::ResolveResult;
+    let mut reader = quick_xml::NsReader::from_str(body);
+    let mut inside = false;
+    let mut out = String::new();
+    loop {
+        let (ns, event) = reader.read_resolved_event().ok()?;
+        let ns_ok = match (namespace, ns) {
+            (None, _) => true,
+            (Some(want), ResolveResult::Bound(n)) => n.as_ref() == want.as_bytes(),
+            _ => false,
+        };
+        match event {
+            Event::Start(e) if ns_ok && e.local_name().as_ref() == local.as_bytes() => {
+                inside = true
+            }
+            Event::End(e) if inside && e.local_name().as_ref() == local.as_bytes() => {
+                return Some(out)
+            }
+            Event::Text(t) if inside => out.push_str(&t.decode().ok()?),
+            Event::CData(t) if inside => out.push_str(std::str::from_utf8(&t).ok()?),
+            Event::GeneralRef(r) if inside => {
+                if let Some(c) = r.resolve_char_ref().ok()? {
+                    out.push(c);
+                } else {
+                    let name = std::str::from_utf8(&r).ok()?;
+                    out.push_str(quick_xml::escape::resolve_predefined_entity(name)?);
+                }
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
+/// A valid first-version VXU for patient `mrn`, with one dose keyed `dose_id`.
+pub fn vxu(control_id: &str, mrn: &str, dose_id: &str) -> String {
+    [
+        format!("MSH|^~\\&|TESTEHR|{FACILITY}|IZPORT|IZPORT|20240515093012-0500||VXU^V04^VXU_V04|{control_id}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS"),
+        format!("PID|1||{mrn}^^^TESTEHR^MR||Tester^Tina^Q^^^^L|Mother^Mary^^^^^M|20230421|F"),
+        format!("ORC|RE||{dose_id}^TESTEHR"),
+        "RXA|0|1|20240515||08^Hep B, adolescent or pediatric^CVX|0.5|mL^milliliters^UCUM||00^New immunization record^NIP001||||||Z0860BB|20250810|MSD^Merck and Co., Inc.^MVX|||CP|A".to_string(),
+        "RXR|C28161^Intramuscular^NCIT|RT^Right Thigh^HL70163".to_string(),
+    ]
+    .join("\r")
+}
+
+/// The value of field `field` of the first segment `seg` in an HL7 text (raw, no unescaping).
+pub fn hl7_field(hl7: &str, seg: &str, field: usize) -> Option<String> {
+    for line in hl7.split(['\r', '\n']) {
+        let mut parts = line.split('|');
+        if parts.next() == Some(seg) {
+            let index = if seg == "MSH" { field - 1 } else { field };
+            return line.split('|').nth(index).map(str::to_string);
+        }
+    }
+    None
+}
+
+#[test]
+fn replaces_the_database_in_a_url() {
+    assert_eq!(
+        replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        replace_database("postgres://h/test?sslmode=disable", "y"),
+        "postgres://h/y?sslmode=disable"
+    );
+    assert_eq!(replace_database("postgres://h", "z"), "postgres://h/z");
+}
