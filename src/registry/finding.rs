@@ -141,7 +141,7 @@ mod tests {
         let dose = Finding::error("d", Scope::Dose, loc(), 101, "d");
         let env = Finding::error("e", Scope::Envelope, loc(), 203, "e");
         assert_eq!(ack_code(&[]), AckCode::AA);
-        assert_eq!(ack_code(&[warn.clone()]), AckCode::AA);
+        assert_eq!(ack_code(std::slice::from_ref(&warn)), AckCode::AA);
         assert_eq!(ack_code(&[warn.clone(), dose.clone()]), AckCode::AE);
         assert_eq!(ack_code(&[dose.clone(), env.clone()]), AckCode::AR);
         assert!(!patient_rejected(&[warn, dose]));

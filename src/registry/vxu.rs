@@ -202,11 +202,18 @@ fn patient(
     Some((record, birth, identifiers))
 }
 
-/// The vaccine's CVX code from RXA-5: the primary triplet if it is CVX, else the alternate.
-fn cvx_of(rxa: &Segment<'_, '_>) -> Result<(String, Option<String>), Option<(String, String)>> {
+/// What RXA-5 names: a CVX code (primary triplet, else the alternate), another code system, or
+/// nothing.
+enum VaccineCode {
+    Cvx { code: String, label: Option<String> },
+    Other { code: String, system: String },
+    Missing,
+}
+
+fn vaccine_code(rxa: &Segment<'_, '_>) -> VaccineCode {
     let field = rxa.field(5);
     let first = field.repetition(1);
-    let mut seen = None;
+    let mut seen = VaccineCode::Missing;
     for base in [1usize, 4] {
         let code = first.component(base).value();
         let code = code.trim();
@@ -215,12 +222,19 @@ fn cvx_of(rxa: &Segment<'_, '_>) -> Result<(String, Option<String>), Option<(Str
         }
         let system = first.component(base + 2).value();
         if system.trim().eq_ignore_ascii_case("CVX") {
-            let label = text(Some(first.component(base + 1).value()));
-            return Ok((code.to_string(), label));
+            return VaccineCode::Cvx {
+                code: code.to_string(),
+                label: text(Some(first.component(base + 1).value())),
+            };
         }
-        seen.get_or_insert((code.to_string(), system.trim().to_string()));
+        if matches!(seen, VaccineCode::Missing) {
+            seen = VaccineCode::Other {
+                code: code.to_string(),
+                system: system.trim().to_string(),
+            };
+        }
     }
-    Err(seen)
+    seen
 }
 
 fn doses(
@@ -331,11 +345,13 @@ fn doses(
             },
         };
 
-        let vaccine = match cvx_of(rxa) {
-            Ok((code, label)) if code.len() <= 3 && code.bytes().all(|b| b.is_ascii_digit()) => {
+        let vaccine = match vaccine_code(rxa) {
+            VaccineCode::Cvx { code, label }
+                if code.len() <= 3 && code.bytes().all(|b| b.is_ascii_digit()) =>
+            {
                 Some((code, label))
             }
-            Ok((code, _)) => {
+            VaccineCode::Cvx { code, .. } => {
                 dose_errors.push(
                     reject(
                         "RXA-5-invalid",
@@ -350,7 +366,7 @@ fn doses(
                 );
                 None
             }
-            Err(None) => {
+            VaccineCode::Missing => {
                 dose_errors.push(reject(
                     "RXA-5-missing",
                     ErrLocation::field("RXA", rxa_seq, 5),
@@ -361,7 +377,7 @@ fn doses(
                 ));
                 None
             }
-            Err(Some((code, system))) => {
+            VaccineCode::Other { code, system } => {
                 dose_errors.push(
                     reject(
                         "RXA-5-not-cvx",

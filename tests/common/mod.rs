@@ -80,18 +80,10 @@ fn rand_u64() -> u64 {
     h.finish()
 }
 
+#[derive(Default)]
 pub struct Options {
     pub tls: bool,
     pub limits: Limits,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            tls: false,
-            limits: Limits::default(),
-        }
-    }
 }
 
 pub async fn spawn_app() -> TestApp {
