@@ -430,6 +430,17 @@ async fn the_wsdl_names_this_server() {
 }
 
 #[tokio::test]
+async fn the_wsdl_address_follows_public_url() {
+    let app = spawn_app_with(Options {
+        public_url: Some("https://iis.example.org/".to_string()),
+        ..Options::default()
+    })
+    .await;
+    let (_, wsdl) = app.get("/soap?wsdl").await;
+    assert!(wsdl.contains("\"https://iis.example.org/soap\""), "{wsdl}");
+}
+
+#[tokio::test]
 async fn health_reports_the_database() {
     let app = spawn_app().await;
     let (status, body) = app.get("/health").await;

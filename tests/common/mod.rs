@@ -28,6 +28,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub limits: Limits,
+    pub public_url: Option<String>,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -84,6 +85,7 @@ fn rand_u64() -> u64 {
 pub struct Options {
     pub tls: bool,
     pub limits: Limits,
+    pub public_url: Option<String>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -123,6 +125,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         client: client.build().expect("client"),
         tls,
         limits: options.limits,
+        public_url: options.public_url,
         server: None,
         _dir: dir,
     };
@@ -149,7 +152,7 @@ impl TestApp {
                 listen,
                 tls: self.tls.clone(),
                 insecure_http: false,
-                public_url: None,
+                public_url: self.public_url.clone(),
                 limits: self.limits,
                 identity: RegistryIdentity::default(),
             },
