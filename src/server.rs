@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{middleware, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -21,6 +21,9 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Authenticator;
+use crate::maintenance::admin::AdminState;
+use crate::maintenance::notice::NoticeContext;
+use crate::maintenance::{self, Clock, Maintenance, MaintenanceConfig, SystemClock};
 use crate::registry::{Registry, RegistryIdentity};
 use crate::store::Db;
 
@@ -50,6 +53,7 @@ pub struct AppState {
     /// Base URL printed in the WSDL, e.g. `https://iis.example.org`; `None` = from the request.
     pub public_url: Option<String>,
     pub tls: bool,
+    pub maintenance: Arc<Maintenance>,
 }
 
 pub struct ServerOptions {
@@ -59,16 +63,55 @@ pub struct ServerOptions {
     pub public_url: Option<String>,
     pub limits: Limits,
     pub identity: RegistryIdentity,
+    pub maintenance: MaintenanceConfig,
+    /// Bearer token of the admin API; `None` switches the API off.
+    pub admin_token: Option<String>,
+    pub notice: NoticeContext,
+    /// Where "now" comes from (tests step a manual clock across window boundaries).
+    pub clock: Arc<dyn Clock>,
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+impl ServerOptions {
+    /// Options for a loopback server with every default (tests and tools start from here).
+    pub fn local(listen: SocketAddr) -> Self {
+        ServerOptions {
+            listen,
+            tls: None,
+            insecure_http: false,
+            public_url: None,
+            limits: Limits::default(),
+            identity: RegistryIdentity::default(),
+            maintenance: MaintenanceConfig::default(),
+            admin_token: None,
+            notice: NoticeContext::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The routes. The maintenance layer guards the SOAP service (and its WSDL); health, status and
+/// the admin API stay reachable during maintenance, which is when operators need them.
+pub fn router(state: Arc<AppState>, admin: Arc<AdminState>) -> Router {
+    let maintenance = state.maintenance.clone();
+    let service = Router::new()
         .route(
             "/soap",
             get(crate::soap::get_soap).post(crate::soap::post_soap),
         )
+        .layer(middleware::from_fn_with_state(
+            maintenance.clone(),
+            maintenance::layer::guard,
+        ));
+    Router::new()
+        .merge(service)
         .route("/health", get(health))
         .with_state(state)
+        .merge(
+            Router::new()
+                .route("/status", get(maintenance::admin::status))
+                .with_state(maintenance),
+        )
+        .merge(maintenance::admin::router(admin))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
@@ -116,8 +159,10 @@ pub fn load_tls(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
 /// A server accepting connections in the background.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    pub maintenance: Arc<Maintenance>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    poller: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -125,11 +170,13 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        self.poller.abort();
     }
 
     /// Waits until the server stops (after `shutdown` from elsewhere or a fatal error).
     pub async fn wait(self) {
         let _ = self.task.await;
+        self.poller.abort();
     }
 
     pub fn shutdown_handle(&self) -> watch::Sender<bool> {
@@ -160,6 +207,25 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
     if tls.is_none() {
         tracing::warn!(%addr, "serving plain HTTP without TLS; use --tls-cert/--tls-key outside a test setup");
     }
+    let maintenance = Arc::new(Maintenance::new(
+        options.clock.clone(),
+        MaintenanceConfig {
+            max_body_bytes: options.limits.max_body_bytes,
+            ..options.maintenance
+        },
+    ));
+    // Windows already in force apply from the first request on.
+    maintenance
+        .refresh(&db)
+        .await
+        .context("reading maintenance windows")?;
+    let poller = maintenance.spawn_poller(db.clone());
+    let admin = Arc::new(AdminState {
+        db: db.clone(),
+        maintenance: maintenance.clone(),
+        token: options.admin_token.filter(|t| !t.is_empty()),
+        notice: options.notice,
+    });
     let state = Arc::new(AppState {
         registry: Registry::new(db.clone(), options.identity),
         auth: Authenticator::new(db.clone())?,
@@ -169,14 +235,17 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
             .public_url
             .map(|u| u.trim_end_matches('/').to_string()),
         tls: tls.is_some(),
+        maintenance: maintenance.clone(),
     });
-    let app = router(state);
+    let app = router(state, admin);
     let (shutdown, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, tls, app, rx));
     Ok(RunningServer {
         addr,
+        maintenance,
         shutdown,
         task,
+        poller,
     })
 }
 

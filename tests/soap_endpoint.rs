@@ -470,14 +470,7 @@ async fn plain_http_on_a_public_address_needs_an_explicit_flag() {
     let app = spawn_app().await;
     let refused = izport::server::start(
         app.db.clone(),
-        izport::server::ServerOptions {
-            listen: "0.0.0.0:0".parse().expect("addr"),
-            tls: None,
-            insecure_http: false,
-            public_url: None,
-            limits: Default::default(),
-            identity: Default::default(),
-        },
+        izport::server::ServerOptions::local("0.0.0.0:0".parse().expect("addr")),
     )
     .await;
     let err = refused.err().expect("refused without TLS").to_string();

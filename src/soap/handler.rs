@@ -131,6 +131,11 @@ fn fault_response(version: SoapVersion, err: SoapError) -> Response {
     soap_response(version, status, fault.encode(version))
 }
 
+/// The fault for a request body over `limit` bytes (also used by layers that read bodies).
+pub fn body_too_large(version: SoapVersion, limit: usize) -> Response {
+    fault_response(version, SoapError::BodyTooLarge { limit })
+}
+
 /// The SOAP version to answer in when the request could not be decoded: the envelope's root
 /// element if it got that far, else the content type (SOAP 1.1 travels as text/xml).
 fn guess_version(content_type: &str, body: &[u8]) -> SoapVersion {

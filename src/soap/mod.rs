@@ -6,4 +6,4 @@ pub mod fault;
 mod handler;
 pub mod wsdl;
 
-pub use handler::{get_soap, post_soap};
+pub use handler::{body_too_large, get_soap, post_soap};

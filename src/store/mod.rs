@@ -4,9 +4,11 @@
 //! accept `$N` placeholders, `ON CONFLICT` and `RETURNING`. Where the SQL has to differ (identity
 //! columns), the migrations are kept per backend side by side in `migrations/`.
 
+mod maintenance;
 mod orgs;
 mod submissions;
 
+pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};
 pub use submissions::StoredDose;
 
@@ -32,6 +34,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,8 +8,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use izport::auth::hash_password;
-use izport::registry::RegistryIdentity;
+use izport::maintenance::{
+    Clock, Maintenance, MaintenanceConfig, ManualClock, PageFormat, SystemClock,
+};
 use izport::server::{self, Limits, RunningServer, ServerOptions};
 use izport::store::Db;
 
@@ -29,6 +33,10 @@ pub struct TestApp {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub limits: Limits,
     pub public_url: Option<String>,
+    pub clock: Option<ManualClock>,
+    pub admin_token: Option<String>,
+    pub page_format: PageFormat,
+    pub poll: Duration,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -86,6 +94,12 @@ pub struct Options {
     pub tls: bool,
     pub limits: Limits,
     pub public_url: Option<String>,
+    /// A clock the test moves by hand (default: the system clock).
+    pub clock: Option<ManualClock>,
+    pub admin_token: Option<String>,
+    pub page_format: PageFormat,
+    /// Maintenance poll interval (default 100 ms in tests).
+    pub poll: Option<Duration>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -126,6 +140,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         tls,
         limits: options.limits,
         public_url: options.public_url,
+        clock: options.clock,
+        admin_token: options.admin_token,
+        page_format: options.page_format,
+        poll: options.poll.unwrap_or(Duration::from_millis(100)),
         server: None,
         _dir: dir,
     };
@@ -146,19 +164,9 @@ fn make_certificate(dir: &tempfile::TempDir) -> (PathBuf, PathBuf, String) {
 
 impl TestApp {
     async fn start(&mut self, listen: SocketAddr) {
-        let server = server::start(
-            self.db.clone(),
-            ServerOptions {
-                listen,
-                tls: self.tls.clone(),
-                insecure_http: false,
-                public_url: self.public_url.clone(),
-                limits: self.limits,
-                identity: RegistryIdentity::default(),
-            },
-        )
-        .await
-        .expect("server starts");
+        let server = server::start(self.db.clone(), self.server_options(listen))
+            .await
+            .expect("server starts");
         self.addr = server.addr;
         self.base = if self.tls.is_some() {
             format!("https://localhost:{}", server.addr.port())
@@ -166,6 +174,35 @@ impl TestApp {
             format!("http://{}", server.addr)
         };
         self.server = Some(server);
+    }
+
+    /// The options this app's server runs with, for starting more servers on the same database.
+    pub fn server_options(&self, listen: SocketAddr) -> ServerOptions {
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(c) => Arc::new(c.clone()),
+            None => Arc::new(SystemClock),
+        };
+        ServerOptions {
+            tls: self.tls.clone(),
+            public_url: self.public_url.clone(),
+            limits: self.limits,
+            maintenance: MaintenanceConfig {
+                page_format: self.page_format,
+                poll_interval: self.poll,
+                ..MaintenanceConfig::default()
+            },
+            admin_token: self.admin_token.clone(),
+            clock,
+            ..ServerOptions::local(listen)
+        }
+    }
+
+    /// This node's maintenance state.
+    pub fn maintenance(&self) -> Arc<Maintenance> {
+        self.server
+            .as_ref()
+            .map(|s| s.maintenance.clone())
+            .expect("server running")
     }
 
     /// Stops the server and the database pool, then starts both again on the same database.

@@ -1,0 +1,686 @@
+//! The SOAP side of the load generator: request envelopes (built once, filled per request)
+//! and the classification of responses into outcomes.
+
+use std::borrow::Cow;
+
+use hyper::body::Bytes;
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+use crate::hl7::Message;
+
+pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub const CDC_NS: &str = "urn:cdc:iisb:2011";
+
+/// Content type of a SOAP 1.2 submitSingleMessage request (the action is the WSDL's).
+pub const SUBMIT_CONTENT_TYPE: &str =
+    "application/soap+xml; charset=utf-8; action=\"urn:cdc:iisb:2011:submitSingleMessage\"";
+/// Content type of a SOAP 1.2 connectivityTest request.
+pub const CONNECTIVITY_CONTENT_TYPE: &str =
+    "application/soap+xml; charset=utf-8; action=\"urn:cdc:iisb:2011:connectivityTest\"";
+
+/// A value that cannot be put into an XML document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} contains a character that XML cannot carry")]
+pub struct NotXml(pub &'static str);
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Appends `text` as XML character data: `&`, `<`, `>` as entities; CR, LF and tab as
+/// character references (so XML end-of-line handling keeps HL7 segment separators).
+/// The caller has checked every character with [`is_xml_char`].
+fn escape_into(out: &mut String, text: &str) {
+    let mut rest = text;
+    while let Some(i) = rest.find(['&', '<', '>', '\r', '\n', '\t', '"']) {
+        out.push_str(&rest[..i]);
+        let (c, tail) = rest[i..].split_at(1);
+        out.push_str(match c {
+            "&" => "&amp;",
+            "<" => "&lt;",
+            ">" => "&gt;",
+            "\r" => "&#xD;",
+            "\n" => "&#xA;",
+            "\t" => "&#x9;",
+            _ => "&quot;",
+        });
+        rest = tail;
+    }
+    out.push_str(rest);
+}
+
+fn escaped(what: &'static str, text: &str) -> Result<String, NotXml> {
+    if !text.chars().all(is_xml_char) {
+        return Err(NotXml(what));
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    escape_into(&mut out, text);
+    Ok(out)
+}
+
+/// SOAP 1.2 request bodies, with everything but the HL7 message built once.
+#[derive(Clone, Debug)]
+pub struct Envelopes {
+    submit_prefix: String,
+    connectivity: Bytes,
+    echo: String,
+}
+
+const SUBMIT_SUFFIX: &str =
+    "</urn:hl7Message></urn:submitSingleMessage></soap:Body></soap:Envelope>";
+
+impl Envelopes {
+    /// Envelopes carrying these credentials, and a connectivityTest echoing `echo`.
+    pub fn new(
+        username: &str,
+        password: &str,
+        facility: &str,
+        echo: &str,
+    ) -> Result<Envelopes, NotXml> {
+        let head = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <soap:Envelope xmlns:soap=\"{SOAP12_NS}\" xmlns:urn=\"{CDC_NS}\">\
+             <soap:Header/><soap:Body>"
+        );
+        let submit_prefix = format!(
+            "{head}<urn:submitSingleMessage><urn:username>{}</urn:username>\
+             <urn:password>{}</urn:password><urn:facilityID>{}</urn:facilityID><urn:hl7Message>",
+            escaped("the username", username)?,
+            escaped("the password", password)?,
+            escaped("the facility ID", facility)?,
+        );
+        let connectivity = format!(
+            "{head}<urn:connectivityTest><urn:echoBack>{}</urn:echoBack></urn:connectivityTest>\
+             </soap:Body></soap:Envelope>",
+            escaped("the echo text", echo)?
+        );
+        Ok(Envelopes {
+            submit_prefix,
+            connectivity: Bytes::from(connectivity),
+            echo: echo.to_string(),
+        })
+    }
+
+    /// The connectivityTest request (the same bytes every time; cloning is cheap).
+    pub fn connectivity(&self) -> Bytes {
+        self.connectivity.clone()
+    }
+
+    /// The text the connectivityTest asks to be echoed.
+    pub fn echo(&self) -> &str {
+        &self.echo
+    }
+
+    /// A submitSingleMessage request carrying `hl7`. Characters XML cannot carry (never in
+    /// generated messages) are replaced by U+FFFD so the document stays well-formed.
+    pub fn submit(&self, hl7: &str) -> Bytes {
+        let mut out = String::with_capacity(
+            self.submit_prefix.len() + hl7.len() + hl7.len() / 16 + SUBMIT_SUFFIX.len() + 32,
+        );
+        out.push_str(&self.submit_prefix);
+        if hl7.chars().all(is_xml_char) {
+            escape_into(&mut out, hl7);
+        } else {
+            let clean: String = hl7
+                .chars()
+                .map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' })
+                .collect();
+            escape_into(&mut out, &clean);
+        }
+        out.push_str(SUBMIT_SUFFIX);
+        Bytes::from(out)
+    }
+}
+
+/// What a response was checked against.
+#[derive(Clone, Copy, Debug)]
+pub enum Expect<'a> {
+    /// connectivityTest: `return` must be the echo text.
+    Echo(&'a str),
+    /// VXU: an ACK with MSA-1 `AA` and MSA-2 the sent MSH-10.
+    Ack { control_id: &'a str },
+    /// Z34: an RSP with MSA-1 `AA`, MSA-2 the sent MSH-10, QAK-1 the sent tag and QAK-2 `OK`
+    /// or `NF`.
+    Query { control_id: &'a str, tag: &'a str },
+}
+
+/// How one request ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The response was what the request asked for.
+    Ok,
+    /// HTTP status other than 200 without a SOAP fault in the body (e.g. a 503 from a proxy).
+    Http(u16),
+    /// A SOAP fault; the local name of its CDC detail element (`SecurityFault`, `fault`, …),
+    /// or `None` when it has none.
+    SoapFault(Option<String>),
+    /// An HL7 acknowledgement code other than AA in MSA-1 (`AE`, `AR`, …).
+    Ack(String),
+    /// MSA-2 (or QAK-1 for a query) does not name what was sent.
+    Mismatch,
+    /// An RSP whose QAK-2 is neither OK nor NF (`TM`, `PD`, `AE`, …).
+    Qak(String),
+    /// The body could not be read as the expected SOAP response (or HL7 in it).
+    BadResponse,
+    /// No complete response within the per-request timeout.
+    Timeout,
+    /// No connection could be made.
+    ConnectError,
+    /// The connection failed while the request was in flight.
+    IoError,
+}
+
+/// Keeps a code from the wire usable as a report key: 1–32 of `[A-Za-z0-9_.-]`.
+fn code_key(code: &str) -> Option<&str> {
+    let ok = !code.is_empty()
+        && code.len() <= 32
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    ok.then_some(code)
+}
+
+impl Outcome {
+    /// The name of this outcome in reports: `ok`, `http_503`, `soap_fault_SecurityFault`,
+    /// `ack_AE`, `ack_AR`, `ack_mismatch`, `qak_TM`, `bad_response`, `timeout`,
+    /// `connect_error`, `io_error`.
+    pub fn key(&self) -> Cow<'static, str> {
+        match self {
+            Outcome::Ok => "ok".into(),
+            Outcome::Http(status) => format!("http_{status}").into(),
+            Outcome::SoapFault(None) => "soap_fault".into(),
+            Outcome::SoapFault(Some(detail)) => match code_key(detail) {
+                Some(d) => format!("soap_fault_{d}").into(),
+                None => "soap_fault_other".into(),
+            },
+            Outcome::Ack(code) => match code_key(code) {
+                Some(c) => format!("ack_{c}").into(),
+                None => "ack_other".into(),
+            },
+            Outcome::Mismatch => "ack_mismatch".into(),
+            Outcome::Qak(code) => match code_key(code) {
+                Some(c) => format!("qak_{c}").into(),
+                None => "qak_other".into(),
+            },
+            Outcome::BadResponse => "bad_response".into(),
+            Outcome::Timeout => "timeout".into(),
+            Outcome::ConnectError => "connect_error".into(),
+            Outcome::IoError => "io_error".into(),
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+}
+
+/// What a SOAP response body holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// `…Response/return`: the operation's local name and the decoded text.
+    Return { operation: String, text: String },
+    /// A SOAP fault and the local name of the element inside its `Detail`, if any.
+    Fault { detail: Option<String> },
+}
+
+fn is_soap_ns(ns: &ResolveResult<'_>) -> bool {
+    match ns {
+        ResolveResult::Bound(n) => {
+            n.as_ref() == SOAP12_NS.as_bytes() || n.as_ref() == SOAP11_NS.as_bytes()
+        }
+        _ => false,
+    }
+}
+
+/// Where [`read_reply`] is in the document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Root,
+    Envelope,
+    Body,
+    Fault,
+    Detail,
+    Response,
+    Return,
+}
+
+/// Reads a SOAP 1.2 or 1.1 response: the first element of the Body is either a Fault or an
+/// operation response whose `return` child is collected (entity and character references
+/// resolved, XML end-of-line handling applied). `None` when the body is not such a document.
+pub fn read_reply(body: &[u8]) -> Option<Reply> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut reader = NsReader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    let mut state = State::Root;
+    // Depth of the innermost open element (the Envelope is 1).
+    let mut depth = 0usize;
+    let mut operation = String::new();
+    let mut value = String::new();
+    loop {
+        let (ns, event) = reader.read_resolved_event().ok()?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let local = e.local_name();
+                let local = local.as_ref();
+                depth += 1;
+                match state {
+                    State::Root if depth == 1 && is_soap_ns(&ns) && local == b"Envelope" => {
+                        state = State::Envelope
+                    }
+                    State::Root => return None,
+                    State::Envelope if depth == 2 && is_soap_ns(&ns) && local == b"Body" => {
+                        state = State::Body
+                    }
+                    State::Body if depth == 3 => {
+                        if is_soap_ns(&ns) && local == b"Fault" {
+                            state = State::Fault;
+                        } else {
+                            operation = String::from_utf8_lossy(local).into_owned();
+                            state = State::Response;
+                        }
+                    }
+                    State::Fault if depth == 4 && local.eq_ignore_ascii_case(b"Detail") => {
+                        state = State::Detail;
+                    }
+                    State::Detail if depth == 5 => {
+                        return Some(Reply::Fault {
+                            detail: Some(String::from_utf8_lossy(local).into_owned()),
+                        });
+                    }
+                    State::Response if depth == 4 && local == b"return" => state = State::Return,
+                    _ => {}
+                }
+                if matches!(event, Event::Empty(_)) {
+                    state = match close(state, depth, &mut operation, &mut value) {
+                        Ok(next) => next,
+                        Err(reply) => return reply,
+                    };
+                    depth -= 1;
+                }
+            }
+            Event::End(_) => {
+                state = match close(state, depth, &mut operation, &mut value) {
+                    Ok(next) => next,
+                    Err(reply) => return reply,
+                };
+                depth = depth.checked_sub(1)?;
+            }
+            Event::Text(t) if state == State::Return => {
+                value.push_str(&t.xml10_content().ok()?);
+            }
+            Event::CData(t) if state == State::Return => {
+                value.push_str(&t.xml10_content().ok()?);
+            }
+            Event::GeneralRef(r) if state == State::Return => match r.resolve_char_ref().ok()? {
+                Some(c) => value.push(c),
+                None => {
+                    let name = r.decode().ok()?;
+                    value.push_str(quick_xml::escape::resolve_predefined_entity(&name)?);
+                }
+            },
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
+/// The element at `depth` closes: the next state, or `Err` with the result of the read.
+fn close(
+    state: State,
+    depth: usize,
+    operation: &mut String,
+    value: &mut String,
+) -> Result<State, Option<Reply>> {
+    match state {
+        State::Return if depth == 4 => Err(Some(Reply::Return {
+            operation: std::mem::take(operation),
+            text: std::mem::take(value),
+        })),
+        // A Detail without an element in it; the Fault may still be read to its end.
+        State::Detail if depth == 4 => Ok(State::Fault),
+        State::Fault if depth == 3 => Err(Some(Reply::Fault { detail: None })),
+        // A response without `return`, an empty Body, an Envelope without Body.
+        State::Response if depth == 3 => Err(None),
+        State::Body if depth == 2 => Err(None),
+        State::Envelope if depth == 1 => Err(None),
+        other => Ok(other),
+    }
+}
+
+/// Classifies a response with HTTP status `status` and body `body` to a request that
+/// expected `expect`.
+pub fn classify(status: u16, body: &[u8], expect: &Expect<'_>) -> Outcome {
+    let reply = read_reply(body);
+    match (status, reply) {
+        (_, Some(Reply::Fault { detail })) => Outcome::SoapFault(detail),
+        (200, Some(Reply::Return { operation, text })) => check_return(&operation, &text, expect),
+        (200, None) => Outcome::BadResponse,
+        (other, _) => Outcome::Http(other),
+    }
+}
+
+fn check_return(operation: &str, text: &str, expect: &Expect<'_>) -> Outcome {
+    match *expect {
+        Expect::Echo(echo) => {
+            // izport echoes the text as is; some IIS prefix it ("End-point is ready.
+            // Echoing: …"), which is accepted too.
+            if operation == "connectivityTestResponse" && (text == echo || text.ends_with(echo))
+            {
+                Outcome::Ok
+            } else {
+                Outcome::BadResponse
+            }
+        }
+        Expect::Ack { control_id } => {
+            if operation != "submitSingleMessageResponse" {
+                return Outcome::BadResponse;
+            }
+            let Ok(msg) = Message::parse(text) else {
+                return Outcome::BadResponse;
+            };
+            match msa(&msg, control_id) {
+                Err(outcome) => outcome,
+                Ok(()) => Outcome::Ok,
+            }
+        }
+        Expect::Query { control_id, tag } => {
+            if operation != "submitSingleMessageResponse" {
+                return Outcome::BadResponse;
+            }
+            let Ok(msg) = Message::parse(text) else {
+                return Outcome::BadResponse;
+            };
+            if let Err(outcome) = msa(&msg, control_id) {
+                return outcome;
+            }
+            if msg.get("MSH-9-1").as_deref() != Some("RSP") {
+                return Outcome::BadResponse;
+            }
+            let Some(status) = msg.get("QAK-2") else {
+                return Outcome::BadResponse;
+            };
+            match status.trim() {
+                "OK" | "NF" if msg.get("QAK-1").as_deref().map(str::trim) == Some(tag) => {
+                    Outcome::Ok
+                }
+                "OK" | "NF" => Outcome::Mismatch,
+                other => Outcome::Qak(other.to_string()),
+            }
+        }
+    }
+}
+
+/// Checks MSA-1 (must be AA) and MSA-2 (must be the sent control id).
+fn msa(msg: &Message<'_>, control_id: &str) -> Result<(), Outcome> {
+    let Some(code) = msg.get("MSA-1") else {
+        return Err(Outcome::BadResponse);
+    };
+    let code = code.trim();
+    if code != "AA" {
+        return Err(Outcome::Ack(code.to_string()));
+    }
+    if msg.get("MSA-2").as_deref().map(str::trim) != Some(control_id) {
+        return Err(Outcome::Mismatch);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(ns: &str, body: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope xmlns:soap=\"{ns}\" \
+             xmlns:iis=\"{CDC_NS}\"><soap:Body>{body}</soap:Body></soap:Envelope>"
+        )
+    }
+
+    fn submit_response(hl7: &str) -> String {
+        let mut escaped = String::new();
+        escape_into(&mut escaped, hl7);
+        envelope(
+            SOAP12_NS,
+            &format!(
+                "<iis:submitSingleMessageResponse><iis:return>{escaped}</iis:return>\
+                 </iis:submitSingleMessageResponse>"
+            ),
+        )
+    }
+
+    /// A fault as izport writes it (src/soap/fault.rs).
+    fn fault(detail_element: &str, code: u32) -> String {
+        envelope(
+            SOAP12_NS,
+            &format!(
+                "<soap:Fault><soap:Code><soap:Value>soap:Sender</soap:Value></soap:Code>\
+                 <soap:Reason><soap:Text xml:lang=\"en\">Invalid username, password or facility ID.</soap:Text></soap:Reason>\
+                 <soap:Detail><iis:{detail_element}><iis:Code>{code}</iis:Code><iis:Reason>Security</iis:Reason>\
+                 <iis:Detail>Invalid username &amp; password</iis:Detail></iis:{detail_element}></soap:Detail></soap:Fault>"
+            ),
+        )
+    }
+
+    const ACK_AA: &str = "MSH|^~\\&|IZPORT|IZPORT|IZLOAD|LFAC|20250304||ACK^V04^ACK|IZ1|P|2.5.1|||NE|NE|||||Z23^CDCPHINVS\rMSA|AA|M123\r";
+    const ACK_AR_QBP: &str = "MSH|^~\\&|IZPORT|IZPORT|IZLOAD|LFAC|20250304||ACK^Q11^ACK|IZ2|P|2.5.1|||NE|NE|||||Z23^CDCPHINVS\rMSA|AR|M200\rERR||MSH^1^9|200^Unsupported message type^HL70357|E\r";
+
+    #[test]
+    fn vxu_acks() {
+        let ack = Expect::Ack { control_id: "M123" };
+        assert_eq!(classify(200, submit_response(ACK_AA).as_bytes(), &ack), Outcome::Ok);
+        let other = Expect::Ack { control_id: "M124" };
+        assert_eq!(
+            classify(200, submit_response(ACK_AA).as_bytes(), &other),
+            Outcome::Mismatch
+        );
+        let ae = ACK_AA.replace("MSA|AA|", "MSA|AE|");
+        assert_eq!(
+            classify(200, submit_response(&ae).as_bytes(), &ack).key(),
+            "ack_AE"
+        );
+        let ar = ACK_AA.replace("MSA|AA|", "MSA|AR|");
+        assert_eq!(
+            classify(200, submit_response(&ar).as_bytes(), &ack).key(),
+            "ack_AR"
+        );
+        // Not HL7 inside the return; no MSA.
+        assert_eq!(
+            classify(200, submit_response("hello").as_bytes(), &ack),
+            Outcome::BadResponse
+        );
+        let no_msa = "MSH|^~\\&|A|B|C|D|2025||ACK|1|P|2.5.1\r";
+        assert_eq!(
+            classify(200, submit_response(no_msa).as_bytes(), &ack),
+            Outcome::BadResponse
+        );
+        // Segment separators written as literal CR would be normalised to LF by XML; the
+        // HL7 parser takes LF as a separator too.
+        let literal = envelope(
+            SOAP12_NS,
+            &format!(
+                "<iis:submitSingleMessageResponse><iis:return>{}</iis:return></iis:submitSingleMessageResponse>",
+                ACK_AA.replace('\r', "\r\n").replace('&', "&amp;")
+            ),
+        );
+        assert_eq!(classify(200, literal.as_bytes(), &ack), Outcome::Ok);
+    }
+
+    #[test]
+    fn today_izport_refuses_queries_with_ar() {
+        let q = Expect::Query {
+            control_id: "M200",
+            tag: "Q200",
+        };
+        assert_eq!(
+            classify(200, submit_response(ACK_AR_QBP).as_bytes(), &q).key(),
+            "ack_AR"
+        );
+    }
+
+    #[test]
+    fn query_responses() {
+        let q = Expect::Query {
+            control_id: "M7",
+            tag: "Q7",
+        };
+        let rsp = |qak: &str, tag: &str| {
+            submit_response(&format!(
+                "MSH|^~\\&|IZPORT|IZPORT|IZLOAD|LFAC|20250304||RSP^K11^RSP_K11|IZ3|P|2.5.1|||NE|NE|||||Z32^CDCPHINVS\r\
+                 MSA|AA|M7\rQAK|{tag}|{qak}|Z34^Request Immunization History^CDCPHINVS\r\
+                 QPD|Z34^Request Immunization History^CDCPHINVS|{tag}\r"
+            ))
+        };
+        assert_eq!(classify(200, rsp("OK", "Q7").as_bytes(), &q), Outcome::Ok);
+        assert_eq!(classify(200, rsp("NF", "Q7").as_bytes(), &q), Outcome::Ok);
+        assert_eq!(classify(200, rsp("OK", "Q8").as_bytes(), &q), Outcome::Mismatch);
+        assert_eq!(classify(200, rsp("TM", "Q7").as_bytes(), &q).key(), "qak_TM");
+        // An AA ACK (not an RSP) to a query is not an answer.
+        assert_eq!(
+            classify(200, submit_response(&ACK_AA.replace("M123", "M7")).as_bytes(), &q),
+            Outcome::BadResponse
+        );
+        let ae = rsp("AE", "Q7").replace("MSA|AA|", "MSA|AE|");
+        assert_eq!(classify(200, ae.as_bytes(), &q).key(), "ack_AE");
+    }
+
+    #[test]
+    fn faults() {
+        let ack = Expect::Ack { control_id: "M1" };
+        let sec = fault("SecurityFault", 10);
+        assert_eq!(
+            classify(400, sec.as_bytes(), &ack).key(),
+            "soap_fault_SecurityFault"
+        );
+        assert_eq!(
+            classify(500, fault("fault", 54353).as_bytes(), &ack).key(),
+            "soap_fault_fault"
+        );
+        assert_eq!(
+            classify(400, fault("MessageTooLargeFault", 1313).as_bytes(), &ack).key(),
+            "soap_fault_MessageTooLargeFault"
+        );
+        // A fault with HTTP 200 is still a fault.
+        assert_eq!(
+            classify(200, sec.as_bytes(), &ack).key(),
+            "soap_fault_SecurityFault"
+        );
+        // SOAP 1.1: lowercase detail, unqualified.
+        let v11 = envelope(
+            SOAP11_NS,
+            "<soap:Fault><faultcode>soap:Client</faultcode><faultstring>no</faultstring>\
+             <detail><iis:UnsupportedOperationFault><iis:Code>8675309</iis:Code>\
+             </iis:UnsupportedOperationFault></detail></soap:Fault>",
+        );
+        assert_eq!(
+            classify(500, v11.as_bytes(), &ack).key(),
+            "soap_fault_UnsupportedOperationFault"
+        );
+        // No detail element at all.
+        let bare = envelope(
+            SOAP12_NS,
+            "<soap:Fault><soap:Code><soap:Value>soap:Receiver</soap:Value></soap:Code>\
+             <soap:Reason><soap:Text xml:lang=\"en\">x</soap:Text></soap:Reason></soap:Fault>",
+        );
+        assert_eq!(classify(500, bare.as_bytes(), &ack).key(), "soap_fault");
+        let empty_detail = envelope(SOAP12_NS, "<soap:Fault><soap:Detail/></soap:Fault>");
+        assert_eq!(classify(500, empty_detail.as_bytes(), &ack).key(), "soap_fault");
+        // A detail element name that is not a usable key.
+        assert_eq!(
+            Outcome::SoapFault(Some("x".repeat(40))).key(),
+            "soap_fault_other"
+        );
+    }
+
+    #[test]
+    fn non_soap_bodies() {
+        let ack = Expect::Ack { control_id: "M1" };
+        let html = b"<html><head><title>503 Service Unavailable</title></head>\
+                     <body><h1>503 Service Unavailable</h1></body></html>";
+        assert_eq!(classify(503, html, &ack).key(), "http_503");
+        assert_eq!(classify(502, b"", &ack).key(), "http_502");
+        assert_eq!(classify(404, b"not found", &ack).key(), "http_404");
+        assert_eq!(classify(200, html, &ack), Outcome::BadResponse);
+        assert_eq!(classify(200, b"", &ack), Outcome::BadResponse);
+        assert_eq!(classify(200, b"\xff\xfe", &ack), Outcome::BadResponse);
+        assert_eq!(
+            classify(200, envelope(SOAP12_NS, "").as_bytes(), &ack),
+            Outcome::BadResponse
+        );
+        // Truncated document.
+        let full = submit_response(ACK_AA);
+        assert_eq!(
+            classify(200, &full.as_bytes()[..full.len() - 30], &ack),
+            Outcome::BadResponse
+        );
+        // Wrong envelope namespace.
+        let wrong = full.replace(SOAP12_NS, "urn:not-soap");
+        assert_eq!(classify(200, wrong.as_bytes(), &ack), Outcome::BadResponse);
+    }
+
+    #[test]
+    fn connectivity() {
+        let echo = Expect::Echo("izport-load a&b <c>");
+        let ok = envelope(
+            SOAP12_NS,
+            "<iis:connectivityTestResponse><iis:return>izport-load a&amp;b &lt;c&gt;</iis:return>\
+             </iis:connectivityTestResponse>",
+        );
+        assert_eq!(classify(200, ok.as_bytes(), &echo), Outcome::Ok);
+        let prefixed = ok.replace("<iis:return>", "<iis:return>End-point is ready. Echoing: ");
+        assert_eq!(classify(200, prefixed.as_bytes(), &echo), Outcome::Ok);
+        let wrong = ok.replace("a&amp;b", "ab");
+        assert_eq!(classify(200, wrong.as_bytes(), &echo), Outcome::BadResponse);
+        let empty = envelope(
+            SOAP12_NS,
+            "<iis:connectivityTestResponse><iis:return/></iis:connectivityTestResponse>",
+        );
+        assert_eq!(classify(200, empty.as_bytes(), &echo), Outcome::BadResponse);
+        assert_eq!(classify(200, empty.as_bytes(), &Expect::Echo("")), Outcome::Ok);
+        // Wrong operation for the request.
+        assert_eq!(
+            classify(200, submit_response("izport-load a&b <c>").as_bytes(), &echo),
+            Outcome::BadResponse
+        );
+    }
+
+    #[test]
+    fn reply_reading_decodes_references() {
+        let body = envelope(
+            SOAP12_NS,
+            "<iis:submitSingleMessageResponse><iis:return>A&#xD;B&#13;C&amp;&lt;&gt;&quot;&apos;<![CDATA[<x>]]></iis:return>\
+             </iis:submitSingleMessageResponse>",
+        );
+        assert_eq!(
+            read_reply(body.as_bytes()),
+            Some(Reply::Return {
+                operation: "submitSingleMessageResponse".into(),
+                text: "A\rB\rC&<>\"'<x>".into()
+            })
+        );
+    }
+
+    #[test]
+    fn envelopes_round_trip() {
+        let env = Envelopes::new("u&<", "p\"w", "F>1", "echo\r1").unwrap();
+        let hl7 = "MSH|^~\\&|A|B\rPID|1||X&Y<Z>\r";
+        let body = env.submit(hl7);
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(text.contains("<urn:username>u&amp;&lt;</urn:username>"));
+        assert!(text.contains("<urn:password>p&quot;w</urn:password>"));
+        assert!(text.contains("<urn:facilityID>F&gt;1</urn:facilityID>"));
+        assert!(text.contains("MSH|^~\\&amp;|A|B&#xD;PID|1||X&amp;Y&lt;Z&gt;&#xD;</urn:hl7Message>"));
+        assert!(!text.contains('\r'));
+        // The connectivity request decodes back to the echo.
+        let conn = env.connectivity();
+        let conn = std::str::from_utf8(&conn).unwrap();
+        assert!(conn.contains("<urn:echoBack>echo&#xD;1</urn:echoBack>"));
+        assert_eq!(env.echo(), "echo\r1");
+        assert_eq!(Envelopes::new("u\u{1}", "p", "f", "e").unwrap_err(), NotXml("the username"));
+        // Control characters in HL7 are replaced, never break the document.
+        let body = env.submit("MSH|\u{B}x");
+        assert!(std::str::from_utf8(&body).unwrap().contains("MSH|\u{FFFD}x"));
+    }
+}
