@@ -90,8 +90,51 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .with_state(state)
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+/// Everything an admin call can fail with, mapped to a response in one place.
+#[derive(Debug)]
+pub enum AdminError {
+    Disabled,
+    Unauthorized,
+    BadRequest(String),
+    NotFound(String),
+    Conflict(String),
+    Internal,
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            AdminError::Disabled => (
+                StatusCode::FORBIDDEN,
+                "the admin API is disabled: start izport with --admin-token".to_string(),
+            ),
+            AdminError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token".to_string(),
+            ),
+            AdminError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            AdminError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            AdminError::Conflict(m) => (StatusCode::CONFLICT, m),
+            AdminError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage failed".to_string(),
+            ),
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => AdminError::NotFound(m),
+            StoreError::Conflict(m) => AdminError::Conflict(m),
+            other => {
+                tracing::error!(error = %other, "admin API: storage failed");
+                AdminError::Internal
+            }
+        }
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -101,12 +144,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorize(state: &AdminState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(state: &AdminState, headers: &HeaderMap) -> Result<(), AdminError> {
     let Some(expected) = &state.token else {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "the admin API is disabled: start izport with --admin-token",
-        ));
+        return Err(AdminError::Disabled);
     };
     let given = headers
         .get(header::AUTHORIZATION)
@@ -117,21 +157,7 @@ fn authorize(state: &AdminState, headers: &HeaderMap) -> Result<(), Response> {
         Ok(())
     } else {
         tracing::warn!("admin API: missing or wrong bearer token");
-        Err(error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token",
-        ))
-    }
-}
-
-fn store_error(e: StoreError) -> Response {
-    match e {
-        StoreError::NotFound(m) => error(StatusCode::NOT_FOUND, m),
-        StoreError::Conflict(m) => error(StatusCode::CONFLICT, m),
-        other => {
-            tracing::error!(error = %other, "admin API: storage failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "storage failed")
-        }
+        Err(AdminError::Unauthorized)
     }
 }
 
@@ -142,14 +168,12 @@ async fn refreshed(state: &AdminState) {
     }
 }
 
-async fn list(State(state): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
-    }
-    match state.db.windows().await {
-        Ok(windows) => Json(windows.iter().map(view).collect::<Vec<_>>()).into_response(),
-        Err(e) => store_error(e),
-    }
+type AdminResult = Result<Response, AdminError>;
+
+async fn list(State(state): State<Arc<AdminState>>, headers: HeaderMap) -> AdminResult {
+    authorize(&state, &headers)?;
+    let windows = state.db.windows().await?;
+    Ok(Json(windows.iter().map(view).collect::<Vec<_>>()).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -238,33 +262,25 @@ pub fn new_window(
     })
 }
 
-async fn create(state: &AdminState, req: WindowRequest, immediate: bool) -> Response {
-    let now = state.maintenance.now();
-    let window = match new_window(&req, now, immediate) {
-        Ok(w) => w,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
-    };
-    match state.db.create_window(&window).await {
-        Ok(id) => {
-            refreshed(state).await;
-            match state.db.window(id).await {
-                Ok(Some(w)) => (StatusCode::CREATED, Json(view(&w))).into_response(),
-                Ok(None) => error(StatusCode::INTERNAL_SERVER_ERROR, "window vanished"),
-                Err(e) => store_error(e),
-            }
-        }
-        Err(e) => store_error(e),
-    }
+async fn create(state: &AdminState, req: WindowRequest, immediate: bool) -> AdminResult {
+    let window =
+        new_window(&req, state.maintenance.now(), immediate).map_err(AdminError::BadRequest)?;
+    let id = state.db.create_window(&window).await?;
+    refreshed(state).await;
+    let created = state
+        .db
+        .window(id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no maintenance window {id}")))?;
+    Ok((StatusCode::CREATED, Json(view(&created))).into_response())
 }
 
 async fn schedule(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
     Json(req): Json<WindowRequest>,
-) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
-    }
+) -> AdminResult {
+    authorize(&state, &headers)?;
     create(&state, req, false).await
 }
 
@@ -272,10 +288,8 @@ async fn start(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
     body: Option<Json<WindowRequest>>,
-) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
-    }
+) -> AdminResult {
+    authorize(&state, &headers)?;
     create(&state, body.map(|Json(b)| b).unwrap_or_default(), true).await
 }
 
@@ -289,58 +303,44 @@ async fn stop(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
     body: Option<Json<StopRequest>>,
-) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
-    }
+) -> AdminResult {
+    authorize(&state, &headers)?;
     let org = body.and_then(|Json(b)| b.organization);
-    match state
+    let stopped = state
         .db
         .stop_windows(state.maintenance.now(), org.as_deref())
-        .await
-    {
-        Ok(n) => {
-            refreshed(&state).await;
-            Json(serde_json::json!({ "stopped": n })).into_response()
-        }
-        Err(e) => store_error(e),
-    }
+        .await?;
+    refreshed(&state).await;
+    Ok(Json(serde_json::json!({ "stopped": stopped })).into_response())
 }
 
 async fn cancel(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
     Path(id): Path<i64>,
-) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
-    }
-    match state.db.cancel_window(id, state.maintenance.now()).await {
-        Ok(w) => {
-            refreshed(&state).await;
-            Json(view(&w)).into_response()
-        }
-        Err(e) => store_error(e),
-    }
+) -> AdminResult {
+    authorize(&state, &headers)?;
+    let window = state.db.cancel_window(id, state.maintenance.now()).await?;
+    refreshed(&state).await;
+    Ok(Json(view(&window)).into_response())
 }
 
 async fn render_notice(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
     Path(id): Path<i64>,
-) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
-    }
-    match state.db.window(id).await {
-        Ok(Some(w)) => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            notice::render(&w, &state.notice),
-        )
-            .into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no maintenance window {id}")),
-        Err(e) => store_error(e),
-    }
+) -> AdminResult {
+    authorize(&state, &headers)?;
+    let window = state
+        .db
+        .window(id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no maintenance window {id}")))?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        notice::render(&window, &state.notice),
+    )
+        .into_response())
 }
 
 #[cfg(test)]
