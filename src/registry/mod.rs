@@ -4,6 +4,7 @@
 //! an authenticated submitter and returns the HL7 response; the SOAP endpoint, tests and (later)
 //! the batch path all come in through it. Storage is behind [`RegistryStore`].
 
+pub mod codes;
 pub mod finding;
 pub mod vxu;
 

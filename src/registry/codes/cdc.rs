@@ -458,7 +458,11 @@ impl Fields {
                 match (child.name.as_str(), pending) {
                     ("Name", None) => pending = Some(child),
                     ("Value", Some(name)) => {
-                        values.push((field_key(&name.text), child.text.trim().to_string(), name.line));
+                        values.push((
+                            field_key(&name.text),
+                            child.text.trim().to_string(),
+                            name.line,
+                        ));
                         pending = None;
                     }
                     ("Name", Some(name)) => {
@@ -490,7 +494,11 @@ impl Fields {
             }
         } else {
             for child in &el.children {
-                values.push((field_key(&child.name), child.text.trim().to_string(), child.line));
+                values.push((
+                    field_key(&child.name),
+                    child.text.trim().to_string(),
+                    child.line,
+                ));
             }
         }
         Ok(Fields {
@@ -538,7 +546,10 @@ impl Fields {
         if is_cvx(&v) {
             Ok(v)
         } else {
-            Err(self.error(name, format!("<{name}> '{v}' is not a CVX code (1-4 digits)")))
+            Err(self.error(
+                name,
+                format!("<{name}> '{v}' is not a CVX code (1-4 digits)"),
+            ))
         }
     }
 

@@ -319,7 +319,8 @@ impl CodeSets {
             }
         }
         for code in sets.cvx.values_mut() {
-            code.vaccine_groups.sort_by(|a, b| cmp_codes(&a.cvx, &b.cvx));
+            code.vaccine_groups
+                .sort_by(|a, b| cmp_codes(&a.cvx, &b.cvx));
         }
         for r in mvx {
             let key = r.code.trim().to_ascii_uppercase();
@@ -624,7 +625,8 @@ pub fn normalize_ndc(code: &str) -> Option<String> {
         return (s.len() == 11 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.to_string());
     }
     let mut parts = s.split('-');
-    let (Some(a), Some(b), Some(c), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(a), Some(b), Some(c), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return None;
     };

@@ -268,7 +268,11 @@ const fn valid(system: &'static str, code: &'static str, label: &'static str) ->
     entry(system, code, label, EntryStatus::Valid, false)
 }
 
-const fn obs(code: &'static str, label: &'static str, value_types: &'static [&'static str]) -> Entry {
+const fn obs(
+    code: &'static str,
+    label: &'static str,
+    value_types: &'static [&'static str],
+) -> Entry {
     Entry {
         code,
         label,
@@ -321,23 +325,57 @@ pub const SITE: &[Entry] = &[
 ];
 
 pub const VFC_ELIGIBILITY: &[Entry] = &[
-    entry("HL70064", "V00", "VFC eligibility not determined or unknown", Invalid, false),
+    entry(
+        "HL70064",
+        "V00",
+        "VFC eligibility not determined or unknown",
+        Invalid,
+        false,
+    ),
     valid("HL70064", "V01", "Not VFC eligible"),
-    valid("HL70064", "V02", "VFC eligible: Medicaid or Medicaid managed care"),
+    valid(
+        "HL70064",
+        "V02",
+        "VFC eligible: Medicaid or Medicaid managed care",
+    ),
     valid("HL70064", "V03", "VFC eligible: uninsured"),
-    valid("HL70064", "V04", "VFC eligible: American Indian or Alaska Native"),
-    valid("HL70064", "V05", "VFC eligible: underinsured, at an FQHC or RHC"),
-    valid("HL70064", "V06", "VFC eligible: state-specific eligibility (e.g. S-CHIP)"),
+    valid(
+        "HL70064",
+        "V04",
+        "VFC eligible: American Indian or Alaska Native",
+    ),
+    valid(
+        "HL70064",
+        "V05",
+        "VFC eligible: underinsured, at an FQHC or RHC",
+    ),
+    valid(
+        "HL70064",
+        "V06",
+        "VFC eligible: state-specific eligibility (e.g. S-CHIP)",
+    ),
     valid("HL70064", "V07", "Local-specific eligibility"),
     valid("HL70064", "V08", "Not VFC eligible: underinsured"),
     valid("CDCPHINVS", "V22", "CHIP"),
     valid("CDCPHINVS", "V23", "317 special funding"),
     valid("CDCPHINVS", "V24", "Medicare"),
     valid("CDCPHINVS", "V25", "State program eligibility"),
-    valid("local", "MIA04", "Michigan: public vaccine, MI-VRP (Vaccine Replacement Program)"),
+    valid(
+        "local",
+        "MIA04",
+        "Michigan: public vaccine, MI-VRP (Vaccine Replacement Program)",
+    ),
     valid("local", "MIA05", "Michigan: Medicare parts A, B and D"),
-    valid("local", "MIA08", "Michigan: private stock vaccine, other public purchase"),
-    valid("local", "MIA10", "Michigan: all-hazard eligible, public purchase"),
+    valid(
+        "local",
+        "MIA08",
+        "Michigan: private stock vaccine, other public purchase",
+    ),
+    valid(
+        "local",
+        "MIA10",
+        "Michigan: all-hazard eligible, public purchase",
+    ),
     valid("local", "MIA14", "Michigan: Medicaid, not VFC"),
     valid("local", "OR01", "Oregon: special projects"),
 ];
@@ -429,15 +467,49 @@ pub const RACE: &[Entry] = &[
     valid("CDCREC", "2036-2", "Filipino"),
     valid("CDCREC", "2039-6", "Japanese"),
     valid("CDCREC", "2054-5", "Black or African American"),
-    valid("CDCREC", "2076-8", "Native Hawaiian or Other Pacific Islander"),
+    valid(
+        "CDCREC",
+        "2076-8",
+        "Native Hawaiian or Other Pacific Islander",
+    ),
     valid("CDCREC", "2106-3", "White"),
     valid("CDCREC", "2131-1", "Other race"),
     // Ethnicity codes sent as a race.
-    entry("CDCREC", "2135-2", "Hispanic or Latino (an ethnicity)", Deprecated, false),
-    entry("CDCREC", "2186-5", "Not Hispanic or Latino (an ethnicity)", Deprecated, false),
-    entry("HL70005", "A", "Asian or Pacific Islander", Deprecated, true),
-    entry("HL70005", "B", "Black or African American", Deprecated, true),
-    entry("HL70005", "I", "American Indian or Alaska Native", Deprecated, true),
+    entry(
+        "CDCREC",
+        "2135-2",
+        "Hispanic or Latino (an ethnicity)",
+        Deprecated,
+        false,
+    ),
+    entry(
+        "CDCREC",
+        "2186-5",
+        "Not Hispanic or Latino (an ethnicity)",
+        Deprecated,
+        false,
+    ),
+    entry(
+        "HL70005",
+        "A",
+        "Asian or Pacific Islander",
+        Deprecated,
+        true,
+    ),
+    entry(
+        "HL70005",
+        "B",
+        "Black or African American",
+        Deprecated,
+        true,
+    ),
+    entry(
+        "HL70005",
+        "I",
+        "American Indian or Alaska Native",
+        Deprecated,
+        true,
+    ),
     entry("HL70005", "O", "Other race", Deprecated, true),
     entry("HL70005", "U", "Unknown", Deprecated, true),
     entry("HL70005", "W", "White", Deprecated, true),
@@ -484,9 +556,21 @@ pub const REGISTRY_STATUS: &[Entry] = &[
 pub const OBSERVATION: &[Entry] = &[
     obs("29768-9", "Date VIS published", DATE_TYPES),
     obs("29769-7", "Date VIS presented", DATE_TYPES),
-    obs("30944-3", "Temporary contraindication/precaution expiration date", DATE_TYPES),
-    obs("30945-0", "Vaccination contraindication/precaution", &["CE"]),
-    obs("30946-8", "Contraindication/precaution effective date", DATE_TYPES),
+    obs(
+        "30944-3",
+        "Temporary contraindication/precaution expiration date",
+        DATE_TYPES,
+    ),
+    obs(
+        "30945-0",
+        "Vaccination contraindication/precaution",
+        &["CE"],
+    ),
+    obs(
+        "30946-8",
+        "Contraindication/precaution effective date",
+        DATE_TYPES,
+    ),
     obs("30956-7", "Vaccine type", &["CE"]),
     obs("30963-3", "Vaccine funding source", &["CE"]),
     obs("30973-2", "Dose number in series", &["NM"]),
@@ -507,9 +591,17 @@ pub const OBSERVATION: &[Entry] = &[
     obs("59783-1", "Status in immunization series", &["CE"]),
     obs("59784-9", "Disease with presumed immunity", &["CE"]),
     obs("59785-6", "Indication to immunize", &["CE"]),
-    obs("64994-7", "Vaccine funding program eligibility category", &["CE"]),
+    obs(
+        "64994-7",
+        "Vaccine funding program eligibility category",
+        &["CE"],
+    ),
     obs("69764-9", "VIS document type (GS1 barcode)", &["CE"]),
-    obs("75505-8", "Disease with serological evidence of immunity", &["CE"]),
+    obs(
+        "75505-8",
+        "Disease with serological evidence of immunity",
+        &["CE"],
+    ),
 ];
 
 pub const IMMUNITY_EVIDENCE: &[Entry] = &[
@@ -531,25 +623,85 @@ pub const IMMUNITY_EVIDENCE: &[Entry] = &[
     valid("SCT", "40468003", "History of hepatitis A infection"),
     valid("SCT", "409498004", "History of anthrax infection"),
     valid("SCT", "4834000", "History of typhoid infection"),
-    valid("SCT", "52947006", "History of Japanese encephalitis infection"),
+    valid(
+        "SCT",
+        "52947006",
+        "History of Japanese encephalitis infection",
+    ),
     valid("SCT", "6142004", "History of influenza infection"),
     valid("SCT", "66071002", "History of hepatitis B infection"),
     valid("SCT", "76902006", "History of tetanus infection"),
     valid("SCT", "91428005", "History of Hib infection"),
-    entry("NIP004", "24", "History of diphtheria infection", Deprecated, true),
+    entry(
+        "NIP004",
+        "24",
+        "History of diphtheria infection",
+        Deprecated,
+        true,
+    ),
     entry("NIP004", "25", "History of Hib infection", Deprecated, true),
-    entry("NIP004", "26", "History of hepatitis B infection", Deprecated, true),
-    entry("NIP004", "27", "History of measles infection", Deprecated, true),
-    entry("NIP004", "28", "History of mumps infection", Deprecated, true),
-    entry("NIP004", "29", "History of pertussis infection", Deprecated, true),
-    entry("NIP004", "30", "History of polio infection", Deprecated, true),
-    entry("NIP004", "31", "History of rubella infection", Deprecated, true),
-    entry("NIP004", "32", "History of tetanus infection", Deprecated, true),
+    entry(
+        "NIP004",
+        "26",
+        "History of hepatitis B infection",
+        Deprecated,
+        true,
+    ),
+    entry(
+        "NIP004",
+        "27",
+        "History of measles infection",
+        Deprecated,
+        true,
+    ),
+    entry(
+        "NIP004",
+        "28",
+        "History of mumps infection",
+        Deprecated,
+        true,
+    ),
+    entry(
+        "NIP004",
+        "29",
+        "History of pertussis infection",
+        Deprecated,
+        true,
+    ),
+    entry(
+        "NIP004",
+        "30",
+        "History of polio infection",
+        Deprecated,
+        true,
+    ),
+    entry(
+        "NIP004",
+        "31",
+        "History of rubella infection",
+        Deprecated,
+        true,
+    ),
+    entry(
+        "NIP004",
+        "32",
+        "History of tetanus infection",
+        Deprecated,
+        true,
+    ),
 ];
 
 pub const CONTRAINDICATION: &[Entry] = &[
-    valid("CDCPHINVS", "VXC17", "Allergy (anaphylactic) to 2-phenoxyethanol"),
-    valid("CDCPHINVS", "VXC18", "Allergy (anaphylactic) to baker's yeast"),
+    valid(
+        "CDCPHINVS",
+        "VXC17",
+        "Allergy (anaphylactic) to 2-phenoxyethanol",
+    ),
+    valid(
+        "CDCPHINVS",
+        "VXC18",
+        "Allergy (anaphylactic) to baker's yeast",
+    ),
     valid("CDCPHINVS", "VXC19", "Allergy (anaphylactic) to thimerosal"),
     valid(
         "CDCPHINVS",
@@ -557,17 +709,41 @@ pub const CONTRAINDICATION: &[Entry] = &[
         "Allergy (anaphylactic) to a previous dose of this vaccine or a vaccine component",
     ),
     valid("CDCPHINVS", "VXC21", "Previous history of intussusception"),
-    valid("CDCPHINVS", "VXC22", "Encephalopathy within 7 days of a previous DTP or DTaP dose"),
-    valid("CDCPHINVS", "VXC23", "Current fever with moderate-to-severe illness"),
-    valid("CDCPHINVS", "VXC24", "Current acute illness, moderate to severe"),
+    valid(
+        "CDCPHINVS",
+        "VXC22",
+        "Encephalopathy within 7 days of a previous DTP or DTaP dose",
+    ),
+    valid(
+        "CDCPHINVS",
+        "VXC23",
+        "Current fever with moderate-to-severe illness",
+    ),
+    valid(
+        "CDCPHINVS",
+        "VXC24",
+        "Current acute illness, moderate to severe",
+    ),
     valid(
         "CDCPHINVS",
         "VXC25",
         "Arthus hypersensitivity reaction to a tetanus-containing vaccine less than 10 years ago",
     ),
-    valid("CDCPHINVS", "VXC26", "Underlying unstable, evolving neurologic disorder"),
-    valid("CDCPHINVS", "VXC27", "Immunodeficiency due to any cause, including HIV"),
-    valid("CDCPHINVS", "VXC30", "Allergy (anaphylactic) to proteins of rodent or neural origin"),
+    valid(
+        "CDCPHINVS",
+        "VXC26",
+        "Underlying unstable, evolving neurologic disorder",
+    ),
+    valid(
+        "CDCPHINVS",
+        "VXC27",
+        "Immunodeficiency due to any cause, including HIV",
+    ),
+    valid(
+        "CDCPHINVS",
+        "VXC30",
+        "Allergy (anaphylactic) to proteins of rodent or neural origin",
+    ),
     valid("SCT", "161461006", "History of purpura"),
     valid("SCT", "27624003", "Chronic disease"),
     valid("SCT", "294466005", "Streptomycin allergy"),
@@ -582,6 +758,14 @@ pub const CONTRAINDICATION: &[Entry] = &[
 ];
 
 pub const VFC_OBSERVATION_METHOD: &[Entry] = &[
-    valid("CDCPHINVS", "VXC40", "Eligibility captured at the immunization level"),
-    valid("CDCPHINVS", "VXC41", "Eligibility captured at the visit level"),
+    valid(
+        "CDCPHINVS",
+        "VXC40",
+        "Eligibility captured at the immunization level",
+    ),
+    valid(
+        "CDCPHINVS",
+        "VXC41",
+        "Eligibility captured at the visit level",
+    ),
 ];

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::{
-    cmp_codes, collapse_whitespace, cvx_key, normalize_ndc, CodeSets, CodeStatus, CptCode,
-    CvxCode, Date, MvxCode, NdcCode, NdcKind, ParseError, VaccineGroup, VisDocument, VisStatus,
+    cmp_codes, collapse_whitespace, cvx_key, normalize_ndc, CodeSets, CodeStatus, CptCode, CvxCode,
+    Date, MvxCode, NdcCode, NdcKind, ParseError, VaccineGroup, VisDocument, VisStatus,
 };
 
 const CVX_HEADER: &[&str] = &[
