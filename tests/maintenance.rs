@@ -416,6 +416,21 @@ fn futures_stream(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
+/// Whether `check` comes true within 2.5 s (another node polls every 100 ms in tests).
+async fn eventually<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..50 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn two_nodes_on_one_database_agree() {
     let app = spawn_app_with(Options {
@@ -458,15 +473,10 @@ async fn two_nodes_on_one_database_agree() {
         503,
         "the node that was told applies it at once"
     );
-    let mut seen = false;
-    for _ in 0..50 {
-        if ask_second().await == 503 {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(seen, "the second node did not pick up the window");
+    assert!(
+        eventually(|| async { ask_second().await == 503 }).await,
+        "the second node did not pick up the window"
+    );
 
     let stopped = app
         .client
@@ -476,15 +486,10 @@ async fn two_nodes_on_one_database_agree() {
         .await
         .expect("stop");
     assert_eq!(stopped.status().as_u16(), 200);
-    let mut back = false;
-    for _ in 0..50 {
-        if ask_second().await == 200 {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(back, "the second node did not end the window");
+    assert!(
+        eventually(|| async { ask_second().await == 200 }).await,
+        "the second node did not end the window"
+    );
     second.shutdown().await;
 }
 
