@@ -54,6 +54,50 @@ pub enum Command {
     /// Maintenance windows, outage drills and the downtime log
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Drive a running izport with synthetic VXU / Z34 / connectivityTest traffic and report
+    /// throughput and latency percentiles
+    Load(LoadArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The SOAP endpoint (http or https); a bare host:port URL posts to /soap
+    #[arg(long, default_value = "http://127.0.0.1:8080/soap")]
+    pub url: String,
+    #[arg(long, default_value = "")]
+    pub username: String,
+    /// Read the password from the first line of standard input (else IZPORT_LOAD_PASSWORD)
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[arg(long, default_value = "")]
+    pub facility: String,
+    /// Concurrent connections (1-1024)
+    #[arg(short = 'c', long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Run for this many seconds (default 10 unless --requests is given)
+    #[arg(long, conflicts_with = "requests")]
+    pub duration: Option<f64>,
+    /// Send this many requests in all
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Request mix: "vxu=80,z34=20", "vxu", or "connectivity" (the HTTP + SOAP ceiling)
+    #[arg(long, default_value = "vxu=80,z34=20")]
+    pub mix: crate::load::Mix,
+    /// PEM certificate to trust for https (a self-signed test server)
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the server certificate (test environments only)
+    #[arg(long)]
+    pub insecure: bool,
+    /// Seed of the synthetic data (default: random; the report prints it)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Per-request timeout in seconds
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Print the report as one JSON object on the last line of stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How partner notices name the registry and whom they tell partners to contact.
@@ -270,6 +314,10 @@ async fn open(database_url: &str) -> anyhow::Result<Arc<Db>> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The load generator talks to a server over the network, not to a database.
+    if let Command::Load(args) = cli.command {
+        return load(args).await;
+    }
     let db = open(&cli.database_url).await?;
     let result = dispatch(&db, cli.command).await;
     db.close().await;
@@ -354,6 +402,59 @@ async fn dispatch(db: &Arc<Db>, command: Command) -> anyhow::Result<()> {
             println!("user {username} enabled");
         }
         Command::Maintenance(command) => maintenance_command(db, command).await?,
+        Command::Load(args) => load(args).await?,
+    }
+    Ok(())
+}
+
+fn seconds(value: f64, what: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{what} must be a positive number of seconds"))
+}
+
+async fn load(args: LoadArgs) -> anyhow::Result<()> {
+    use crate::load::{LoadOptions, Stop};
+    let password = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        std::env::var("IZPORT_LOAD_PASSWORD").unwrap_or_default()
+    };
+    let stop = match (args.requests, args.duration) {
+        (Some(n), _) => Stop::Requests(n),
+        (None, Some(d)) => Stop::Duration(seconds(d, "--duration")?),
+        (None, None) => Stop::Duration(Duration::from_secs(10)),
+    };
+    let options = LoadOptions {
+        username: args.username,
+        password,
+        facility: args.facility,
+        concurrency: args.concurrency,
+        stop,
+        mix: args.mix,
+        ca_cert: args.ca_cert,
+        insecure: args.insecure,
+        seed: args.seed.unwrap_or_else(rand::random),
+        timeout: seconds(args.timeout, "--timeout")?,
+        ..LoadOptions::new(args.url)
+    };
+    let report = crate::load::run_until(&options, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    print!("{}", report.render_text());
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    if report.failures() > 0 {
+        anyhow::bail!(
+            "{} of {} requests failed",
+            report.failures(),
+            report.requests
+        );
     }
     Ok(())
 }

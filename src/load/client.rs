@@ -32,8 +32,6 @@ pub struct Target {
     /// Origin-form request target (`/soap`).
     pub path: Uri,
     tls: Option<(TlsConnector, ServerName<'static>)>,
-    /// The URL as given, for messages.
-    pub url: String,
 }
 
 /// Why a connection could not be made (the text is for the user).
@@ -61,7 +59,10 @@ impl Target {
             url: url.to_string(),
             reason: why.to_string(),
         };
-        let uri: Uri = url.trim().parse().map_err(|_| bad("it is not a valid URL"))?;
+        let uri: Uri = url
+            .trim()
+            .parse()
+            .map_err(|_| bad("it is not a valid URL"))?;
         let tls = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
@@ -77,14 +78,17 @@ impl Target {
             return Err(bad("it has no host"));
         }
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let bare_host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let path = match uri.path_and_query().map(|p| p.as_str()) {
             None | Some("") | Some("/") => "/soap",
             Some(p) => p,
         };
         let path: Uri = path.parse().map_err(|_| bad("the path is not valid"))?;
-        let host_header = HeaderValue::from_str(authority.as_str())
-            .map_err(|_| bad("the host is not valid"))?;
+        let host_header =
+            HeaderValue::from_str(authority.as_str()).map_err(|_| bad("the host is not valid"))?;
 
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare_host.as_str(), port))
             .await
@@ -113,7 +117,6 @@ impl Target {
             host_header,
             path,
             tls,
-            url: url.to_string(),
         })
     }
 
@@ -313,19 +316,27 @@ mod tests {
         assert_eq!(t.path, "/soap");
         assert_eq!(t.host_header, "127.0.0.1:18080");
         assert_eq!(t.addrs, vec!["127.0.0.1:18080".parse().unwrap()]);
-        let t = Target::new("http://127.0.0.1:18080", None, false).await.unwrap();
+        let t = Target::new("http://127.0.0.1:18080", None, false)
+            .await
+            .unwrap();
         assert_eq!(t.path, "/soap");
-        let t = Target::new("http://127.0.0.1:18080/", None, false).await.unwrap();
+        let t = Target::new("http://127.0.0.1:18080/", None, false)
+            .await
+            .unwrap();
         assert_eq!(t.path, "/soap");
         let t = Target::new("http://127.0.0.1/iis/soap?x=1", None, false)
             .await
             .unwrap();
         assert_eq!(t.path, "/iis/soap?x=1");
         assert_eq!(t.addrs[0].port(), 80);
-        let t = Target::new("http://[::1]:9/soap", None, false).await.unwrap();
+        let t = Target::new("http://[::1]:9/soap", None, false)
+            .await
+            .unwrap();
         assert_eq!(t.addrs[0], "[::1]:9".parse().unwrap());
         assert_eq!(t.host_header, "[::1]:9");
-        let t = Target::new("https://127.0.0.1/soap", None, true).await.unwrap();
+        let t = Target::new("https://127.0.0.1/soap", None, true)
+            .await
+            .unwrap();
         assert_eq!(t.addrs[0].port(), 443);
         assert!(t.tls.is_some());
 

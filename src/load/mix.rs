@@ -18,7 +18,11 @@ pub enum RequestKind {
 
 impl RequestKind {
     /// Every kind, in report order.
-    pub const ALL: [RequestKind; 3] = [RequestKind::Vxu, RequestKind::Z34, RequestKind::Connectivity];
+    pub const ALL: [RequestKind; 3] = [
+        RequestKind::Vxu,
+        RequestKind::Z34,
+        RequestKind::Connectivity,
+    ];
 
     /// The name used in a mix specification and in reports.
     pub fn as_str(self) -> &'static str {
@@ -81,7 +85,9 @@ pub enum MixError {
     Duplicate(&'static str),
     #[error("weight '{weight}' of '{kind}' in the mix is not a whole number from 0 to 1000000")]
     BadWeight { kind: &'static str, weight: String },
-    #[error("the weights of the request mix add up to 0; at least one kind needs a positive weight")]
+    #[error(
+        "the weights of the request mix add up to 0; at least one kind needs a positive weight"
+    )]
     ZeroTotal,
 }
 
@@ -106,9 +112,7 @@ impl Mix {
 
     /// The kinds with a positive weight, in report order.
     pub fn kinds(&self) -> impl Iterator<Item = RequestKind> + '_ {
-        RequestKind::ALL
-            .into_iter()
-            .filter(|k| self.weight(*k) > 0)
+        RequestKind::ALL.into_iter().filter(|k| self.weight(*k) > 0)
     }
 
     /// Whether any kind in the mix authenticates.
@@ -160,8 +164,8 @@ impl FromStr for Mix {
                 Some((n, w)) => (n.trim(), Some(w.trim())),
                 None => (item, None),
             };
-            let kind =
-                RequestKind::from_name(name).ok_or_else(|| MixError::UnknownKind(name.to_string()))?;
+            let kind = RequestKind::from_name(name)
+                .ok_or_else(|| MixError::UnknownKind(name.to_string()))?;
             if seen[kind.index()] {
                 return Err(MixError::Duplicate(kind.as_str()));
             }

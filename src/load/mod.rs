@@ -126,7 +126,9 @@ impl LoadOptions {
             ));
         }
         match self.stop {
-            Stop::Duration(d) if d.is_zero() => return invalid("the duration must be positive".into()),
+            Stop::Duration(d) if d.is_zero() => {
+                return invalid("the duration must be positive".into())
+            }
             Stop::Duration(d) if d > MAX_DURATION => {
                 return invalid(format!(
                     "the duration must be at most {} s, not {:.0} s",
@@ -349,7 +351,7 @@ impl Pool {
 enum Prepared {
     Connectivity,
     Vxu {
-        patient: Patient,
+        patient: Box<Patient>,
         message: synth::Generated,
     },
     Z34 {
@@ -357,7 +359,12 @@ enum Prepared {
     },
 }
 
-async fn worker(shared: Arc<Shared>, stream: u32, mut conn: Option<Sender>, deadline: Option<Instant>) {
+async fn worker(
+    shared: Arc<Shared>,
+    stream: u32,
+    mut conn: Option<Sender>,
+    deadline: Option<Instant>,
+) {
     let mut generator = Generator::new(shared.seed, stream, &shared.facility, shared.now);
     // Mix and pool choices draw from their own RNG, so the messages of a stream do not
     // depend on them.
@@ -371,7 +378,10 @@ async fn worker(shared: Arc<Shared>, stream: u32, mut conn: Option<Sender>, dead
             RequestKind::Vxu => {
                 let patient = generator.patient();
                 let message = generator.vxu(&patient);
-                Prepared::Vxu { patient, message }
+                Prepared::Vxu {
+                    patient: Box::new(patient),
+                    message,
+                }
             }
             RequestKind::Z34 => {
                 let known = lock(&shared.pool).pick(&mut rng);
@@ -408,13 +418,12 @@ async fn worker(shared: Arc<Shared>, stream: u32, mut conn: Option<Sender>, dead
             ),
         };
 
-        let (outcome, latency_us) =
-            exchange(&shared, &mut conn, body, content_type, &expect).await;
+        let (outcome, latency_us) = exchange(&shared, &mut conn, body, content_type, &expect).await;
         lock(shard).record(kind, &outcome, latency_us);
         match outcome {
             Outcome::Ok => {
                 if let Prepared::Vxu { patient, .. } = prepared {
-                    lock(&shared.pool).add(Arc::new(patient));
+                    lock(&shared.pool).add(Arc::from(patient));
                 }
             }
             Outcome::ConnectError => {
@@ -433,7 +442,7 @@ async fn worker(shared: Arc<Shared>, stream: u32, mut conn: Option<Sender>, dead
 /// How sending failed.
 enum SendFailure {
     /// The connection was closed before the request was written; it can be sent again.
-    NotSent(Request<Full<Bytes>>),
+    NotSent(Box<Request<Full<Bytes>>>),
     /// The connection failed while the request was in flight.
     Io,
     /// The response body was larger than [`MAX_RESPONSE_BYTES`].
@@ -485,7 +494,7 @@ async fn exchange(
             }
             Ok(Err(SendFailure::NotSent(again))) => {
                 *conn = None;
-                request = again;
+                request = *again;
             }
             Ok(Err(SendFailure::Io)) => {
                 *conn = None;
@@ -505,19 +514,22 @@ async fn send(
     request: Request<Full<Bytes>>,
 ) -> Result<(u16, Bytes), SendFailure> {
     if sender.ready().await.is_err() {
-        return Err(SendFailure::NotSent(request));
+        return Err(SendFailure::NotSent(Box::new(request)));
     }
     let response = match sender.try_send_request(request).await {
         Ok(response) => response,
         Err(mut e) => {
             return Err(match e.take_message() {
-                Some(request) => SendFailure::NotSent(request),
+                Some(request) => SendFailure::NotSent(Box::new(request)),
                 None => SendFailure::Io,
             })
         }
     };
     let status = response.status().as_u16();
-    match Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect().await {
+    match Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => Ok((status, collected.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(SendFailure::TooLarge),
         Err(_) => Err(SendFailure::Io),

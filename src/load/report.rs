@@ -88,7 +88,7 @@ impl LoadReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "requests    {} ({} ok, {} failed)  concurrency {}  mix {}  seed {}",
+            "requests     {} ({} ok, {} failed)  concurrency {}  mix {}  seed {}",
             self.requests,
             self.requests - self.failures(),
             self.failures(),
@@ -96,19 +96,19 @@ impl LoadReport {
             self.mix,
             self.seed
         );
-        let _ = writeln!(out, "elapsed     {:.2} s", self.elapsed_s);
-        let _ = writeln!(out, "throughput  {:.1} req/s", self.throughput);
+        let _ = writeln!(out, "elapsed      {:.2} s", self.elapsed_s);
+        let _ = writeln!(out, "throughput   {:.1} req/s", self.throughput);
         let l = &self.latency_ms;
         let _ = writeln!(
             out,
-            "latency ms  p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+            "latency ms   p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
             l.p50, l.p90, l.p99, l.max
         );
-        let _ = writeln!(out, "outcomes    {}", outcome_list(&self.outcomes));
+        let _ = writeln!(out, "outcomes     {}", outcome_list(&self.outcomes));
         for (kind, k) in &self.by_kind {
             let _ = writeln!(
                 out,
-                "{kind:<12}{} requests, {} ok, p50 {:.3} ms, p99 {:.3} ms; {}",
+                "{kind:<13}{} requests, {} ok, p50 {:.3} ms, p99 {:.3} ms; {}",
                 k.count,
                 k.ok,
                 k.latency_ms.p50,
@@ -275,7 +275,10 @@ mod tests {
         assert!(close(l.p90, 900.0), "{l:?}");
         assert!(close(l.p99, 990.0), "{l:?}");
         assert!(close(l.max, 1000.0), "{l:?}");
-        assert_eq!(Latencies::from_histogram(&histogram(1)), Latencies::default());
+        assert_eq!(
+            Latencies::from_histogram(&histogram(1)),
+            Latencies::default()
+        );
     }
 
     #[test]
@@ -290,7 +293,11 @@ mod tests {
         }
         b.record(RequestKind::Vxu, &Outcome::Http(503), Some(200));
         b.record(RequestKind::Vxu, &Outcome::Timeout, None);
-        b.record(RequestKind::Vxu, &Outcome::SoapFault(Some("SecurityFault".into())), Some(300));
+        b.record(
+            RequestKind::Vxu,
+            &Outcome::SoapFault(Some("SecurityFault".into())),
+            Some(300),
+        );
         a.merge(&b);
         let r = a.report(
             2.0,
@@ -318,11 +325,17 @@ mod tests {
         assert!((r.by_kind["z34"].latency_ms.p99 - 5.0).abs() < 0.01);
 
         let text = r.render_text();
-        assert!(text.contains("requests    103 (90 ok, 13 failed)"), "{text}");
-        assert!(text.contains("throughput  51.5 req/s"), "{text}");
-        assert!(text.contains("outcomes    ok 90, ack_AR 10, "), "{text}");
+        assert!(
+            text.contains("requests     103 (90 ok, 13 failed)"),
+            "{text}"
+        );
+        assert!(text.contains("throughput   51.5 req/s"), "{text}");
+        assert!(text.contains("outcomes     ok 90, ack_AR 10, "), "{text}");
         assert!(text.lines().any(|l| l.starts_with("vxu ")), "{text}");
-        assert!(text.lines().any(|l| l.starts_with("latency ms  p50 ")), "{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with("latency ms   p50 ")),
+            "{text}"
+        );
 
         let json: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(json["requests"], 103);

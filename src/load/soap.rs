@@ -245,11 +245,14 @@ enum State {
     Detail,
     Response,
     Return,
+    /// The reply is known; the rest of the document is only checked to be well-formed.
+    Done,
 }
 
 /// Reads a SOAP 1.2 or 1.1 response: the first element of the Body is either a Fault or an
 /// operation response whose `return` child is collected (entity and character references
-/// resolved, XML end-of-line handling applied). `None` when the body is not such a document.
+/// resolved, XML end-of-line handling applied). `None` when the body is not such a document
+/// or is not well-formed to its end.
 pub fn read_reply(body: &[u8]) -> Option<Reply> {
     let text = std::str::from_utf8(body).ok()?;
     let mut reader = NsReader::from_str(text);
@@ -259,6 +262,7 @@ pub fn read_reply(body: &[u8]) -> Option<Reply> {
     let mut depth = 0usize;
     let mut operation = String::new();
     let mut value = String::new();
+    let mut reply = None;
     loop {
         let (ns, event) = reader.read_resolved_event().ok()?;
         match event {
@@ -286,9 +290,10 @@ pub fn read_reply(body: &[u8]) -> Option<Reply> {
                         state = State::Detail;
                     }
                     State::Detail if depth == 5 => {
-                        return Some(Reply::Fault {
+                        reply = Some(Reply::Fault {
                             detail: Some(String::from_utf8_lossy(local).into_owned()),
                         });
+                        state = State::Done;
                     }
                     State::Response if depth == 4 && local == b"return" => state = State::Return,
                     _ => {}
@@ -296,7 +301,10 @@ pub fn read_reply(body: &[u8]) -> Option<Reply> {
                 if matches!(event, Event::Empty(_)) {
                     state = match close(state, depth, &mut operation, &mut value) {
                         Ok(next) => next,
-                        Err(reply) => return reply,
+                        Err(found) => {
+                            reply = Some(found?);
+                            State::Done
+                        }
                     };
                     depth -= 1;
                 }
@@ -304,7 +312,10 @@ pub fn read_reply(body: &[u8]) -> Option<Reply> {
             Event::End(_) => {
                 state = match close(state, depth, &mut operation, &mut value) {
                     Ok(next) => next,
-                    Err(reply) => return reply,
+                    Err(found) => {
+                        reply = Some(found?);
+                        State::Done
+                    }
                 };
                 depth = depth.checked_sub(1)?;
             }
@@ -321,13 +332,15 @@ pub fn read_reply(body: &[u8]) -> Option<Reply> {
                     value.push_str(quick_xml::escape::resolve_predefined_entity(&name)?);
                 }
             },
+            Event::Eof if depth == 0 => return reply,
             Event::Eof => return None,
             _ => {}
         }
     }
 }
 
-/// The element at `depth` closes: the next state, or `Err` with the result of the read.
+/// The element at `depth` closes: the next state, or `Err` with the reply (`None`: the
+/// document is not a SOAP response).
 fn close(
     state: State,
     depth: usize,
@@ -367,8 +380,7 @@ fn check_return(operation: &str, text: &str, expect: &Expect<'_>) -> Outcome {
         Expect::Echo(echo) => {
             // izport echoes the text as is; some IIS prefix it ("End-point is ready.
             // Echoing: …"), which is accepted too.
-            if operation == "connectivityTestResponse" && (text == echo || text.ends_with(echo))
-            {
+            if operation == "connectivityTestResponse" && (text == echo || text.ends_with(echo)) {
                 Outcome::Ok
             } else {
                 Outcome::BadResponse
@@ -470,7 +482,10 @@ mod tests {
     #[test]
     fn vxu_acks() {
         let ack = Expect::Ack { control_id: "M123" };
-        assert_eq!(classify(200, submit_response(ACK_AA).as_bytes(), &ack), Outcome::Ok);
+        assert_eq!(
+            classify(200, submit_response(ACK_AA).as_bytes(), &ack),
+            Outcome::Ok
+        );
         let other = Expect::Ack { control_id: "M124" };
         assert_eq!(
             classify(200, submit_response(ACK_AA).as_bytes(), &other),
@@ -535,11 +550,21 @@ mod tests {
         };
         assert_eq!(classify(200, rsp("OK", "Q7").as_bytes(), &q), Outcome::Ok);
         assert_eq!(classify(200, rsp("NF", "Q7").as_bytes(), &q), Outcome::Ok);
-        assert_eq!(classify(200, rsp("OK", "Q8").as_bytes(), &q), Outcome::Mismatch);
-        assert_eq!(classify(200, rsp("TM", "Q7").as_bytes(), &q).key(), "qak_TM");
+        assert_eq!(
+            classify(200, rsp("OK", "Q8").as_bytes(), &q),
+            Outcome::Mismatch
+        );
+        assert_eq!(
+            classify(200, rsp("TM", "Q7").as_bytes(), &q).key(),
+            "qak_TM"
+        );
         // An AA ACK (not an RSP) to a query is not an answer.
         assert_eq!(
-            classify(200, submit_response(&ACK_AA.replace("M123", "M7")).as_bytes(), &q),
+            classify(
+                200,
+                submit_response(&ACK_AA.replace("M123", "M7")).as_bytes(),
+                &q
+            ),
             Outcome::BadResponse
         );
         let ae = rsp("AE", "Q7").replace("MSA|AA|", "MSA|AE|");
@@ -586,7 +611,10 @@ mod tests {
         );
         assert_eq!(classify(500, bare.as_bytes(), &ack).key(), "soap_fault");
         let empty_detail = envelope(SOAP12_NS, "<soap:Fault><soap:Detail/></soap:Fault>");
-        assert_eq!(classify(500, empty_detail.as_bytes(), &ack).key(), "soap_fault");
+        assert_eq!(
+            classify(500, empty_detail.as_bytes(), &ack).key(),
+            "soap_fault"
+        );
         // A detail element name that is not a usable key.
         assert_eq!(
             Outcome::SoapFault(Some("x".repeat(40))).key(),
@@ -611,8 +639,19 @@ mod tests {
         );
         // Truncated document.
         let full = submit_response(ACK_AA);
+        let aa = Expect::Ack { control_id: "M123" };
+        assert_eq!(classify(200, full.as_bytes(), &aa), Outcome::Ok);
+        for cut in [10, 30, full.len() / 2] {
+            assert_eq!(
+                classify(200, &full.as_bytes()[..full.len() - cut], &aa),
+                Outcome::BadResponse,
+                "cut {cut}"
+            );
+        }
+        // Trailing garbage after the document.
+        let trailing = format!("{full}<x>");
         assert_eq!(
-            classify(200, &full.as_bytes()[..full.len() - 30], &ack),
+            classify(200, trailing.as_bytes(), &aa),
             Outcome::BadResponse
         );
         // Wrong envelope namespace.
@@ -638,10 +677,17 @@ mod tests {
             "<iis:connectivityTestResponse><iis:return/></iis:connectivityTestResponse>",
         );
         assert_eq!(classify(200, empty.as_bytes(), &echo), Outcome::BadResponse);
-        assert_eq!(classify(200, empty.as_bytes(), &Expect::Echo("")), Outcome::Ok);
+        assert_eq!(
+            classify(200, empty.as_bytes(), &Expect::Echo("")),
+            Outcome::Ok
+        );
         // Wrong operation for the request.
         assert_eq!(
-            classify(200, submit_response("izport-load a&b <c>").as_bytes(), &echo),
+            classify(
+                200,
+                submit_response("izport-load a&b <c>").as_bytes(),
+                &echo
+            ),
             Outcome::BadResponse
         );
     }
@@ -671,16 +717,23 @@ mod tests {
         assert!(text.contains("<urn:username>u&amp;&lt;</urn:username>"));
         assert!(text.contains("<urn:password>p&quot;w</urn:password>"));
         assert!(text.contains("<urn:facilityID>F&gt;1</urn:facilityID>"));
-        assert!(text.contains("MSH|^~\\&amp;|A|B&#xD;PID|1||X&amp;Y&lt;Z&gt;&#xD;</urn:hl7Message>"));
+        assert!(
+            text.contains("MSH|^~\\&amp;|A|B&#xD;PID|1||X&amp;Y&lt;Z&gt;&#xD;</urn:hl7Message>")
+        );
         assert!(!text.contains('\r'));
         // The connectivity request decodes back to the echo.
         let conn = env.connectivity();
         let conn = std::str::from_utf8(&conn).unwrap();
         assert!(conn.contains("<urn:echoBack>echo&#xD;1</urn:echoBack>"));
         assert_eq!(env.echo(), "echo\r1");
-        assert_eq!(Envelopes::new("u\u{1}", "p", "f", "e").unwrap_err(), NotXml("the username"));
+        assert_eq!(
+            Envelopes::new("u\u{1}", "p", "f", "e").unwrap_err(),
+            NotXml("the username")
+        );
         // Control characters in HL7 are replaced, never break the document.
         let body = env.submit("MSH|\u{B}x");
-        assert!(std::str::from_utf8(&body).unwrap().contains("MSH|\u{FFFD}x"));
+        assert!(std::str::from_utf8(&body)
+            .unwrap()
+            .contains("MSH|\u{FFFD}x"));
     }
 }

@@ -20,37 +20,201 @@ pub const SENDING_APPLICATION: &str = "IZLOAD";
 pub const RECEIVING_APPLICATION: &str = "IZPORT";
 
 const FEMALE_NAMES: &[&str] = &[
-    "Olivia", "Emma", "Charlotte", "Amelia", "Sophia", "Mia", "Isabella", "Ava", "Evelyn",
-    "Luna", "Harper", "Sofia", "Camila", "Eleanor", "Elizabeth", "Violet", "Scarlett", "Emily",
-    "Hazel", "Lily", "Gianna", "Aurora", "Penelope", "Aria", "Nora", "Chloe", "Ellie", "Mila",
-    "Avery", "Layla", "Abigail", "Ella", "Isla", "Eliana", "Nova", "Madison", "Zoe", "Ivy",
-    "Grace", "Lucy", "Maria", "Ana", "Fatima", "Mei", "Priya", "Aaliyah", "Jasmine", "Naomi",
+    "Olivia",
+    "Emma",
+    "Charlotte",
+    "Amelia",
+    "Sophia",
+    "Mia",
+    "Isabella",
+    "Ava",
+    "Evelyn",
+    "Luna",
+    "Harper",
+    "Sofia",
+    "Camila",
+    "Eleanor",
+    "Elizabeth",
+    "Violet",
+    "Scarlett",
+    "Emily",
+    "Hazel",
+    "Lily",
+    "Gianna",
+    "Aurora",
+    "Penelope",
+    "Aria",
+    "Nora",
+    "Chloe",
+    "Ellie",
+    "Mila",
+    "Avery",
+    "Layla",
+    "Abigail",
+    "Ella",
+    "Isla",
+    "Eliana",
+    "Nova",
+    "Madison",
+    "Zoe",
+    "Ivy",
+    "Grace",
+    "Lucy",
+    "Maria",
+    "Ana",
+    "Fatima",
+    "Mei",
+    "Priya",
+    "Aaliyah",
+    "Jasmine",
+    "Naomi",
 ];
 
 const MALE_NAMES: &[&str] = &[
-    "Liam", "Noah", "Oliver", "James", "Elijah", "Mateo", "Theodore", "Henry", "Lucas",
-    "William", "Benjamin", "Levi", "Sebastian", "Jack", "Ezra", "Michael", "Daniel", "Leo",
-    "Owen", "Samuel", "Hudson", "Alexander", "Asher", "Luca", "Ethan", "John", "David",
-    "Jackson", "Joseph", "Mason", "Luke", "Matthew", "Julian", "Dylan", "Elias", "Jacob",
-    "Isaac", "Santiago", "Gabriel", "Carter", "Diego", "Omar", "Wei", "Arjun", "Malik",
-    "Andre", "Kai", "Miguel",
+    "Liam",
+    "Noah",
+    "Oliver",
+    "James",
+    "Elijah",
+    "Mateo",
+    "Theodore",
+    "Henry",
+    "Lucas",
+    "William",
+    "Benjamin",
+    "Levi",
+    "Sebastian",
+    "Jack",
+    "Ezra",
+    "Michael",
+    "Daniel",
+    "Leo",
+    "Owen",
+    "Samuel",
+    "Hudson",
+    "Alexander",
+    "Asher",
+    "Luca",
+    "Ethan",
+    "John",
+    "David",
+    "Jackson",
+    "Joseph",
+    "Mason",
+    "Luke",
+    "Matthew",
+    "Julian",
+    "Dylan",
+    "Elias",
+    "Jacob",
+    "Isaac",
+    "Santiago",
+    "Gabriel",
+    "Carter",
+    "Diego",
+    "Omar",
+    "Wei",
+    "Arjun",
+    "Malik",
+    "Andre",
+    "Kai",
+    "Miguel",
 ];
 
 const FAMILY_NAMES: &[&str] = &[
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
-    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
-    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
-    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall",
-    "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans",
-    "Turner", "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris",
-    "O'Brien", "Kowalski", "Okafor", "Yamamoto", "Patel", "Chen", "Nakamura", "Schmidt",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Gomez",
+    "Phillips",
+    "Evans",
+    "Turner",
+    "Diaz",
+    "Parker",
+    "Cruz",
+    "Edwards",
+    "Collins",
+    "Reyes",
+    "Stewart",
+    "Morris",
+    "O'Brien",
+    "Kowalski",
+    "Okafor",
+    "Yamamoto",
+    "Patel",
+    "Chen",
+    "Nakamura",
+    "Schmidt",
 ];
 
 const STREETS: &[&str] = &[
-    "Main St", "Oak Ave", "Maple Dr", "Cedar Ln", "Pine St", "Elm St", "Washington Ave",
-    "Lake Rd", "Hill St", "Park Ave", "Sunset Blvd", "River Rd", "Church St", "Highland Ave",
-    "Meadow Ln", "Forest Dr", "Spring St", "Walnut St", "Chestnut St", "Willow Way",
+    "Main St",
+    "Oak Ave",
+    "Maple Dr",
+    "Cedar Ln",
+    "Pine St",
+    "Elm St",
+    "Washington Ave",
+    "Lake Rd",
+    "Hill St",
+    "Park Ave",
+    "Sunset Blvd",
+    "River Rd",
+    "Church St",
+    "Highland Ave",
+    "Meadow Ln",
+    "Forest Dr",
+    "Spring St",
+    "Walnut St",
+    "Chestnut St",
+    "Willow Way",
 ];
 
 /// City, state, ZIP prefix, area code.
@@ -96,7 +260,10 @@ const VFC: &[(&str, &str)] = &[
     ("V02", "VFC eligible - Medicaid/Medicaid Managed Care"),
     ("V03", "VFC eligible - Uninsured"),
     ("V04", "VFC eligible - American Indian/Alaskan Native"),
-    ("V05", "VFC eligible - Federally Qualified Health Center Patient (under-insured)"),
+    (
+        "V05",
+        "VFC eligible - Federally Qualified Health Center Patient (under-insured)",
+    ),
 ];
 
 /// Ordering/administering providers: NPI-shaped id, family, given.
@@ -140,7 +307,7 @@ struct Vaccine {
 
 const MSD: (&str, &str) = ("MSD", "Merck and Co., Inc.");
 const SKB: (&str, &str) = ("SKB", "GlaxoSmithKline");
-const PMC: (&str, &str) = ("PMC", "sanofi pasteur");
+const PMC: (&str, &str) = ("PMC", "Sanofi Pasteur");
 const PFR: (&str, &str) = ("PFR", "Pfizer, Inc");
 const SEQ: (&str, &str) = ("SEQ", "Seqirus");
 
@@ -148,20 +315,132 @@ const YEAR: i32 = 365;
 const EIGHTEEN_YEARS: i32 = 18 * YEAR + 4;
 
 const VACCINES: &[Vaccine] = &[
-    Vaccine { cvx: "08", name: "Hep B, adolescent or pediatric", min_age: 0, max_age: EIGHTEEN_YEARS, makers: &[MSD, SKB], amount: "0.5", route: Route::Intramuscular },
-    Vaccine { cvx: "20", name: "DTaP", min_age: 42, max_age: 7 * YEAR, makers: &[SKB, PMC], amount: "0.5", route: Route::Intramuscular },
-    Vaccine { cvx: "110", name: "DTaP-Hep B-IPV", min_age: 42, max_age: 7 * YEAR, makers: &[SKB], amount: "0.5", route: Route::Intramuscular },
-    Vaccine { cvx: "10", name: "IPV", min_age: 42, max_age: EIGHTEEN_YEARS, makers: &[PMC], amount: "0.5", route: Route::Subcutaneous },
-    Vaccine { cvx: "49", name: "Hib (PRP-OMP)", min_age: 42, max_age: 5 * YEAR, makers: &[MSD], amount: "0.5", route: Route::Intramuscular },
-    Vaccine { cvx: "133", name: "Pneumococcal conjugate PCV 13", min_age: 42, max_age: 5 * YEAR, makers: &[PFR], amount: "0.5", route: Route::Intramuscular },
-    Vaccine { cvx: "116", name: "rotavirus, pentavalent", min_age: 42, max_age: 240, makers: &[MSD], amount: "2", route: Route::Oral },
-    Vaccine { cvx: "150", name: "Influenza, injectable, quadrivalent, preservative free", min_age: 183, max_age: EIGHTEEN_YEARS, makers: &[SKB, PMC, SEQ], amount: "0.5", route: Route::Intramuscular },
-    Vaccine { cvx: "03", name: "MMR", min_age: YEAR, max_age: EIGHTEEN_YEARS, makers: &[MSD], amount: "0.5", route: Route::Subcutaneous },
-    Vaccine { cvx: "21", name: "varicella", min_age: YEAR, max_age: EIGHTEEN_YEARS, makers: &[MSD], amount: "0.5", route: Route::Subcutaneous },
-    Vaccine { cvx: "83", name: "Hep A, ped/adol, 2 dose", min_age: YEAR, max_age: EIGHTEEN_YEARS, makers: &[SKB, MSD], amount: "0.5", route: Route::Intramuscular },
-    Vaccine { cvx: "115", name: "Tdap", min_age: 7 * YEAR, max_age: EIGHTEEN_YEARS, makers: &[SKB, PMC], amount: "0.5", route: Route::Intramuscular },
-    Vaccine { cvx: "165", name: "HPV9", min_age: 9 * YEAR, max_age: EIGHTEEN_YEARS, makers: &[MSD], amount: "0.5", route: Route::Intramuscular },
-    Vaccine { cvx: "114", name: "meningococcal MCV4P", min_age: 11 * YEAR, max_age: EIGHTEEN_YEARS, makers: &[PMC], amount: "0.5", route: Route::Intramuscular },
+    Vaccine {
+        cvx: "08",
+        name: "Hep B, adolescent or pediatric",
+        min_age: 0,
+        max_age: EIGHTEEN_YEARS,
+        makers: &[MSD, SKB],
+        amount: "0.5",
+        route: Route::Intramuscular,
+    },
+    Vaccine {
+        cvx: "20",
+        name: "DTaP",
+        min_age: 42,
+        max_age: 7 * YEAR,
+        makers: &[SKB, PMC],
+        amount: "0.5",
+        route: Route::Intramuscular,
+    },
+    Vaccine {
+        cvx: "110",
+        name: "DTaP-Hep B-IPV",
+        min_age: 42,
+        max_age: 7 * YEAR,
+        makers: &[SKB],
+        amount: "0.5",
+        route: Route::Intramuscular,
+    },
+    Vaccine {
+        cvx: "10",
+        name: "IPV",
+        min_age: 42,
+        max_age: EIGHTEEN_YEARS,
+        makers: &[PMC],
+        amount: "0.5",
+        route: Route::Subcutaneous,
+    },
+    Vaccine {
+        cvx: "49",
+        name: "Hib (PRP-OMP)",
+        min_age: 42,
+        max_age: 5 * YEAR,
+        makers: &[MSD],
+        amount: "0.5",
+        route: Route::Intramuscular,
+    },
+    Vaccine {
+        cvx: "133",
+        name: "Pneumococcal conjugate PCV 13",
+        min_age: 42,
+        max_age: 5 * YEAR,
+        makers: &[PFR],
+        amount: "0.5",
+        route: Route::Intramuscular,
+    },
+    Vaccine {
+        cvx: "116",
+        name: "rotavirus, pentavalent",
+        min_age: 42,
+        max_age: 240,
+        makers: &[MSD],
+        amount: "2",
+        route: Route::Oral,
+    },
+    Vaccine {
+        cvx: "150",
+        name: "Influenza, split virus, quadrivalent, PF",
+        min_age: 183,
+        max_age: EIGHTEEN_YEARS,
+        makers: &[SKB, PMC, SEQ],
+        amount: "0.5",
+        route: Route::Intramuscular,
+    },
+    Vaccine {
+        cvx: "03",
+        name: "MMR",
+        min_age: YEAR,
+        max_age: EIGHTEEN_YEARS,
+        makers: &[MSD],
+        amount: "0.5",
+        route: Route::Subcutaneous,
+    },
+    Vaccine {
+        cvx: "21",
+        name: "varicella",
+        min_age: YEAR,
+        max_age: EIGHTEEN_YEARS,
+        makers: &[MSD],
+        amount: "0.5",
+        route: Route::Subcutaneous,
+    },
+    Vaccine {
+        cvx: "83",
+        name: "Hep A, ped/adol, 2 dose",
+        min_age: YEAR,
+        max_age: EIGHTEEN_YEARS,
+        makers: &[SKB, MSD],
+        amount: "0.5",
+        route: Route::Intramuscular,
+    },
+    Vaccine {
+        cvx: "115",
+        name: "Tdap",
+        min_age: 7 * YEAR,
+        max_age: EIGHTEEN_YEARS,
+        makers: &[SKB, PMC],
+        amount: "0.5",
+        route: Route::Intramuscular,
+    },
+    Vaccine {
+        cvx: "165",
+        name: "HPV9",
+        min_age: 9 * YEAR,
+        max_age: EIGHTEEN_YEARS,
+        makers: &[MSD],
+        amount: "0.5",
+        route: Route::Intramuscular,
+    },
+    Vaccine {
+        cvx: "114",
+        name: "meningococcal MCV4P",
+        min_age: 11 * YEAR,
+        max_age: EIGHTEEN_YEARS,
+        makers: &[PMC],
+        amount: "0.5",
+        route: Route::Intramuscular,
+    },
 ];
 
 /// A calendar date as a count of days since 1970-01-01.
@@ -366,14 +645,22 @@ impl Generator {
         }
     }
 
-    fn msh(&self, b: &mut MessageBuilder, kind: (&str, &str, &str), control_id: &str, profile: &str) {
+    fn msh(
+        &self,
+        b: &mut MessageBuilder,
+        kind: (&str, &str, &str),
+        control_id: &str,
+        profile: &str,
+    ) {
         b.msh(|s| {
             s.set(3, SENDING_APPLICATION);
             s.set(4, self.facility.as_str());
             s.set(5, RECEIVING_APPLICATION);
             s.set(6, RECEIVING_APPLICATION);
             s.set(7, self.timestamp.as_str());
-            s.set_comp(9, 1, kind.0).set_comp(9, 2, kind.1).set_comp(9, 3, kind.2);
+            s.set_comp(9, 1, kind.0)
+                .set_comp(9, 2, kind.1)
+                .set_comp(9, 3, kind.2);
             s.set(10, control_id);
             s.set(11, "P");
             s.set(12, "2.5.1");
@@ -664,8 +951,14 @@ mod tests {
         assert_eq!(Day::from_ymd(1970, 1, 1), Day(0));
         assert_eq!(Day(0).ymd(), (1970, 1, 1));
         assert_eq!(Day::from_ymd(2000, 2, 29).ymd(), (2000, 2, 29));
-        assert_eq!(Day::from_ymd(2024, 3, 1).0 - Day::from_ymd(2024, 2, 28).0, 2);
-        assert_eq!(Day::from_ymd(2023, 3, 1).0 - Day::from_ymd(2023, 2, 28).0, 1);
+        assert_eq!(
+            Day::from_ymd(2024, 3, 1).0 - Day::from_ymd(2024, 2, 28).0,
+            2
+        );
+        assert_eq!(
+            Day::from_ymd(2023, 3, 1).0 - Day::from_ymd(2023, 2, 28).0,
+            1
+        );
         for n in (-800_000..800_000).step_by(997) {
             let (y, m, d) = Day(n).ymd();
             assert_eq!(Day::from_ymd(y, m, d), Day(n));
@@ -724,7 +1017,10 @@ mod tests {
             let birth_day = crate::hl7::parse_dtm(&birth).expect("PID-7 is a date");
             let bd = birth_day.date().expect("PID-7 has a day");
             let birth = Day::from_ymd(i32::from(bd.0), bd.1.into(), bd.2.into());
-            assert!(birth < today && birth.0 >= today.0 - EIGHTEEN_YEARS, "{birth:?}");
+            assert!(
+                birth < today && birth.0 >= today.0 - EIGHTEEN_YEARS,
+                "{birth:?}"
+            );
 
             // 1–3 ORC/RXA/RXR/OBX groups, in that order.
             let groups = &ids[4..];
@@ -742,7 +1038,10 @@ mod tests {
                 let given = at("RXA", "3").expect("RXA-3");
                 let g = crate::hl7::parse_dtm(&given).unwrap().date().unwrap();
                 let given = Day::from_ymd(i32::from(g.0), g.1.into(), g.2.into());
-                assert!(given >= birth && given < today, "dose {given:?} birth {birth:?}");
+                assert!(
+                    given >= birth && given < today,
+                    "dose {given:?} birth {birth:?}"
+                );
                 let cvx = at("RXA", "5-1").expect("CVX");
                 assert_eq!(at("RXA", "5-3").as_deref(), Some("CVX"));
                 let v = VACCINES.iter().find(|v| v.cvx == cvx).expect("known CVX");
@@ -758,7 +1057,10 @@ mod tests {
                 assert_eq!(at("RXR", "1-3").as_deref(), Some("NCIT"));
             }
         }
-        assert!(dose_counts[1] > 0 && dose_counts[2] > 0 && dose_counts[3] > 0, "{dose_counts:?}");
+        assert!(
+            dose_counts[1] > 0 && dose_counts[2] > 0 && dose_counts[3] > 0,
+            "{dose_counts:?}"
+        );
     }
 
     #[test]
@@ -766,7 +1068,10 @@ mod tests {
         let mut g = Generator::new(9, 0, "LFAC", now());
         let p = g.patient();
         let q = g.z34(&p);
-        assert!(q.text.contains("|RCP|I|10^RD&records&HL70126\r") || q.text.contains("\rRCP|I|10^RD&records&HL70126\r"));
+        assert!(
+            q.text.contains("|RCP|I|10^RD&records&HL70126\r")
+                || q.text.contains("\rRCP|I|10^RD&records&HL70126\r")
+        );
         let msg = Message::parse(&q.text).expect("QBP parses");
         let get = |path: &str| msg.get(path).map(|v| v.into_owned());
         assert_eq!(get("MSH-9-1").as_deref(), Some("QBP"));
