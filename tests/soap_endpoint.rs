@@ -476,3 +476,46 @@ async fn plain_http_on_a_public_address_needs_an_explicit_flag() {
     let err = refused.err().expect("refused without TLS").to_string();
     assert!(err.contains("--insecure-http"), "{err}");
 }
+
+#[tokio::test]
+async fn a_password_change_ends_a_remembered_credential_at_once() {
+    let app = spawn_app().await;
+    let (_, ack) = app.submit(&vxu("PW-1", "MRN-PW", "D-PW1")).await;
+    assert_eq!(hl7_field(&ack, "MSA", 1).as_deref(), Some("AA"));
+    // The same credentials again: served (from the verified cache).
+    let (_, ack) = app.submit(&vxu("PW-2", "MRN-PW", "D-PW2")).await;
+    assert_eq!(hl7_field(&ack, "MSA", 1).as_deref(), Some("AA"));
+    app.db
+        .set_password(
+            USER,
+            &izport::auth::hash_password("a-brand-new-password").expect("hash"),
+        )
+        .await
+        .expect("passwd");
+    let (status, body) = app.submit(&vxu("PW-3", "MRN-PW", "D-PW3")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("SecurityFault"));
+    let (_, ack) = app
+        .submit_as(
+            USER,
+            "a-brand-new-password",
+            FACILITY,
+            &vxu("PW-4", "MRN-PW", "D-PW4"),
+        )
+        .await;
+    assert_eq!(hl7_field(&ack, "MSA", 1).as_deref(), Some("AA"));
+    // Disabling is read from the database on every request, cache or not.
+    app.db
+        .set_user_status(USER, "disabled")
+        .await
+        .expect("disable");
+    let (status, _) = app
+        .submit_as(
+            USER,
+            "a-brand-new-password",
+            FACILITY,
+            &vxu("PW-5", "MRN-PW", "D-PW5"),
+        )
+        .await;
+    assert_eq!(status, 400);
+}
