@@ -24,7 +24,7 @@ use crate::auth::Authenticator;
 use crate::maintenance::admin::AdminState;
 use crate::maintenance::notice::NoticeContext;
 use crate::maintenance::{self, Clock, Maintenance, MaintenanceConfig, SystemClock};
-use crate::registry::{Registry, RegistryIdentity};
+use crate::registry::{Registry, RegistryConfig};
 use crate::store::Db;
 
 /// Size limits for inbound requests.
@@ -62,7 +62,7 @@ pub struct ServerOptions {
     pub insecure_http: bool,
     pub public_url: Option<String>,
     pub limits: Limits,
-    pub identity: RegistryIdentity,
+    pub registry: RegistryConfig,
     pub maintenance: MaintenanceConfig,
     /// Bearer token of the admin API; `None` switches the API off.
     pub admin_token: Option<String>,
@@ -80,7 +80,7 @@ impl ServerOptions {
             insecure_http: false,
             public_url: None,
             limits: Limits::default(),
-            identity: RegistryIdentity::default(),
+            registry: RegistryConfig::default(),
             maintenance: MaintenanceConfig::default(),
             admin_token: None,
             notice: NoticeContext::default(),
@@ -227,7 +227,7 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
         notice: options.notice,
     });
     let state = Arc::new(AppState {
-        registry: Registry::new(db.clone(), options.identity),
+        registry: Registry::new(db.clone(), options.registry),
         auth: Authenticator::new(db.clone())?,
         db,
         limits: options.limits,

@@ -338,7 +338,7 @@ async fn windows_across_daylight_saving_changes_last_their_real_length() {
 async fn a_drill_for_one_organization_leaves_the_others_alone() {
     let app = spawn_app().await;
     app.db
-        .create_organization("VENDOR", "Vendor test org", &["VFAC".to_string()])
+        .create_organization("VENDOR", "Vendor test org", &["VFAC".to_string()], true)
         .await
         .expect("org");
     app.db

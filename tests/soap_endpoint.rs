@@ -125,7 +125,7 @@ async fn resubmitting_updates_instead_of_duplicating() {
 async fn wrong_credentials_all_get_the_same_security_fault() {
     let app = spawn_app().await;
     app.db
-        .create_organization("OTHER", "Other", &["OFAC".to_string()])
+        .create_organization("OTHER", "Other", &["OFAC".to_string()], true)
         .await
         .expect("org");
     app.db

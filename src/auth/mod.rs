@@ -193,6 +193,7 @@ impl Authenticator {
             organization_code: creds.organization_code,
             user_id: creds.user_id,
             facility_code: facility.to_string(),
+            production: creds.production,
         })
     }
 }

@@ -15,7 +15,8 @@ use crate::maintenance::notice::NoticeContext;
 use crate::maintenance::{
     self, MaintenanceConfig, PageFormat, SystemClock, Window, DEFAULT_TIME_ZONE,
 };
-use crate::registry::RegistryIdentity;
+use crate::registry::consent::ConsentConfig;
+use crate::registry::{RegistryConfig, RegistryIdentity};
 use crate::server::{self, Limits, ServerOptions};
 use crate::store::Db;
 
@@ -54,6 +55,9 @@ pub enum Command {
     /// Maintenance windows, outage drills and the downtime log
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Possible patient matches waiting for a person: list, merge (reversible), split
+    #[command(subcommand)]
+    Review(ReviewCommand),
     /// Drive a running izport with synthetic VXU / Z34 / connectivityTest traffic and report
     /// throughput and latency percentiles
     Load(LoadArgs),
@@ -221,6 +225,13 @@ pub struct ServeArgs {
     /// How the registry names itself in MSH-4 of its responses
     #[arg(long, env = "IZPORT_FACILITY", default_value = "IZPORT")]
     pub facility: String,
+    /// Consent policy: opt-out (records shared unless protected) or opt-in (nothing kept
+    /// without consent on file or affirmed in the message; Texas)
+    #[arg(long, env = "IZPORT_CONSENT", default_value = "opt-out")]
+    pub consent: crate::registry::consent::Policy,
+    /// CVX codes of disaster-related doses, kept without consent under opt-in (comma-separated)
+    #[arg(long, env = "IZPORT_DISASTER_CVX", value_delimiter = ',')]
+    pub disaster_cvx: Vec<String>,
     /// Bearer token for the admin API (/admin/...); without it the admin API is off
     #[arg(long, env = "IZPORT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -245,12 +256,41 @@ pub enum OrgCommand {
         /// A facility ID the organization submits for (repeatable)
         #[arg(long = "facility", required = true)]
         facilities: Vec<String>,
+        /// Approve it for production data at once (default: onboarding, test messages only)
+        #[arg(long)]
+        production: bool,
+    },
+    /// Approve an organization for production data (MSH-11 = P)
+    Promote { code: String },
+    /// Put an organization back to onboarding (test messages only)
+    Demote { code: String },
+    /// An organization's latest test messages and whether it has enough error-free ones in a row
+    Readiness {
+        code: String,
+        /// Error-free test messages in a row required (the registry asks for 3 to 5)
+        #[arg(long, default_value_t = 3)]
+        required: usize,
+        #[arg(long)]
+        json: bool,
     },
     /// List organizations, their facilities and users
     List {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReviewCommand {
+    /// Open reviews (--all: every review)
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// The two records are one person: merge the newer into the older (reversible)
+    Merge { id: i64 },
+    /// The two records are different people (undoes a merge made from this review)
+    Split { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -334,16 +374,85 @@ async fn dispatch(db: &Arc<Db>, command: Command) -> anyhow::Result<()> {
             code,
             name,
             facilities,
+            production,
         }) => {
             check_code("organization code", &code)?;
             for f in &facilities {
                 check_code("facility ID", f)?;
             }
-            db.create_organization(&code, &name, &facilities).await?;
+            db.create_organization(&code, &name, &facilities, production)
+                .await?;
             println!(
-                "organization {code} created with facilities {}",
-                facilities.join(", ")
+                "organization {code} created with facilities {} ({})",
+                facilities.join(", "),
+                if production {
+                    "production"
+                } else {
+                    "onboarding: test messages only until `izport org promote`"
+                }
             );
+        }
+        Command::Org(OrgCommand::Promote { code }) => {
+            db.set_organization_status(&code, "production").await?;
+            println!("organization {code} is approved for production data");
+        }
+        Command::Org(OrgCommand::Demote { code }) => {
+            db.set_organization_status(&code, "onboarding").await?;
+            println!("organization {code} is back to onboarding (test messages only)");
+        }
+        Command::Org(OrgCommand::Readiness {
+            code,
+            required,
+            json,
+        }) => {
+            let r = db.readiness(&code, required).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("organization {} ({})", r.organization, r.status);
+                for t in &r.recent_tests {
+                    println!(
+                        "  {}  {}  {}  errors {}  warnings {}",
+                        t.received_at,
+                        t.control_id.as_deref().unwrap_or("-"),
+                        t.outcome,
+                        t.errors,
+                        t.warnings
+                    );
+                }
+                println!(
+                    "{} error-free test message(s) in a row; {} required: {}",
+                    r.consecutive_clean,
+                    r.required,
+                    if r.ready {
+                        "READY for production"
+                    } else {
+                        "not ready yet"
+                    }
+                );
+            }
+        }
+        Command::Review(ReviewCommand::List { all }) => {
+            let reviews = db.reviews(all).await?;
+            if reviews.is_empty() {
+                println!("no {}reviews", if all { "" } else { "open " });
+            }
+            for r in reviews {
+                println!(
+                    "{}\tpatient {} ~ patient {}\t{}\t{}\t{}",
+                    r.id, r.patient_id, r.candidate_id, r.status, r.created_at, r.reason
+                );
+            }
+        }
+        Command::Review(ReviewCommand::Merge { id }) => {
+            let (survivor, merged) = db.merge_review(id).await?;
+            println!(
+                "patient {merged} merged into patient {survivor} (undo: izport review split {id})"
+            );
+        }
+        Command::Review(ReviewCommand::Split { id }) => {
+            db.split_review(id).await?;
+            println!("review {id}: the two records are kept as different people");
         }
         Command::Org(OrgCommand::List { json }) => {
             let orgs = db.list_organizations().await?;
@@ -602,9 +711,20 @@ async fn serve(db: Arc<Db>, args: ServeArgs) -> anyhow::Result<()> {
             max_message_bytes: args.max_message_bytes,
             max_body_bytes: args.max_body_bytes,
         },
-        identity: RegistryIdentity {
-            application: args.application,
-            facility: args.facility,
+        registry: RegistryConfig {
+            identity: RegistryIdentity {
+                application: args.application,
+                facility: args.facility,
+            },
+            consent: ConsentConfig {
+                policy: args.consent,
+                disaster_cvx: args
+                    .disaster_cvx
+                    .iter()
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect(),
+            },
         },
         maintenance: MaintenanceConfig {
             page_format: args.maintenance_page,

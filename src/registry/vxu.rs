@@ -6,8 +6,12 @@ use std::borrow::Cow;
 
 use crate::hl7::{parse_dtm, DtmPrecision, ErrLocation, Message, Segment};
 
+use super::codes::CodeSets;
 use super::finding::{cdc_code, hl7_code, Finding, Scope};
-use super::{DoseAction, DoseRecord, Identifier, PatientChanges, PatientRecord};
+use super::{
+    DoseAction, DoseRecord, Identifier, ObservationKind, ObservationRecord, PatientChanges,
+    PatientRecord,
+};
 
 /// A calendar date as (year, month, day); ordering is chronological.
 pub type Date = (i16, u8, u8);
@@ -18,7 +22,11 @@ pub fn format_date(d: Date) -> String {
 
 /// Validates a VXU whose header was accepted and plans what to store. `changes` is `None` when
 /// the patient was rejected (and so the whole message).
-pub fn plan(msg: &Message<'_>, today: Date) -> (Vec<Finding>, Option<PatientChanges>) {
+pub fn plan(
+    msg: &Message<'_>,
+    today: Date,
+    codes: &CodeSets,
+) -> (Vec<Finding>, Option<PatientChanges>) {
     let mut findings = Vec::new();
     let Some(pid) = msg.segment("PID") else {
         findings.push(Finding::error(
@@ -31,13 +39,21 @@ pub fn plan(msg: &Message<'_>, today: Date) -> (Vec<Finding>, Option<PatientChan
         return (findings, None);
     };
     let patient = patient(&pid, today, &mut findings);
-    let doses = doses(msg, today, patient.as_ref().map(|p| p.1), &mut findings);
+    let (doses, observations) = doses(
+        msg,
+        today,
+        patient.as_ref().map(|p| p.1),
+        codes,
+        &mut findings,
+    );
     let changes = match patient {
-        Some((record, _, identifiers)) if !super::finding::patient_rejected(&findings) => {
+        Some((mut record, _, identifiers)) if !super::finding::patient_rejected(&findings) => {
+            read_pd1(msg, &mut record);
             Some(PatientChanges {
                 patient: record,
                 identifiers,
                 doses,
+                observations,
             })
         }
         _ => None,
@@ -191,6 +207,24 @@ fn patient(
     if identifiers.is_empty() {
         return None;
     }
+    let address = pid.field(11).repetition(1);
+    let phone = pid
+        .field(13)
+        .repetitions()
+        .find(|r| r.component(3).value() != "Internet" && r.component(2).value() != "NET")
+        .and_then(|r| {
+            let area = r.component(6).value();
+            let number = r.component(7).value();
+            let joined = format!("{}{}", area.trim(), number.trim());
+            text(Some(if joined.is_empty() {
+                r.component(1).value()
+            } else {
+                joined.into()
+            }))
+        });
+    let optional_date = |raw: Option<std::borrow::Cow<'_, str>>| {
+        text(raw).and_then(|r| date_of(&r).ok()).map(format_date)
+    };
     let record = PatientRecord {
         family_name: family,
         given_name: given,
@@ -198,8 +232,35 @@ fn patient(
         birth_date: format_date(birth),
         sex,
         mother_maiden_name: text(pid.get(6, 1)),
+        phone,
+        street: text(Some(address.component(1).value())),
+        city: text(Some(address.component(3).value())),
+        state: text(Some(address.component(4).value())),
+        zip: text(Some(address.component(5).value())),
+        race: text(pid.get(10, 1)),
+        ethnicity: text(pid.get(22, 1)),
+        multiple_birth: text(pid.get(24, 1)).map(|v| v.eq_ignore_ascii_case("Y")),
+        birth_order: text(pid.get(25, 1)).and_then(|v| v.parse().ok()),
+        death_date: optional_date(pid.get(29, 1)),
+        publicity: None,
+        protection: None,
+        protection_date: None,
+        registry_status: None,
     };
     Some((record, birth, identifiers))
+}
+
+/// PD1: publicity (PD1-11), protection and its date (PD1-12/13), registry status (PD1-16).
+fn read_pd1(msg: &Message<'_>, record: &mut PatientRecord) {
+    let Some(pd1) = msg.segment("PD1") else {
+        return;
+    };
+    record.publicity = text(pd1.get(11, 1));
+    record.protection = text(pd1.get(12, 1)).map(|v| v.to_ascii_uppercase());
+    record.protection_date = text(pd1.get(13, 1))
+        .and_then(|r| date_of(&r).ok())
+        .map(format_date);
+    record.registry_status = text(pd1.get(16, 1));
 }
 
 /// What RXA-5 names: a CVX code (primary triplet, else the alternate), another code system, or
@@ -210,10 +271,11 @@ enum VaccineCode {
     Missing,
 }
 
-fn vaccine_code(rxa: &Segment<'_, '_>) -> VaccineCode {
+fn vaccine_code(rxa: &Segment<'_, '_>, codes: &CodeSets) -> VaccineCode {
     let field = rxa.field(5);
     let first = field.repetition(1);
     let mut seen = VaccineCode::Missing;
+    let mut mapped = None;
     for base in [1usize, 4] {
         let code = first.component(base).value();
         let code = code.trim();
@@ -221,29 +283,64 @@ fn vaccine_code(rxa: &Segment<'_, '_>) -> VaccineCode {
             continue;
         }
         let system = first.component(base + 2).value();
-        if system.trim().eq_ignore_ascii_case("CVX") {
+        let system = system.trim();
+        let label = text(Some(first.component(base + 1).value()));
+        if system.eq_ignore_ascii_case("CVX") {
             return VaccineCode::Cvx {
                 code: code.to_string(),
-                label: text(Some(first.component(base + 1).value())),
+                label,
             };
+        }
+        // NDC and CPT codes stand for a CVX through CDC's tables; a CVX triplet, if also sent,
+        // wins (it is checked first in the loop only when it comes first, so keep looking).
+        let via = if system.eq_ignore_ascii_case("NDC") {
+            codes.ndc(code).and_then(|n| n.cvx.first().cloned())
+        } else if system.eq_ignore_ascii_case("CPT") || system.eq_ignore_ascii_case("C4") {
+            codes.cpt(code).map(str::to_string)
+        } else {
+            None
+        };
+        if let (None, Some(cvx)) = (&mapped, via) {
+            let label = codes.cvx(&cvx).map(|c| c.short_name.clone()).or(label);
+            mapped = Some(VaccineCode::Cvx { code: cvx, label });
         }
         if matches!(seen, VaccineCode::Missing) {
             seen = VaccineCode::Other {
                 code: code.to_string(),
-                system: system.trim().to_string(),
+                system: system.to_string(),
             };
         }
     }
-    seen
+    mapped.unwrap_or(seen)
+}
+
+/// The event key for consolidation: the CVX's vaccine group(s), or the CVX itself when it
+/// belongs to none.
+pub fn vaccine_group(cvx: &str, codes: &CodeSets) -> String {
+    let mut groups: Vec<&str> = codes
+        .vaccine_groups(cvx)
+        .iter()
+        .map(|g| g.cvx.as_str())
+        .collect();
+    if groups.is_empty() {
+        return codes
+            .cvx(cvx)
+            .map_or_else(|| cvx.to_string(), |c| c.code.clone());
+    }
+    groups.sort_unstable();
+    groups.dedup();
+    groups.join("+")
 }
 
 fn doses(
     msg: &Message<'_>,
     today: Date,
     birth: Option<Date>,
+    codes: &CodeSets,
     findings: &mut Vec<Finding>,
-) -> Vec<DoseRecord> {
+) -> (Vec<DoseRecord>, Vec<ObservationRecord>) {
     let mut out = Vec::new();
+    let mut observations = Vec::new();
     let segments: Vec<_> = msg.segments().collect();
     let mut rxa_seq = 0u32;
     let mut orc_seq = 0u32;
@@ -268,7 +365,17 @@ fn doses(
         };
 
         let filler = orc.as_ref().and_then(|(_, o)| text(o.get(3, 1)));
-        if filler.is_none() {
+        // The observation rows of this order group: OBX segments up to the next ORC/RXA.
+        let group_obx: Vec<_> = segments[i + 1..]
+            .iter()
+            .take_while(|s| !matches!(s.id(), "ORC" | "RXA"))
+            .filter(|s| s.id() == "OBX")
+            .copied()
+            .collect();
+        let completion_early = text(rxa.get(20, 1)).map(|s| s.to_ascii_uppercase());
+        let cvx_early = rxa.get(5, 1).map(|c| c.trim().to_string());
+        let placeholder = cvx_early.as_deref() == Some("998");
+        if filler.is_none() && !placeholder && completion_early.as_deref() != Some("RE") {
             let seq = orc.as_ref().map_or(rxa_seq, |(n, _)| *n);
             dose_errors.push(reject(
                 "ORC-3-missing",
@@ -345,7 +452,7 @@ fn doses(
             },
         };
 
-        let vaccine = match vaccine_code(rxa) {
+        let vaccine = match vaccine_code(rxa, codes) {
             VaccineCode::Cvx { code, label }
                 if code.len() <= 3 && code.bytes().all(|b| b.is_ascii_digit()) =>
             {
@@ -395,22 +502,69 @@ fn doses(
             }
         };
 
-        let completion = text(rxa.get(20, 1)).map(|s| s.to_ascii_uppercase());
+        let completion = completion_early;
         let action = text(rxa.get(21, 1)).map(|s| s.to_ascii_uppercase());
         let has_errors = !dose_errors.is_empty();
         findings.append(&mut dose_errors);
-        let (Some(filler), Some(date), Some((cvx, label))) = (filler, administered, vaccine) else {
-            continue;
-        };
         if has_errors {
             continue;
         }
-        // Refusals (RE) and "no vaccine administered" (CVX 998) are not doses; they are recorded
-        // by the registry-semantics work as their own kinds. The message log keeps them meanwhile.
-        if completion.as_deref() == Some("RE") || cvx == "998" {
+        let (Some(date), Some((cvx, label))) = (administered, vaccine) else {
+            continue;
+        };
+        // Refusals, "no vaccine administered" and evidence of immunity are their own kinds.
+        if completion.as_deref() == Some("RE") {
+            observations.push(ObservationRecord {
+                kind: ObservationKind::Refusal,
+                code: cvx,
+                code_text: label,
+                observed_on: format_date(date),
+                reason_code: text(rxa.get(18, 1)),
+                reason_text: text(rxa.get(18, 2)),
+            });
             continue;
         }
+        if cvx == "998" || completion.as_deref() == Some("NA") {
+            let mut immunity = false;
+            for obx in &group_obx {
+                if obx.get(3, 1).as_deref().map(str::trim) == Some("59784-9") {
+                    if let Some(code) = text(obx.get(5, 1)) {
+                        immunity = true;
+                        observations.push(ObservationRecord {
+                            kind: ObservationKind::Immunity,
+                            code,
+                            code_text: text(obx.get(5, 2)),
+                            observed_on: text(obx.get(14, 1))
+                                .and_then(|r| date_of(&r).ok())
+                                .map_or_else(|| format_date(date), format_date),
+                            reason_code: None,
+                            reason_text: None,
+                        });
+                    }
+                }
+            }
+            if !immunity {
+                observations.push(ObservationRecord {
+                    kind: ObservationKind::NotAdministered,
+                    code: cvx,
+                    code_text: label,
+                    observed_on: format_date(date),
+                    reason_code: text(rxa.get(18, 1)),
+                    reason_text: text(rxa.get(18, 2)),
+                });
+            }
+            continue;
+        }
+        let Some(filler) = filler else { continue };
+        let disaster_indicated = group_obx.iter().any(|obx| {
+            obx.get(3, 1).as_deref().map(str::trim) == Some("59785-6")
+                && obx
+                    .get(5, 1)
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("DISASTER"))
+        });
         out.push(DoseRecord {
+            vaccine_group: vaccine_group(&cvx, codes),
+            disaster_indicated,
             action: if action.as_deref() == Some("D") {
                 DoseAction::Delete
             } else {
@@ -432,5 +586,5 @@ fn doses(
             site: rxr.and_then(|r| text(r.get(2, 1))),
         });
     }
-    out
+    (out, observations)
 }

@@ -253,7 +253,7 @@ async fn submit(
         Ok(response) => {
             tracing::info!(
                 org = %submitter.organization_code,
-                message_id = response.recorded.message_id,
+                message_id = response.message_id,
                 outcome = response.ack.as_str(),
                 "message processed"
             );

@@ -6,13 +6,16 @@
 
 mod maintenance;
 mod orgs;
+mod reviews;
 mod submissions;
 
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};
-pub use submissions::StoredDose;
+pub use reviews::{Readiness, Review, TestMessage};
+pub use submissions::{consolidate, ConsolidatedDose, SqlTx, StoredDose, StoredObservation};
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -51,7 +54,7 @@ pub struct Db {
     /// SQLite has one writer at a time; taking this lock before a write transaction turns what
     /// would be SQLITE_BUSY retries (and busy-snapshot failures that no timeout cures) into an
     /// orderly queue. PostgreSQL does not need it.
-    sqlite_writer: Option<Mutex<()>>,
+    sqlite_writer: Option<Arc<Mutex<()>>>,
 }
 
 /// Makes a user-supplied SQLite URL create the file when missing, as the README promises.
@@ -107,7 +110,7 @@ impl Db {
         Ok(Db {
             pool,
             backend,
-            sqlite_writer: (backend == Backend::Sqlite).then(|| Mutex::new(())),
+            sqlite_writer: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         })
     }
 

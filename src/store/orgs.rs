@@ -14,6 +14,8 @@ pub struct Credentials {
     pub active: bool,
     /// Whether the facility named in the request belongs to the user's organization.
     pub facility_known: bool,
+    /// The organization is approved for production data.
+    pub production: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -29,20 +31,29 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 impl Db {
+    /// Registers an organization. New organizations are `onboarding` (test messages only) unless
+    /// `production` is set.
     pub async fn create_organization(
         &self,
         code: &str,
         name: &str,
         facilities: &[String],
+        production: bool,
     ) -> Result<i64, StoreError> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
         let created = sqlx::query(
-            "INSERT INTO organizations (code, name, created_at) VALUES ($1, $2, $3) RETURNING id",
+            "INSERT INTO organizations (code, name, created_at, status) VALUES ($1, $2, $3, $4) \
+             RETURNING id",
         )
         .bind(code)
         .bind(name)
         .bind(now_text())
+        .bind(if production {
+            "production"
+        } else {
+            "onboarding"
+        })
         .fetch_one(&mut *tx)
         .await;
         let org_id: i64 = match created {
@@ -189,7 +200,8 @@ impl Db {
         let row = sqlx::query(
             "SELECT u.id, u.organization_id, o.code, u.password_hash, u.status, \
                     (SELECT COUNT(*) FROM facilities f \
-                      WHERE f.organization_id = u.organization_id AND f.facility_code = $2) \
+                      WHERE f.organization_id = u.organization_id AND f.facility_code = $2), \
+                    o.status \
                FROM users u JOIN organizations o ON o.id = u.organization_id \
               WHERE u.username = $1",
         )
@@ -207,6 +219,7 @@ impl Db {
             password_hash: row.try_get(3)?,
             active: status == "active",
             facility_known: facility_count > 0,
+            production: row.try_get::<String, _>(6)? == "production",
         }))
     }
 }

@@ -1,197 +1,437 @@
-//! Recording a submission: the message log entry and the patient and dose changes, in one
-//! transaction, so that the stored response and the stored data can never disagree.
+//! The registry's unit of work: one transaction per message in which the registry claims the
+//! message key, matches the patient, writes the data and the message log, and commits. SQLite
+//! transactions take the process-wide writer lock first (SQLite has one writer anyway);
+//! PostgreSQL transactions take advisory locks on the people they touch.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use tokio::sync::OwnedMutexGuard;
 
+use crate::registry::consent::Status;
+use crate::registry::identity::{normalize_family, normalize_name, Demographics};
 use crate::registry::{
-    DoseAction, DoseRecord, PatientChanges, Recorded, RegistryStore, Submission,
+    DoseAction, DoseRecord, Identifier, KeyClaim, LogEntry, ObservationRecord, PatientRecord,
+    RegistryStore, RegistryTx, StoredPerson,
 };
 
 use super::{now_text, Backend, Db, StoreError};
 
 /// A stable 64-bit FNV-1a hash, used as a PostgreSQL advisory-lock key.
-fn lock_key(parts: &[&str]) -> i64 {
+fn lock_key(text: &str) -> i64 {
     let mut hash: u64 = 0xcbf29ce484222325;
-    for part in parts {
-        for byte in part.bytes().chain(std::iter::once(0x1f)) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x100000001b3);
-        }
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
     }
     hash as i64
 }
 
-impl Db {
-    async fn record(&self, s: &Submission<'_>) -> Result<Recorded, StoreError> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        let message_id: i64 = sqlx::query(
-            "INSERT INTO message_log (organization_id, user_id, facility_code, control_id, \
-               message_type, processing_id, outcome, received_at, responded_at, request, response) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        )
-        .bind(s.submitter.organization_id)
-        .bind(s.submitter.user_id)
-        .bind(&s.submitter.facility_code)
-        .bind(s.log.control_id.as_deref())
-        .bind(s.log.message_type.as_deref())
-        .bind(s.log.processing_id.as_deref())
-        .bind(s.log.outcome.as_str())
-        .bind(&s.log.received_at)
-        .bind(now_text())
-        .bind(s.log.request)
-        .bind(s.log.response)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+/// Identifier types that link a report to a person. Social security numbers are left to
+/// demographic matching: a mistyped SSN must not merge two people.
+fn links(identifier: &Identifier) -> bool {
+    !identifier.id_type.eq_ignore_ascii_case("SS") && !identifier.value.is_empty()
+}
 
-        let patient_id = match s.changes {
-            Some(changes) => Some(
-                self.apply_patient(&mut tx, s.submitter.organization_id, message_id, changes)
-                    .await?,
-            ),
-            None => None,
-        };
-        tx.commit().await?;
-        Ok(Recorded {
-            message_id,
-            patient_id,
-        })
+const PERSON_COLUMNS: &str = "id, family_name, given_name, birth_date, sex, mother_maiden_name, \
+     phone, zip, street, multiple_birth, birth_order, consent_status";
+
+fn person_from(row: &AnyRow) -> Result<StoredPerson, StoreError> {
+    let opt = |i: usize| row.try_get::<Option<String>, _>(i);
+    let family: String = row.try_get(1)?;
+    let given: String = row.try_get(2)?;
+    let birth: String = row.try_get(3)?;
+    let order: Option<i64> = row.try_get(10)?;
+    Ok(StoredPerson {
+        id: row.try_get(0)?,
+        demographics: Demographics::new(
+            &family,
+            &given,
+            &birth,
+            opt(4)?.as_deref(),
+            opt(5)?.as_deref(),
+            opt(6)?.as_deref(),
+            opt(7)?.as_deref(),
+            opt(8)?.as_deref(),
+            opt(9)?.map(|v| v == "Y"),
+            order.and_then(|o| u8::try_from(o).ok()),
+        ),
+        consent: Status::parse(&row.try_get::<String, _>(11)?),
+    })
+}
+
+pub struct SqlTx {
+    tx: Transaction<'static, Any>,
+    backend: Backend,
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl SqlTx {
+    /// Follows merge pointers to the surviving record.
+    async fn survivor(&mut self, mut id: i64) -> Result<i64, StoreError> {
+        for _ in 0..16 {
+            let next: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT merged_into FROM patients WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+            match next.flatten() {
+                Some(target) if target != id => id = target,
+                _ => break,
+            }
+        }
+        Ok(id)
     }
 
-    async fn apply_patient(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        org: i64,
-        message_id: i64,
-        changes: &PatientChanges,
+    async fn person(&mut self, id: i64) -> Result<Option<StoredPerson>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {PERSON_COLUMNS} FROM patients WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(person_from).transpose()
+    }
+}
+
+fn yes_no(value: Option<bool>) -> Option<&'static str> {
+    value.map(|v| if v { "Y" } else { "N" })
+}
+
+impl RegistryTx for SqlTx {
+    async fn lock(&mut self, keys: &[String]) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let mut hashed: Vec<i64> = keys.iter().map(|k| lock_key(k)).collect();
+        hashed.sort_unstable();
+        hashed.dedup();
+        for key in hashed {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn claim_key(
+        &mut self,
+        organization_id: i64,
+        control_id: &str,
+        content_hash: &str,
+    ) -> Result<KeyClaim, StoreError> {
+        // On PostgreSQL a concurrent twin's insert waits here until the first commits.
+        let inserted = sqlx::query(
+            "INSERT INTO message_keys (organization_id, control_id, content_hash) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(organization_id)
+        .bind(control_id)
+        .bind(content_hash)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let stored: Option<String> = sqlx::query_scalar(
+                "SELECT m.response FROM message_keys k JOIN message_log m ON m.id = k.message_id \
+                 WHERE k.organization_id = $1 AND k.control_id = $2 AND k.content_hash = $3",
+            )
+            .bind(organization_id)
+            .bind(control_id)
+            .bind(content_hash)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            return stored
+                .map(KeyClaim::Answered)
+                .ok_or_else(|| StoreError::Corrupt("a message key without its response".into()));
+        }
+        let others: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM message_keys WHERE organization_id = $1 AND control_id = $2 \
+               AND content_hash <> $3",
+        )
+        .bind(organization_id)
+        .bind(control_id)
+        .bind(content_hash)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(KeyClaim::Claimed { reused: others > 0 })
+    }
+
+    async fn linked_patients(
+        &mut self,
+        organization_id: i64,
+        identifiers: &[Identifier],
+    ) -> Result<Vec<StoredPerson>, StoreError> {
+        let mut ids = Vec::new();
+        for identifier in identifiers.iter().filter(|i| links(i)) {
+            let found: Vec<i64> = sqlx::query_scalar(
+                "SELECT DISTINCT patient_id FROM patient_identifiers \
+                 WHERE id_value = $1 AND id_type = $4 AND ( \
+                   (assigning_authority <> '' AND assigning_authority = $2) \
+                   OR (assigning_authority = '' AND $2 = '' AND organization_id = $3))",
+            )
+            .bind(&identifier.value)
+            .bind(&identifier.authority)
+            .bind(organization_id)
+            .bind(&identifier.id_type)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            for id in found {
+                let survivor = self.survivor(id).await?;
+                if !ids.contains(&survivor) {
+                    ids.push(survivor);
+                }
+            }
+        }
+        ids.sort_unstable();
+        let mut people = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(p) = self.person(id).await? {
+                people.push(p);
+            }
+        }
+        Ok(people)
+    }
+
+    async fn candidates(
+        &mut self,
+        who: &Demographics,
+        limit: usize,
+    ) -> Result<Vec<StoredPerson>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PERSON_COLUMNS} FROM patients WHERE merged_into IS NULL AND ( \
+               birth_date = $1 OR (family_norm = $2 AND given_norm = $3 AND $2 <> '' AND $3 <> '')) \
+             ORDER BY id LIMIT $4"
+        ))
+        .bind(&who.birth_date)
+        .bind(&who.family)
+        .bind(&who.given)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(person_from).collect()
+    }
+
+    async fn create_patient(
+        &mut self,
+        organization_id: i64,
+        p: &PatientRecord,
+        consent: Option<&(Status, String)>,
     ) -> Result<i64, StoreError> {
         let now = now_text();
-        if self.backend == Backend::Postgres {
-            // Two concurrent first reports of the same identifier must not create two patients:
-            // serialize them on the identifiers they carry (sorted, so locks never deadlock).
-            let org_text = org.to_string();
-            let mut keys: Vec<i64> = changes
-                .identifiers
-                .iter()
-                .map(|i| lock_key(&[&org_text, &i.authority, &i.id_type, &i.value]))
-                .collect();
-            keys.sort_unstable();
-            keys.dedup();
-            for key in keys {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(key)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-        }
+        let (status, date) = consent.map_or((Status::None, None), |(s, d)| (*s, Some(d.as_str())));
+        let id = sqlx::query(
+            "INSERT INTO patients (family_name, given_name, middle_name, birth_date, sex, \
+               mother_maiden_name, created_by_org, created_at, updated_at, family_norm, given_norm, \
+               phone, street, city, state, zip, race, ethnicity, multiple_birth, birth_order, \
+               death_date, publicity, protection, registry_status, consent_status, consent_date) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+               $18, $19, $20, $21, $22, $23, $24, $25) RETURNING id",
+        )
+        .bind(&p.family_name)
+        .bind(&p.given_name)
+        .bind(p.middle_name.as_deref())
+        .bind(&p.birth_date)
+        .bind(p.sex.as_deref())
+        .bind(p.mother_maiden_name.as_deref())
+        .bind(organization_id)
+        .bind(&now)
+        .bind(normalize_family(&p.family_name))
+        .bind(normalize_name(&p.given_name))
+        .bind(p.phone.as_deref())
+        .bind(p.street.as_deref())
+        .bind(p.city.as_deref())
+        .bind(p.state.as_deref())
+        .bind(p.zip.as_deref())
+        .bind(p.race.as_deref())
+        .bind(p.ethnicity.as_deref())
+        .bind(yes_no(p.multiple_birth))
+        .bind(p.birth_order.map(i64::from))
+        .bind(p.death_date.as_deref())
+        .bind(p.publicity.as_deref())
+        .bind(p.protection.as_deref())
+        .bind(p.registry_status.as_deref())
+        .bind(status.as_str())
+        .bind(date)
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get(0)?;
+        Ok(id)
+    }
 
-        let mut existing = None;
-        for id in &changes.identifiers {
-            existing = sqlx::query_scalar::<_, i64>(
-                "SELECT patient_id FROM patient_identifiers WHERE organization_id = $1 \
-                   AND assigning_authority = $2 AND id_type = $3 AND id_value = $4",
-            )
-            .bind(org)
-            .bind(&id.authority)
-            .bind(&id.id_type)
-            .bind(&id.value)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if existing.is_some() {
-                break;
-            }
-        }
-
-        let p = &changes.patient;
-        let patient_id = match existing {
-            Some(id) => {
-                sqlx::query(
-                    "UPDATE patients SET family_name = $2, given_name = $3, middle_name = $4, \
-                       birth_date = $5, sex = $6, mother_maiden_name = $7, updated_at = $8 \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(&p.family_name)
-                .bind(&p.given_name)
-                .bind(p.middle_name.as_deref())
-                .bind(&p.birth_date)
-                .bind(p.sex.as_deref())
-                .bind(p.mother_maiden_name.as_deref())
-                .bind(&now)
-                .execute(&mut **tx)
+    async fn update_patient(
+        &mut self,
+        patient_id: i64,
+        p: &PatientRecord,
+        consent: Option<&(Status, String)>,
+    ) -> Result<(), StoreError> {
+        // The latest report names the person; optional facts it leaves out are kept.
+        sqlx::query(
+            "UPDATE patients SET family_name = $2, given_name = $3, \
+               middle_name = COALESCE($4, middle_name), birth_date = $5, sex = COALESCE($6, sex), \
+               mother_maiden_name = COALESCE($7, mother_maiden_name), updated_at = $8, \
+               family_norm = $9, given_norm = $10, phone = COALESCE($11, phone), \
+               street = COALESCE($12, street), city = COALESCE($13, city), \
+               state = COALESCE($14, state), zip = COALESCE($15, zip), race = COALESCE($16, race), \
+               ethnicity = COALESCE($17, ethnicity), multiple_birth = COALESCE($18, multiple_birth), \
+               birth_order = COALESCE($19, birth_order), death_date = COALESCE($20, death_date), \
+               publicity = COALESCE($21, publicity), protection = COALESCE($22, protection), \
+               registry_status = COALESCE($23, registry_status) \
+             WHERE id = $1",
+        )
+        .bind(patient_id)
+        .bind(&p.family_name)
+        .bind(&p.given_name)
+        .bind(p.middle_name.as_deref())
+        .bind(&p.birth_date)
+        .bind(p.sex.as_deref())
+        .bind(p.mother_maiden_name.as_deref())
+        .bind(now_text())
+        .bind(normalize_family(&p.family_name))
+        .bind(normalize_name(&p.given_name))
+        .bind(p.phone.as_deref())
+        .bind(p.street.as_deref())
+        .bind(p.city.as_deref())
+        .bind(p.state.as_deref())
+        .bind(p.zip.as_deref())
+        .bind(p.race.as_deref())
+        .bind(p.ethnicity.as_deref())
+        .bind(yes_no(p.multiple_birth))
+        .bind(p.birth_order.map(i64::from))
+        .bind(p.death_date.as_deref())
+        .bind(p.publicity.as_deref())
+        .bind(p.protection.as_deref())
+        .bind(p.registry_status.as_deref())
+        .execute(&mut *self.tx)
+        .await?;
+        if let Some((status, date)) = consent {
+            sqlx::query("UPDATE patients SET consent_status = $2, consent_date = $3 WHERE id = $1")
+                .bind(patient_id)
+                .bind(status.as_str())
+                .bind(date)
+                .execute(&mut *self.tx)
                 .await?;
-                id
-            }
-            None => sqlx::query(
-                "INSERT INTO patients (family_name, given_name, middle_name, birth_date, sex, \
-                   mother_maiden_name, created_by_org, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
-            )
-            .bind(&p.family_name)
-            .bind(&p.given_name)
-            .bind(p.middle_name.as_deref())
-            .bind(&p.birth_date)
-            .bind(p.sex.as_deref())
-            .bind(p.mother_maiden_name.as_deref())
-            .bind(org)
-            .bind(&now)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?,
-        };
+        }
+        Ok(())
+    }
 
-        for id in &changes.identifiers {
+    async fn link_identifiers(
+        &mut self,
+        patient_id: i64,
+        organization_id: i64,
+        identifiers: &[Identifier],
+    ) -> Result<(), StoreError> {
+        for id in identifiers {
             sqlx::query(
                 "INSERT INTO patient_identifiers (patient_id, organization_id, id_value, \
                    assigning_authority, id_type) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             )
             .bind(patient_id)
-            .bind(org)
+            .bind(organization_id)
             .bind(&id.value)
             .bind(&id.authority)
             .bind(&id.id_type)
-            .execute(&mut **tx)
+            .execute(&mut *self.tx)
             .await?;
         }
-
-        for dose in &changes.doses {
-            apply_dose(tx, org, patient_id, message_id, dose, &now).await?;
-        }
-        Ok(patient_id)
+        Ok(())
     }
-}
 
-async fn apply_dose(
-    tx: &mut Transaction<'static, Any>,
-    org: i64,
-    patient_id: i64,
-    message_id: i64,
-    d: &DoseRecord,
-    now: &str,
-) -> Result<(), StoreError> {
-    match d.action {
-        // A delete is soft: the row stays for the audit trail and is hidden from reads.
-        DoseAction::Delete => {
-            sqlx::query(
+    async fn add_review(
+        &mut self,
+        patient_id: i64,
+        candidate_id: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO match_reviews (patient_id, candidate_id, reason, status, created_at) \
+             VALUES ($1, $2, $3, 'open', $4)",
+        )
+        .bind(patient_id)
+        .bind(candidate_id)
+        .bind(reason)
+        .bind(now_text())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn log_message(&mut self, e: &LogEntry<'_>) -> Result<i64, StoreError> {
+        let id = sqlx::query(
+            "INSERT INTO message_log (organization_id, user_id, facility_code, control_id, \
+               message_type, processing_id, outcome, received_at, responded_at, request, response, \
+               error_count, warning_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+        )
+        .bind(e.organization_id)
+        .bind(e.user_id)
+        .bind(e.facility_code)
+        .bind(e.control_id)
+        .bind(e.message_type)
+        .bind(e.processing_id)
+        .bind(e.outcome.as_str())
+        .bind(e.received_at)
+        .bind(now_text())
+        .bind(e.request)
+        .bind(e.response)
+        .bind(i64::try_from(e.errors).unwrap_or(i64::MAX))
+        .bind(i64::try_from(e.warnings).unwrap_or(i64::MAX))
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get(0)?;
+        Ok(id)
+    }
+
+    async fn set_key_message(
+        &mut self,
+        organization_id: i64,
+        control_id: &str,
+        content_hash: &str,
+        message_id: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE message_keys SET message_id = $4 \
+             WHERE organization_id = $1 AND control_id = $2 AND content_hash = $3",
+        )
+        .bind(organization_id)
+        .bind(control_id)
+        .bind(content_hash)
+        .bind(message_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn apply_dose(
+        &mut self,
+        org: i64,
+        patient_id: i64,
+        message_id: i64,
+        d: &DoseRecord,
+    ) -> Result<(), StoreError> {
+        let now = now_text();
+        let changed: Vec<i64> = match d.action {
+            // A delete is soft: the row stays for the audit trail and is hidden from reads.
+            DoseAction::Delete => sqlx::query_scalar(
                 "UPDATE immunizations SET deleted_at = $3, updated_at = $3, message_id = $4 \
-                 WHERE organization_id = $1 AND filler_order_id = $2",
+                 WHERE organization_id = $1 AND filler_order_id = $2 RETURNING id",
             )
             .bind(org)
             .bind(&d.filler_order_id)
-            .bind(now)
+            .bind(&now)
             .bind(message_id)
-            .execute(&mut **tx)
-            .await?;
-        }
-        DoseAction::Upsert => {
-            sqlx::query(
+            .fetch_all(&mut *self.tx)
+            .await?,
+            DoseAction::Upsert => sqlx::query_scalar(
                 "INSERT INTO immunizations (patient_id, organization_id, message_id, filler_order_id, \
                    administered_on, cvx, vaccine_text, amount, amount_units, info_source, lot_number, \
-                   lot_expiration, mvx, completion_status, action_code, route, site, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+                   lot_expiration, mvx, completion_status, action_code, route, site, created_at, \
+                   updated_at, vaccine_group, first_received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                   $18, $18, $19, $18) \
                  ON CONFLICT (organization_id, filler_order_id) DO UPDATE SET \
                    patient_id = excluded.patient_id, message_id = excluded.message_id, \
                    administered_on = excluded.administered_on, cvx = excluded.cvx, \
@@ -200,7 +440,9 @@ async fn apply_dose(
                    lot_number = excluded.lot_number, lot_expiration = excluded.lot_expiration, \
                    mvx = excluded.mvx, completion_status = excluded.completion_status, \
                    action_code = excluded.action_code, route = excluded.route, site = excluded.site, \
-                   deleted_at = NULL, updated_at = excluded.updated_at",
+                   vaccine_group = excluded.vaccine_group, deleted_at = NULL, \
+                   updated_at = excluded.updated_at \
+                 RETURNING id",
             )
             .bind(patient_id)
             .bind(org)
@@ -219,44 +461,178 @@ async fn apply_dose(
             .bind(d.action_code.as_deref())
             .bind(d.route.as_deref())
             .bind(d.site.as_deref())
-            .bind(now)
-            .execute(&mut **tx)
+            .bind(&now)
+            .bind(&d.vaccine_group)
+            .fetch_all(&mut *self.tx)
+            .await?,
+        };
+        let action = match d.action {
+            DoseAction::Delete => "delete",
+            DoseAction::Upsert if d.action_code.as_deref() == Some("U") => "update",
+            DoseAction::Upsert => "add",
+        };
+        for id in changed {
+            sqlx::query(
+                "INSERT INTO dose_changes (immunization_id, message_id, action, changed_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(message_id)
+            .bind(action)
+            .bind(&now)
+            .execute(&mut *self.tx)
             .await?;
         }
+        Ok(())
     }
-    Ok(())
-}
 
-impl RegistryStore for Db {
-    async fn record_submission(&self, submission: &Submission<'_>) -> Result<Recorded, StoreError> {
-        self.record(submission).await
+    async fn add_observation(
+        &mut self,
+        org: i64,
+        patient_id: i64,
+        message_id: i64,
+        o: &ObservationRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO patient_observations (patient_id, organization_id, message_id, kind, code, \
+               code_text, observed_on, reason_code, reason_text, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (organization_id, patient_id, kind, code, observed_on) DO UPDATE SET \
+               message_id = excluded.message_id, code_text = excluded.code_text, \
+               reason_code = excluded.reason_code, reason_text = excluded.reason_text",
+        )
+        .bind(patient_id)
+        .bind(org)
+        .bind(message_id)
+        .bind(o.kind.as_str())
+        .bind(&o.code)
+        .bind(o.code_text.as_deref())
+        .bind(&o.observed_on)
+        .bind(o.reason_code.as_deref())
+        .bind(o.reason_text.as_deref())
+        .bind(now_text())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
     }
 }
 
 impl RegistryStore for Arc<Db> {
-    async fn record_submission(&self, submission: &Submission<'_>) -> Result<Recorded, StoreError> {
-        self.record(submission).await
+    type Tx = SqlTx;
+
+    async fn begin(&self) -> Result<SqlTx, StoreError> {
+        let writer = match &self.sqlite_writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        Ok(SqlTx {
+            tx: self.pool.begin().await?,
+            backend: self.backend,
+            _writer: writer,
+        })
+    }
+
+    async fn stored_response(
+        &self,
+        organization_id: i64,
+        control_id: &str,
+        content_hash: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT m.response FROM message_keys k JOIN message_log m ON m.id = k.message_id \
+             WHERE k.organization_id = $1 AND k.control_id = $2 AND k.content_hash = $3",
+        )
+        .bind(organization_id)
+        .bind(control_id)
+        .bind(content_hash)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 }
 
-/// Read side used by tests and operators: what the registry holds for a patient.
+/// One dose report as stored (tests and operators).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredDose {
+    pub id: i64,
+    pub organization_id: i64,
     pub filler_order_id: String,
     pub administered_on: String,
     pub cvx: String,
+    pub vaccine_group: String,
+    pub info_source: Option<String>,
+    pub lot_number: Option<String>,
+    pub mvx: Option<String>,
     pub deleted: bool,
+    pub first_received_at: Option<String>,
+}
+
+/// A vaccination event: the preferred report of one (vaccine group, date), and how many
+/// reports (sources) said so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsolidatedDose {
+    pub dose: StoredDose,
+    pub sources: usize,
+}
+
+/// Administered (RXA-9 00) with lot and MVX beats administered, which beats historical; then
+/// the first report.
+fn preference(d: &StoredDose) -> (u8, i64) {
+    let administered = d.info_source.as_deref() == Some("00");
+    let complete = d.lot_number.is_some() && d.mvx.is_some();
+    let rank = match (administered, complete) {
+        (true, true) => 0,
+        (true, false) => 1,
+        (false, true) => 2,
+        (false, false) => 3,
+    };
+    (rank, d.id)
+}
+
+pub fn consolidate(doses: Vec<StoredDose>) -> Vec<ConsolidatedDose> {
+    let mut events: BTreeMap<(String, String), Vec<StoredDose>> = BTreeMap::new();
+    for d in doses.into_iter().filter(|d| !d.deleted) {
+        events
+            .entry((d.administered_on.clone(), d.vaccine_group.clone()))
+            .or_default()
+            .push(d);
+    }
+    events
+        .into_values()
+        .filter_map(|mut reports| {
+            reports.sort_by_key(preference);
+            let sources = reports.len();
+            reports
+                .into_iter()
+                .next()
+                .map(|dose| ConsolidatedDose { dose, sources })
+        })
+        .collect()
+}
+
+/// A stored observation (refusal, not administered, immunity).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredObservation {
+    pub kind: String,
+    pub code: String,
+    pub observed_on: String,
+    pub reason_code: Option<String>,
 }
 
 impl Db {
-    /// The patient linked to an organization's identifier, if any.
+    /// The surviving patient linked to an organization's identifier value, if any:
+    /// (id, family, given, birth date).
     pub async fn patient_by_identifier(
         &self,
         org_code: &str,
         id_value: &str,
     ) -> Result<Option<(i64, String, String, String)>, StoreError> {
         let row = sqlx::query(
-            "SELECT p.id, p.family_name, p.given_name, p.birth_date FROM patients p \
+            "SELECT COALESCE(p.merged_into, p.id) FROM patients p \
                JOIN patient_identifiers i ON i.patient_id = p.id \
                JOIN organizations o ON o.id = i.organization_id \
              WHERE o.code = $1 AND i.id_value = $2",
@@ -265,14 +641,30 @@ impl Db {
         .bind(id_value)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-            .transpose()
+        let Some(row) = row else { return Ok(None) };
+        let id: i64 = row.try_get(0)?;
+        let row = sqlx::query(
+            "SELECT id, family_name, given_name, birth_date FROM patients WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some((
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        )))
     }
 
+    /// Every dose report of a patient and of the records merged into it.
     pub async fn doses_of(&self, patient_id: i64) -> Result<Vec<StoredDose>, StoreError> {
         let rows = sqlx::query(
-            "SELECT filler_order_id, administered_on, cvx, deleted_at FROM immunizations \
-             WHERE patient_id = $1 ORDER BY administered_on, filler_order_id",
+            "SELECT i.id, i.organization_id, i.filler_order_id, i.administered_on, i.cvx, \
+               i.vaccine_group, i.info_source, i.lot_number, i.mvx, i.deleted_at, i.first_received_at \
+             FROM immunizations i JOIN patients p ON p.id = i.patient_id \
+             WHERE p.id = $1 OR p.merged_into = $1 \
+             ORDER BY i.administered_on, i.id",
         )
         .bind(patient_id)
         .fetch_all(&self.pool)
@@ -280,13 +672,70 @@ impl Db {
         rows.iter()
             .map(|r| {
                 Ok(StoredDose {
-                    filler_order_id: r.try_get(0)?,
-                    administered_on: r.try_get(1)?,
-                    cvx: r.try_get(2)?,
-                    deleted: r.try_get::<Option<String>, _>(3)?.is_some(),
+                    id: r.try_get(0)?,
+                    organization_id: r.try_get(1)?,
+                    filler_order_id: r.try_get(2)?,
+                    administered_on: r.try_get(3)?,
+                    cvx: r.try_get(4)?,
+                    vaccine_group: r.try_get(5)?,
+                    info_source: r.try_get(6)?,
+                    lot_number: r.try_get(7)?,
+                    mvx: r.try_get(8)?,
+                    deleted: r.try_get::<Option<String>, _>(9)?.is_some(),
+                    first_received_at: r.try_get(10)?,
                 })
             })
             .collect()
+    }
+
+    /// The patient's vaccination events, one per (vaccine group, date), across all submitters.
+    pub async fn history(&self, patient_id: i64) -> Result<Vec<ConsolidatedDose>, StoreError> {
+        Ok(consolidate(self.doses_of(patient_id).await?))
+    }
+
+    pub async fn observations_of(
+        &self,
+        patient_id: i64,
+    ) -> Result<Vec<StoredObservation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.kind, o.code, o.observed_on, o.reason_code FROM patient_observations o \
+               JOIN patients p ON p.id = o.patient_id \
+             WHERE p.id = $1 OR p.merged_into = $1 ORDER BY o.observed_on, o.id",
+        )
+        .bind(patient_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredObservation {
+                    kind: r.try_get(0)?,
+                    code: r.try_get(1)?,
+                    observed_on: r.try_get(2)?,
+                    reason_code: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// (consent status, consent date) of a patient.
+    pub async fn consent_of(
+        &self,
+        patient_id: i64,
+    ) -> Result<(String, Option<String>), StoreError> {
+        let row = sqlx::query("SELECT consent_status, consent_date FROM patients WHERE id = $1")
+            .bind(patient_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Patients not merged into another.
+    pub async fn patient_count(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM patients WHERE merged_into IS NULL")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// The number of messages logged, and the stored response of the latest one.
@@ -299,5 +748,47 @@ impl Db {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok((count, last))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dose(id: i64, date: &str, group: &str, source: &str, lot: bool) -> StoredDose {
+        StoredDose {
+            id,
+            organization_id: 1,
+            filler_order_id: format!("F{id}"),
+            administered_on: date.into(),
+            cvx: "08".into(),
+            vaccine_group: group.into(),
+            info_source: Some(source.into()),
+            lot_number: lot.then(|| "LOT".into()),
+            mvx: lot.then(|| "MSD".into()),
+            deleted: false,
+            first_received_at: None,
+        }
+    }
+
+    #[test]
+    fn one_event_per_group_and_date_preferring_administered_with_lot() {
+        let events = consolidate(vec![
+            dose(1, "2024-01-01", "45", "01", false),
+            dose(2, "2024-01-01", "45", "00", true),
+            dose(3, "2024-01-01", "45", "00", false),
+            dose(4, "2024-02-01", "45", "01", false),
+        ]);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].dose.id, 2);
+        assert_eq!(events[0].sources, 3);
+        assert_eq!(events[1].sources, 1);
+    }
+
+    #[test]
+    fn deleted_reports_do_not_count() {
+        let mut d = dose(1, "2024-01-01", "45", "00", true);
+        d.deleted = true;
+        assert!(consolidate(vec![d]).is_empty());
     }
 }

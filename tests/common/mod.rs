@@ -14,6 +14,7 @@ use izport::auth::hash_password;
 use izport::maintenance::{
     Clock, Maintenance, MaintenanceConfig, ManualClock, PageFormat, SystemClock,
 };
+use izport::registry::RegistryConfig;
 use izport::server::{self, Limits, RunningServer, ServerOptions};
 use izport::store::Db;
 
@@ -37,6 +38,7 @@ pub struct TestApp {
     pub admin_token: Option<String>,
     pub page_format: PageFormat,
     pub poll: Duration,
+    pub registry: RegistryConfig,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -100,6 +102,7 @@ pub struct Options {
     pub page_format: PageFormat,
     /// Maintenance poll interval (default 100 ms in tests).
     pub poll: Option<Duration>,
+    pub registry: RegistryConfig,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -115,6 +118,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ORG,
         "Test Clinic",
         &[FACILITY.to_string(), "FAC02".to_string()],
+        true,
     )
     .await
     .expect("org");
@@ -144,6 +148,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         admin_token: options.admin_token,
         page_format: options.page_format,
         poll: options.poll.unwrap_or(Duration::from_millis(100)),
+        registry: options.registry,
         server: None,
         _dir: dir,
     };
@@ -193,6 +198,7 @@ impl TestApp {
             },
             admin_token: self.admin_token.clone(),
             clock,
+            registry: self.registry.clone(),
             ..ServerOptions::local(listen)
         }
     }
