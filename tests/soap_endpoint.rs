@@ -310,9 +310,15 @@ async fn cdata_and_mixed_line_endings_are_accepted() {
 async fn envelope_problems_get_ar() {
     let app = spawn_app().await;
     let qbp = "MSH|^~\\&|EHR|FAC01|IZPORT|IZPORT|20240515||QBP^Q11^QBP_Q11|Q-1|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS\rQPD|Z34^Request Immunization History^CDCPHINVS|T1|MRN-1^^^EHR^MR\rRCP|I|5^RD&records&HL70126";
-    let (_, ack) = app.submit(qbp).await;
+    // A query without the patient's name and birth date is answered AE (Z33), not run.
+    let (_, rsp) = app.submit(qbp).await;
+    assert_eq!(hl7_field(&rsp, "MSA", 1).as_deref(), Some("AE"), "{rsp}");
+    assert_eq!(hl7_field(&rsp, "MSA", 2).as_deref(), Some("Q-1"));
+    assert_eq!(hl7_field(&rsp, "MSH", 21).as_deref(), Some("Z33^CDCPHINVS"));
+    assert!(rsp.contains("QPD^1^6"), "{rsp}");
+    let unknown = qbp.replace("QBP^Q11^QBP_Q11", "ADT^A01^ADT_A01");
+    let (_, ack) = app.submit(&unknown).await;
     assert_eq!(hl7_field(&ack, "MSA", 1).as_deref(), Some("AR"), "{ack}");
-    assert_eq!(hl7_field(&ack, "MSA", 2).as_deref(), Some("Q-1"));
     assert!(ack.contains("|200^"), "{ack}");
 
     let old = vxu("V-1", "MRN-V", "D-V").replace("|P|2.5.1|", "|P|2.3.1|");
@@ -330,7 +336,7 @@ async fn envelope_problems_get_ar() {
         .expect("read")
         .is_none());
     // Even refused messages are in the audit log.
-    assert_eq!(app.db.message_log_tail().await.expect("log").0, 3);
+    assert_eq!(app.db.message_log_tail().await.expect("log").0, 4);
 }
 
 #[tokio::test]

@@ -232,6 +232,12 @@ pub struct ServeArgs {
     /// CVX codes of disaster-related doses, kept without consent under opt-in (comma-separated)
     #[arg(long, env = "IZPORT_DISASTER_CVX", value_delimiter = ',')]
     pub disaster_cvx: Vec<String>,
+    /// Candidates a history query may return when RCP-2 does not say
+    #[arg(long, env = "IZPORT_QUERY_CANDIDATES", default_value_t = 10)]
+    pub query_candidates: u32,
+    /// The most candidates a history query may ask for in RCP-2
+    #[arg(long, env = "IZPORT_QUERY_MAX_CANDIDATES", default_value_t = 20)]
+    pub query_max_candidates: u32,
     /// Bearer token for the admin API (/admin/...); without it the admin API is off
     #[arg(long, env = "IZPORT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -724,6 +730,10 @@ async fn serve(db: Arc<Db>, args: ServeArgs) -> anyhow::Result<()> {
                     .map(|c| c.trim().to_string())
                     .filter(|c| !c.is_empty())
                     .collect(),
+            },
+            query: crate::registry::query::QueryLimits {
+                default_max_candidates: args.query_candidates.max(1),
+                max_candidates: args.query_max_candidates.max(args.query_candidates.max(1)),
             },
         },
         maintenance: MaintenanceConfig {

@@ -4,10 +4,12 @@
 //! an authenticated submitter and returns the HL7 response; the SOAP endpoint, tests and (later)
 //! the batch path all come in through it. Storage is behind [`RegistryStore`].
 
+mod answer;
 pub mod codes;
 pub mod consent;
 pub mod finding;
 pub mod identity;
+pub mod query;
 pub mod vxu;
 
 use std::future::Future;
@@ -263,7 +265,42 @@ pub trait RegistryTx: Send {
         message_id: i64,
         observation: &ObservationRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Everything known of one patient (merges followed), for answering a query.
+    fn patient(
+        &mut self,
+        patient_id: i64,
+    ) -> impl Future<Output = Result<Option<StoredPatient>, StoreError>> + Send;
+    /// The patient's vaccination events (consolidated) and other records.
+    fn history(
+        &mut self,
+        patient_id: i64,
+    ) -> impl Future<
+        Output = Result<
+            (
+                Vec<crate::store::ConsolidatedDose>,
+                Vec<crate::store::StoredObservation>,
+            ),
+            StoreError,
+        >,
+    > + Send;
+    /// Records that a query returned this patient (who looked at this record).
+    fn audit_query(
+        &mut self,
+        entry: &LogEntry<'_>,
+        message_id: i64,
+        patient_id: i64,
+        returned: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A stored patient as a query answer shows it.
+#[derive(Clone, Debug)]
+pub struct StoredPatient {
+    pub id: i64,
+    pub record: PatientRecord,
+    pub identifiers: Vec<Identifier>,
+    pub consent: consent::Status,
 }
 
 /// What the registry needs from storage. Implemented by [`crate::store::Db`] for both backends.
@@ -306,6 +343,8 @@ impl Default for RegistryIdentity {
 pub struct RegistryConfig {
     pub identity: RegistryIdentity,
     pub consent: consent::ConsentConfig,
+    /// RCP-2 default and maximum for history queries.
+    pub query: query::QueryLimits,
 }
 
 /// The HL7 response to one message and how it was judged.
@@ -426,8 +465,13 @@ struct Prepared<'m> {
     processing_id: Option<String>,
 }
 
-fn prepare<'m>(raw: &'m str, submitter: &Submitter, today: vxu::Date) -> Prepared<'m> {
-    let msg = match Message::parse(raw) {
+fn prepare<'m>(
+    raw: &'m str,
+    parsed: Result<Message<'m>, crate::hl7::ParseError>,
+    submitter: &Submitter,
+    today: vxu::Date,
+) -> Prepared<'m> {
+    let msg = match parsed {
         Ok(msg) => msg,
         Err(e) => {
             let ctx = AckContext::salvage(raw);
@@ -515,7 +559,13 @@ impl<S: RegistryStore> Registry<S> {
     ) -> Result<Response, RegistryError> {
         let received_at = crate::store::now_text();
         let today = today_utc();
-        let mut prepared = prepare(raw, submitter, today);
+        let parsed = Message::parse(raw);
+        if let Ok(msg) = &parsed {
+            if msg.get("MSH-9-1").as_deref().map(str::trim) == Some("QBP") {
+                return self.answer(submitter, raw, msg, &received_at).await;
+            }
+        }
+        let mut prepared = prepare(raw, parsed, submitter, today);
         let org = submitter.organization_id;
         let hash = content_hash(raw);
 

@@ -14,7 +14,7 @@ use crate::registry::consent::Status;
 use crate::registry::identity::{normalize_family, normalize_name, Demographics};
 use crate::registry::{
     DoseAction, DoseRecord, Identifier, KeyClaim, LogEntry, ObservationRecord, PatientRecord,
-    RegistryStore, RegistryTx, StoredPerson,
+    RegistryStore, RegistryTx, StoredPatient, StoredPerson,
 };
 
 use super::{now_text, Backend, Db, StoreError};
@@ -516,6 +516,99 @@ impl RegistryTx for SqlTx {
         Ok(())
     }
 
+    async fn patient(&mut self, patient_id: i64) -> Result<Option<StoredPatient>, StoreError> {
+        let id = self.survivor(patient_id).await?;
+        let row = sqlx::query(
+            "SELECT family_name, given_name, middle_name, birth_date, sex, mother_maiden_name, \
+               phone, street, city, state, zip, race, ethnicity, multiple_birth, birth_order, \
+               death_date, publicity, protection, registry_status, consent_status, consent_date \
+             FROM patients WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let order: Option<i64> = r.try_get(14)?;
+        let record = PatientRecord {
+            family_name: r.try_get(0)?,
+            given_name: r.try_get(1)?,
+            middle_name: r.try_get(2)?,
+            birth_date: r.try_get(3)?,
+            sex: r.try_get(4)?,
+            mother_maiden_name: r.try_get(5)?,
+            phone: r.try_get(6)?,
+            street: r.try_get(7)?,
+            city: r.try_get(8)?,
+            state: r.try_get(9)?,
+            zip: r.try_get(10)?,
+            race: r.try_get(11)?,
+            ethnicity: r.try_get(12)?,
+            multiple_birth: r.try_get::<Option<String>, _>(13)?.map(|v| v == "Y"),
+            birth_order: order.and_then(|o| u8::try_from(o).ok()),
+            death_date: r.try_get(15)?,
+            publicity: r.try_get(16)?,
+            protection: r.try_get(17)?,
+            protection_date: r.try_get(20)?,
+            registry_status: r.try_get(18)?,
+        };
+        let consent = Status::parse(&r.try_get::<String, _>(19)?);
+        let ids = sqlx::query(
+            "SELECT DISTINCT i.id_value, i.assigning_authority, i.id_type \
+             FROM patient_identifiers i JOIN patients p ON p.id = i.patient_id \
+             WHERE p.id = $1 OR p.merged_into = $1 ORDER BY i.id_type, i.id_value",
+        )
+        .bind(id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let identifiers = ids
+            .iter()
+            .map(|r| {
+                Ok(Identifier {
+                    value: r.try_get(0)?,
+                    authority: r.try_get(1)?,
+                    id_type: r.try_get(2)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(StoredPatient {
+            id,
+            record,
+            identifiers,
+            consent,
+        }))
+    }
+
+    async fn history(
+        &mut self,
+        patient_id: i64,
+    ) -> Result<(Vec<ConsolidatedDose>, Vec<StoredObservation>), StoreError> {
+        let doses = doses_query(&mut *self.tx, patient_id).await?;
+        let observations = observations_query(&mut *self.tx, patient_id).await?;
+        Ok((consolidate(doses), observations))
+    }
+
+    async fn audit_query(
+        &mut self,
+        entry: &LogEntry<'_>,
+        message_id: i64,
+        patient_id: i64,
+        returned: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO query_audit (message_id, organization_id, user_id, patient_id, returned, \
+               queried_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(message_id)
+        .bind(entry.organization_id)
+        .bind(entry.user_id)
+        .bind(patient_id)
+        .bind(returned)
+        .bind(entry.received_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
@@ -555,20 +648,102 @@ impl RegistryStore for Arc<Db> {
     }
 }
 
-/// One dose report as stored (tests and operators).
-#[derive(Debug, Clone, PartialEq)]
+/// One dose report as stored.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct StoredDose {
     pub id: i64,
     pub organization_id: i64,
+    /// The reporting organization's code (the namespace of its ORC-3).
+    pub organization_code: String,
     pub filler_order_id: String,
     pub administered_on: String,
     pub cvx: String,
+    pub vaccine_text: Option<String>,
     pub vaccine_group: String,
+    pub amount: Option<String>,
+    pub amount_units: Option<String>,
     pub info_source: Option<String>,
     pub lot_number: Option<String>,
+    pub lot_expiration: Option<String>,
     pub mvx: Option<String>,
+    pub completion_status: Option<String>,
+    pub route: Option<String>,
+    pub site: Option<String>,
     pub deleted: bool,
     pub first_received_at: Option<String>,
+}
+
+const DOSE_COLUMNS: &str = "i.id, i.organization_id, o.code, i.filler_order_id, i.administered_on, \
+     i.cvx, i.vaccine_text, i.vaccine_group, i.amount, i.amount_units, i.info_source, i.lot_number, \
+     i.lot_expiration, i.mvx, i.completion_status, i.route, i.site, i.deleted_at, i.first_received_at";
+
+fn dose_from(r: &AnyRow) -> Result<StoredDose, StoreError> {
+    Ok(StoredDose {
+        id: r.try_get(0)?,
+        organization_id: r.try_get(1)?,
+        organization_code: r.try_get(2)?,
+        filler_order_id: r.try_get(3)?,
+        administered_on: r.try_get(4)?,
+        cvx: r.try_get(5)?,
+        vaccine_text: r.try_get(6)?,
+        vaccine_group: r.try_get(7)?,
+        amount: r.try_get(8)?,
+        amount_units: r.try_get(9)?,
+        info_source: r.try_get(10)?,
+        lot_number: r.try_get(11)?,
+        lot_expiration: r.try_get(12)?,
+        mvx: r.try_get(13)?,
+        completion_status: r.try_get(14)?,
+        route: r.try_get(15)?,
+        site: r.try_get(16)?,
+        deleted: r.try_get::<Option<String>, _>(17)?.is_some(),
+        first_received_at: r.try_get(18)?,
+    })
+}
+
+/// Every dose report of a patient and of the records merged into it.
+async fn doses_query<'e, E>(e: E, patient_id: i64) -> Result<Vec<StoredDose>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let rows = sqlx::query(&format!(
+        "SELECT {DOSE_COLUMNS} FROM immunizations i JOIN patients p ON p.id = i.patient_id \
+           JOIN organizations o ON o.id = i.organization_id \
+         WHERE p.id = $1 OR p.merged_into = $1 ORDER BY i.administered_on, i.id"
+    ))
+    .bind(patient_id)
+    .fetch_all(e)
+    .await?;
+    rows.iter().map(dose_from).collect()
+}
+
+async fn observations_query<'e, E>(
+    e: E,
+    patient_id: i64,
+) -> Result<Vec<StoredObservation>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT o.kind, o.code, o.observed_on, o.reason_code, o.code_text, o.reason_text \
+         FROM patient_observations o JOIN patients p ON p.id = o.patient_id \
+         WHERE p.id = $1 OR p.merged_into = $1 ORDER BY o.observed_on, o.id",
+    )
+    .bind(patient_id)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredObservation {
+                kind: r.try_get(0)?,
+                code: r.try_get(1)?,
+                observed_on: r.try_get(2)?,
+                reason_code: r.try_get(3)?,
+                code_text: r.try_get(4)?,
+                reason_text: r.try_get(5)?,
+            })
+        })
+        .collect()
 }
 
 /// A vaccination event: the preferred report of one (vaccine group, date), and how many
@@ -621,6 +796,8 @@ pub struct StoredObservation {
     pub code: String,
     pub observed_on: String,
     pub reason_code: Option<String>,
+    pub code_text: Option<String>,
+    pub reason_text: Option<String>,
 }
 
 impl Db {
@@ -659,33 +836,7 @@ impl Db {
 
     /// Every dose report of a patient and of the records merged into it.
     pub async fn doses_of(&self, patient_id: i64) -> Result<Vec<StoredDose>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT i.id, i.organization_id, i.filler_order_id, i.administered_on, i.cvx, \
-               i.vaccine_group, i.info_source, i.lot_number, i.mvx, i.deleted_at, i.first_received_at \
-             FROM immunizations i JOIN patients p ON p.id = i.patient_id \
-             WHERE p.id = $1 OR p.merged_into = $1 \
-             ORDER BY i.administered_on, i.id",
-        )
-        .bind(patient_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredDose {
-                    id: r.try_get(0)?,
-                    organization_id: r.try_get(1)?,
-                    filler_order_id: r.try_get(2)?,
-                    administered_on: r.try_get(3)?,
-                    cvx: r.try_get(4)?,
-                    vaccine_group: r.try_get(5)?,
-                    info_source: r.try_get(6)?,
-                    lot_number: r.try_get(7)?,
-                    mvx: r.try_get(8)?,
-                    deleted: r.try_get::<Option<String>, _>(9)?.is_some(),
-                    first_received_at: r.try_get(10)?,
-                })
-            })
-            .collect()
+        doses_query(&self.pool, patient_id).await
     }
 
     /// The patient's vaccination events, one per (vaccine group, date), across all submitters.
@@ -697,24 +848,7 @@ impl Db {
         &self,
         patient_id: i64,
     ) -> Result<Vec<StoredObservation>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT o.kind, o.code, o.observed_on, o.reason_code FROM patient_observations o \
-               JOIN patients p ON p.id = o.patient_id \
-             WHERE p.id = $1 OR p.merged_into = $1 ORDER BY o.observed_on, o.id",
-        )
-        .bind(patient_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredObservation {
-                    kind: r.try_get(0)?,
-                    code: r.try_get(1)?,
-                    observed_on: r.try_get(2)?,
-                    reason_code: r.try_get(3)?,
-                })
-            })
-            .collect()
+        observations_query(&self.pool, patient_id).await
     }
 
     /// (consent status, consent date) of a patient.
@@ -727,6 +861,24 @@ impl Db {
             .fetch_one(&self.pool)
             .await?;
         Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Who looked at this record: (organization, username, when, what the query returned).
+    pub async fn queries_of(
+        &self,
+        patient_id: i64,
+    ) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.code, u.username, q.queried_at, q.returned FROM query_audit q \
+               JOIN organizations o ON o.id = q.organization_id JOIN users u ON u.id = q.user_id \
+             WHERE q.patient_id = $1 ORDER BY q.id",
+        )
+        .bind(patient_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
     }
 
     /// Patients not merged into another.
@@ -766,8 +918,7 @@ mod tests {
             info_source: Some(source.into()),
             lot_number: lot.then(|| "LOT".into()),
             mvx: lot.then(|| "MSD".into()),
-            deleted: false,
-            first_received_at: None,
+            ..StoredDose::default()
         }
     }
 

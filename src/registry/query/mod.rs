@@ -1,0 +1,37 @@
+//! Immunization history queries: QBP^Q11 in, RSP^K11 out (CDC profiles Z34/Z44 → Z31/Z32/Z33).
+//!
+//! Pure parts only: [`request`] reads and validates a query, [`model`] is what the registry
+//! knows about a patient, [`response`] writes the RSP for a [`QueryOutcome`], and [`read`]
+//! reads an RSP back into the model (for tests and tools that check answers). Matching,
+//! storage and auditing are the caller's.
+//!
+//! ```text
+//! let request = parse_query(&msg, &limits, today)?;          // or Err(findings) → Rejected
+//! let outcome = /* match request against the store */;
+//! let rsp = build_rsp(&AckContext::from_message(&msg), &QueryEcho::from(&request),
+//!                     &outcome, &request.warnings, &params);
+//! ```
+
+pub mod model;
+pub mod read;
+pub mod request;
+pub mod response;
+
+pub use model::{
+    AddressView, CodedValue, DoseKind, DoseView, ImmunityView, NextOfKinView, PatientId,
+    PatientView, PhoneView, QueryProfile, VisDocument, VisView,
+};
+pub use read::{read_rsp, RspContent, RspPatient};
+pub use request::{parse_query, QueryLimits, QueryRequest};
+pub use response::{
+    build_rsp, z44_notice, QueryEcho, QueryOutcome, QueryStatus, ResponseProfile, RspParams,
+};
+
+/// A calendar date as (year, month, day); ordering is chronological. The same shape as the
+/// VXU validator's date, so one "today" serves both.
+pub type Date = (i16, u8, u8);
+
+/// `YYYY-MM-DD`.
+pub fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.0, d.1, d.2)
+}
