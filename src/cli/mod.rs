@@ -58,6 +58,11 @@ pub enum Command {
     /// Possible patient matches waiting for a person: list, merge (reversible), split
     #[command(subcommand)]
     Review(ReviewCommand),
+    /// Who looked at a patient's record: every query that returned it
+    Audit {
+        /// The registry patient id (PID-3 type SR in responses)
+        patient_id: i64,
+    },
     /// Drive a running izport with synthetic VXU / Z34 / connectivityTest traffic and report
     /// throughput and latency percentiles
     Load(LoadArgs),
@@ -455,6 +460,15 @@ async fn dispatch(db: &Arc<Db>, command: Command) -> anyhow::Result<()> {
             println!(
                 "patient {merged} merged into patient {survivor} (undo: izport review split {id})"
             );
+        }
+        Command::Audit { patient_id } => {
+            let rows = db.queries_of(patient_id).await?;
+            if rows.is_empty() {
+                println!("no query has returned patient {patient_id}");
+            }
+            for (org, user, at, returned) in rows {
+                println!("{at}\t{org}\t{user}\t{returned}");
+            }
         }
         Command::Review(ReviewCommand::Split { id }) => {
             db.split_review(id).await?;
