@@ -100,6 +100,38 @@ fn yes_no(value: Option<bool>) -> Option<&'static str> {
     value.map(|v| if v { "Y" } else { "N" })
 }
 
+/// The patient columns both INSERT and UPDATE write, bound as $1..$21 by [`bind_patient`].
+const PATIENT_FIELDS: &str = "family_name, given_name, middle_name, birth_date, sex, \
+     mother_maiden_name, family_norm, given_norm, phone, street, city, state, zip, race, ethnicity, \
+     multiple_birth, birth_order, death_date, publicity, protection, registry_status";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_patient<'q>(query: AnyQuery<'q>, p: &'q PatientRecord) -> AnyQuery<'q> {
+    query
+        .bind(&p.family_name)
+        .bind(&p.given_name)
+        .bind(p.middle_name.as_deref())
+        .bind(&p.birth_date)
+        .bind(p.sex.as_deref())
+        .bind(p.mother_maiden_name.as_deref())
+        .bind(normalize_family(&p.family_name))
+        .bind(normalize_name(&p.given_name))
+        .bind(p.phone.as_deref())
+        .bind(p.street.as_deref())
+        .bind(p.city.as_deref())
+        .bind(p.state.as_deref())
+        .bind(p.zip.as_deref())
+        .bind(p.race.as_deref())
+        .bind(p.ethnicity.as_deref())
+        .bind(yes_no(p.multiple_birth))
+        .bind(p.birth_order.map(i64::from))
+        .bind(p.death_date.as_deref())
+        .bind(p.publicity.as_deref())
+        .bind(p.protection.as_deref())
+        .bind(p.registry_status.as_deref())
+}
+
 impl RegistryTx for SqlTx {
     async fn lock(&mut self, keys: &[String]) -> Result<(), StoreError> {
         if self.backend != Backend::Postgres {
@@ -221,39 +253,18 @@ impl RegistryTx for SqlTx {
         p: &PatientRecord,
         consent: Option<&(Status, String)>,
     ) -> Result<i64, StoreError> {
-        let now = now_text();
         let (status, date) = consent.map_or((Status::None, None), |(s, d)| (*s, Some(d.as_str())));
-        let id = sqlx::query(
-            "INSERT INTO patients (family_name, given_name, middle_name, birth_date, sex, \
-               mother_maiden_name, created_by_org, created_at, updated_at, family_norm, given_norm, \
-               phone, street, city, state, zip, race, ethnicity, multiple_birth, birth_order, \
-               death_date, publicity, protection, registry_status, consent_status, consent_date) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-               $18, $19, $20, $21, $22, $23, $24, $25) RETURNING id",
+        let id = bind_patient(
+            sqlx::query(&format!(
+                "INSERT INTO patients ({PATIENT_FIELDS}, created_by_org, created_at, updated_at, \
+                   consent_status, consent_date) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                   $18, $19, $20, $21, $22, $23, $23, $24, $25) RETURNING id"
+            )),
+            p,
         )
-        .bind(&p.family_name)
-        .bind(&p.given_name)
-        .bind(p.middle_name.as_deref())
-        .bind(&p.birth_date)
-        .bind(p.sex.as_deref())
-        .bind(p.mother_maiden_name.as_deref())
         .bind(organization_id)
-        .bind(&now)
-        .bind(normalize_family(&p.family_name))
-        .bind(normalize_name(&p.given_name))
-        .bind(p.phone.as_deref())
-        .bind(p.street.as_deref())
-        .bind(p.city.as_deref())
-        .bind(p.state.as_deref())
-        .bind(p.zip.as_deref())
-        .bind(p.race.as_deref())
-        .bind(p.ethnicity.as_deref())
-        .bind(yes_no(p.multiple_birth))
-        .bind(p.birth_order.map(i64::from))
-        .bind(p.death_date.as_deref())
-        .bind(p.publicity.as_deref())
-        .bind(p.protection.as_deref())
-        .bind(p.registry_status.as_deref())
+        .bind(now_text())
         .bind(status.as_str())
         .bind(date)
         .fetch_one(&mut *self.tx)
@@ -269,42 +280,24 @@ impl RegistryTx for SqlTx {
         consent: Option<&(Status, String)>,
     ) -> Result<(), StoreError> {
         // The latest report names the person; optional facts it leaves out are kept.
-        sqlx::query(
-            "UPDATE patients SET family_name = $2, given_name = $3, \
-               middle_name = COALESCE($4, middle_name), birth_date = $5, sex = COALESCE($6, sex), \
-               mother_maiden_name = COALESCE($7, mother_maiden_name), updated_at = $8, \
-               family_norm = $9, given_norm = $10, phone = COALESCE($11, phone), \
-               street = COALESCE($12, street), city = COALESCE($13, city), \
-               state = COALESCE($14, state), zip = COALESCE($15, zip), race = COALESCE($16, race), \
-               ethnicity = COALESCE($17, ethnicity), multiple_birth = COALESCE($18, multiple_birth), \
-               birth_order = COALESCE($19, birth_order), death_date = COALESCE($20, death_date), \
-               publicity = COALESCE($21, publicity), protection = COALESCE($22, protection), \
-               registry_status = COALESCE($23, registry_status) \
-             WHERE id = $1",
+        bind_patient(
+            sqlx::query(
+                "UPDATE patients SET family_name = $1, given_name = $2, \
+                   middle_name = COALESCE($3, middle_name), birth_date = $4, sex = COALESCE($5, sex), \
+                   mother_maiden_name = COALESCE($6, mother_maiden_name), family_norm = $7, \
+                   given_norm = $8, phone = COALESCE($9, phone), street = COALESCE($10, street), \
+                   city = COALESCE($11, city), state = COALESCE($12, state), zip = COALESCE($13, zip), \
+                   race = COALESCE($14, race), ethnicity = COALESCE($15, ethnicity), \
+                   multiple_birth = COALESCE($16, multiple_birth), \
+                   birth_order = COALESCE($17, birth_order), death_date = COALESCE($18, death_date), \
+                   publicity = COALESCE($19, publicity), protection = COALESCE($20, protection), \
+                   registry_status = COALESCE($21, registry_status), updated_at = $22 \
+                 WHERE id = $23",
+            ),
+            p,
         )
-        .bind(patient_id)
-        .bind(&p.family_name)
-        .bind(&p.given_name)
-        .bind(p.middle_name.as_deref())
-        .bind(&p.birth_date)
-        .bind(p.sex.as_deref())
-        .bind(p.mother_maiden_name.as_deref())
         .bind(now_text())
-        .bind(normalize_family(&p.family_name))
-        .bind(normalize_name(&p.given_name))
-        .bind(p.phone.as_deref())
-        .bind(p.street.as_deref())
-        .bind(p.city.as_deref())
-        .bind(p.state.as_deref())
-        .bind(p.zip.as_deref())
-        .bind(p.race.as_deref())
-        .bind(p.ethnicity.as_deref())
-        .bind(yes_no(p.multiple_birth))
-        .bind(p.birth_order.map(i64::from))
-        .bind(p.death_date.as_deref())
-        .bind(p.publicity.as_deref())
-        .bind(p.protection.as_deref())
-        .bind(p.registry_status.as_deref())
+        .bind(patient_id)
         .execute(&mut *self.tx)
         .await?;
         if let Some((status, date)) = consent {
