@@ -72,6 +72,30 @@ fn dose(filler: &str, date: &str, cvx: &str, source: &str, lot: &str, action: &s
     )
 }
 
+/// Sends every SOAP body at the same time; returns the decoded `return` texts in order.
+async fn all_at_once(app: &TestApp, bodies: Vec<String>) -> Vec<String> {
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let request = app
+                .client
+                .post(format!("{}/soap", app.base))
+                .header("content-type", "application/soap+xml")
+                .body(body)
+                .send();
+            tokio::spawn(async move {
+                let text = request.await.expect("request").text().await.expect("body");
+                return_text(&text).expect("return")
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("join"));
+    }
+    answers
+}
+
 fn msa(ack: &str) -> String {
     hl7_field(ack, "MSA", 1).unwrap_or_default()
 }
@@ -205,26 +229,10 @@ async fn a_weak_match_is_reviewed_and_a_merge_can_be_undone() {
 async fn concurrent_identical_resends_make_one_dose_and_identical_answers() {
     let app = spawn_app().await;
     let message = Vxu::new("SAME-1", "MRN-C").text();
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let client = app.client.clone();
-        let url = format!("{}/soap", app.base);
-        let body = submit_envelope(USER, PASSWORD, FACILITY, &message);
-        tasks.push(tokio::spawn(async move {
-            let response = client
-                .post(url)
-                .header("content-type", "application/soap+xml")
-                .body(body)
-                .send()
-                .await
-                .expect("request");
-            response.text().await.expect("body")
-        }));
-    }
-    let mut answers = HashSet::new();
-    for t in tasks {
-        answers.insert(return_text(&t.await.expect("join")).expect("return"));
-    }
+    let bodies = (0..8)
+        .map(|_| submit_envelope(USER, PASSWORD, FACILITY, &message))
+        .collect();
+    let answers: HashSet<String> = all_at_once(&app, bodies).await.into_iter().collect();
     assert_eq!(
         answers.len(),
         1,
@@ -559,34 +567,24 @@ async fn concurrent_first_reports_of_one_person_create_one_patient() {
         second_org(&app, &code, &user, &facility).await;
         users.push((user, facility));
     }
-    let mut tasks = Vec::new();
-    for (n, (user, facility)) in users.into_iter().enumerate() {
-        let mut v = Vxu::new(&format!("PAR-{n}"), &format!("MRN-PAR-{n}"));
-        v.authority = ["EHR-A", "EHR-B", "EHR-C", "EHR-D"][n];
-        v.doses = vec![dose(
-            &format!("PAR-DOSE-{n}"),
-            "20240515",
-            "08",
-            "00",
-            "LOT1",
-            "A",
-        )];
-        let client = app.client.clone();
-        let url = format!("{}/soap", app.base);
-        let body = submit_envelope(&user, PASSWORD, &facility, &v.text());
-        tasks.push(tokio::spawn(async move {
-            let response = client
-                .post(url)
-                .header("content-type", "application/soap+xml")
-                .body(body)
-                .send()
-                .await
-                .expect("request");
-            return_text(&response.text().await.expect("body")).expect("return")
-        }));
-    }
-    for t in tasks {
-        let ack = t.await.expect("join");
+    let bodies = users
+        .into_iter()
+        .enumerate()
+        .map(|(n, (user, facility))| {
+            let mut v = Vxu::new(&format!("PAR-{n}"), &format!("MRN-PAR-{n}"));
+            v.authority = ["EHR-A", "EHR-B", "EHR-C", "EHR-D"][n];
+            v.doses = vec![dose(
+                &format!("PAR-DOSE-{n}"),
+                "20240515",
+                "08",
+                "00",
+                "LOT1",
+                "A",
+            )];
+            submit_envelope(&user, PASSWORD, &facility, &v.text())
+        })
+        .collect();
+    for ack in all_at_once(&app, bodies).await {
         assert_eq!(msa(&ack), "AA", "{ack}");
     }
     assert_eq!(
