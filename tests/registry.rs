@@ -62,8 +62,9 @@ impl Vxu {
 
 /// ORC + RXA (+ RXR) for one dose.
 fn dose(filler: &str, date: &str, cvx: &str, source: &str, lot: &str, action: &str) -> String {
+    // RXA-15 lot, RXA-16 expiration, RXA-17 manufacturer: three fields either way.
     let lot_part = if lot.is_empty() {
-        "||||".to_string()
+        "|||".to_string()
     } else {
         format!("{lot}|20990101|MSD^Merck^MVX|")
     };
@@ -601,4 +602,40 @@ async fn concurrent_first_reports_of_one_person_create_one_patient() {
     let history = app.db.history(patient).await.expect("history");
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].sources, 4);
+}
+
+#[tokio::test]
+async fn an_organization_can_make_a_rule_stricter_or_switch_it_off() {
+    let app = spawn_app().await;
+    // By default a child without a responsible person (NK1) is a warning: accepted.
+    let (_, ack) = app.submit(&Vxu::new("RULE-1", "MRN-RULE").text()).await;
+    assert_eq!(msa(&ack), "AA", "{ack}");
+    assert!(ack.contains("|W|"), "{ack}");
+    // This registry makes it an error for CLINIC1: the patient is rejected.
+    app.db
+        .set_rule_override(ORG, "NK1-minor-missing", Some("E"))
+        .await
+        .expect("override");
+    let (_, ack) = app.submit(&Vxu::new("RULE-2", "MRN-RULE2").text()).await;
+    assert_eq!(msa(&ack), "AE", "{ack}");
+    assert!(app
+        .db
+        .patient_by_identifier(ORG, "MRN-RULE2")
+        .await
+        .expect("read")
+        .is_none());
+    // Or silences it.
+    app.db
+        .set_rule_override(ORG, "NK1-minor-missing", Some("off"))
+        .await
+        .expect("override");
+    let (_, ack) = app.submit(&Vxu::new("RULE-3", "MRN-RULE3").text()).await;
+    assert_eq!(msa(&ack), "AA", "{ack}");
+    assert!(!ack.contains("NK1"), "{ack}");
+    // Locked rules (what storage cannot do without) refuse a lower severity.
+    assert!(izport::registry::validate::check_override(
+        "PID-7-missing",
+        izport::registry::validate::Level::Warning
+    )
+    .is_err());
 }

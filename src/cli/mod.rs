@@ -58,6 +58,11 @@ pub enum Command {
     /// Possible patient matches waiting for a person: list, merge (reversible), split
     #[command(subcommand)]
     Review(ReviewCommand),
+    /// Every validation rule: id, default severity, what an error rejects, location, codes
+    Rules {
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Who looked at a patient's record: every query that returned it
     Audit {
         /// The registry patient id (PID-3 type SR in responses)
@@ -237,6 +242,9 @@ pub struct ServeArgs {
     /// CVX codes of disaster-related doses, kept without consent under opt-in (comma-separated)
     #[arg(long, env = "IZPORT_DISASTER_CVX", value_delimiter = ',')]
     pub disaster_cvx: Vec<String>,
+    /// The most ERR segments in an acknowledgement (a last one says how many more there were)
+    #[arg(long, env = "IZPORT_ERR_LIMIT", default_value_t = crate::registry::validate::DEFAULT_ERR_LIMIT)]
+    pub err_limit: usize,
     /// Candidates a history query may return when RCP-2 does not say
     #[arg(long, env = "IZPORT_QUERY_CANDIDATES", default_value_t = 10)]
     pub query_candidates: u32,
@@ -273,6 +281,12 @@ pub enum OrgCommand {
     },
     /// Approve an organization for production data (MSH-11 = P)
     Promote { code: String },
+    /// Set an organization's severity for one validation rule: E, W, I, off, or default
+    Rule {
+        code: String,
+        rule_id: String,
+        severity: String,
+    },
     /// Put an organization back to onboarding (test messages only)
     Demote { code: String },
     /// An organization's latest test messages and whether it has enough error-free ones in a row
@@ -365,14 +379,26 @@ async fn open(database_url: &str) -> anyhow::Result<Arc<Db>> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    // The load generator talks to a server over the network, not to a database.
-    if let Command::Load(args) = cli.command {
-        return load(args).await;
+    match cli.command {
+        // These need no database: the load generator talks to a server, the rule list is static.
+        Command::Load(args) => load(args).await,
+        Command::Rules { markdown } => {
+            use crate::registry::validate::{render_rules, RulesFormat};
+            let format = if markdown {
+                RulesFormat::Markdown
+            } else {
+                RulesFormat::Text
+            };
+            print!("{}", render_rules(format));
+            Ok(())
+        }
+        command => {
+            let db = open(&cli.database_url).await?;
+            let result = dispatch(&db, command).await;
+            db.close().await;
+            result
+        }
     }
-    let db = open(&cli.database_url).await?;
-    let result = dispatch(&db, cli.command).await;
-    db.close().await;
-    result
 }
 
 async fn dispatch(db: &Arc<Db>, command: Command) -> anyhow::Result<()> {
@@ -402,6 +428,24 @@ async fn dispatch(db: &Arc<Db>, command: Command) -> anyhow::Result<()> {
                     "onboarding: test messages only until `izport org promote`"
                 }
             );
+        }
+        Command::Org(OrgCommand::Rule {
+            code,
+            rule_id,
+            severity,
+        }) => {
+            if severity.eq_ignore_ascii_case("default") {
+                db.set_rule_override(&code, &rule_id, None).await?;
+                println!("{code}: {rule_id} back to its default severity");
+            } else {
+                let level: crate::registry::validate::Level =
+                    severity.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                crate::registry::validate::check_override(&rule_id, level)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                db.set_rule_override(&code, &rule_id, Some(&level.to_string()))
+                    .await?;
+                println!("{code}: {rule_id} is now {level}");
+            }
         }
         Command::Org(OrgCommand::Promote { code }) => {
             db.set_organization_status(&code, "production").await?;
@@ -531,7 +575,8 @@ async fn dispatch(db: &Arc<Db>, command: Command) -> anyhow::Result<()> {
             println!("user {username} enabled");
         }
         Command::Maintenance(command) => maintenance_command(db, command).await?,
-        Command::Load(args) => load(args).await?,
+        // Handled in `run` before a database is opened.
+        Command::Load(_) | Command::Rules { .. } => {}
     }
     Ok(())
 }
@@ -749,6 +794,7 @@ async fn serve(db: Arc<Db>, args: ServeArgs) -> anyhow::Result<()> {
                 default_max_candidates: args.query_candidates.max(1),
                 max_candidates: args.query_max_candidates.max(args.query_candidates.max(1)),
             },
+            err_limit: args.err_limit.max(1),
         },
         maintenance: MaintenanceConfig {
             page_format: args.maintenance_page,

@@ -10,6 +10,7 @@ pub mod consent;
 pub mod finding;
 pub mod identity;
 pub mod query;
+pub mod validate;
 pub mod vxu;
 
 use std::future::Future;
@@ -307,6 +308,12 @@ pub struct StoredPatient {
 pub trait RegistryStore: Send + Sync {
     type Tx: RegistryTx;
     fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+    /// An organization's severity overrides of validation rules.
+    fn rule_overrides(
+        &self,
+        organization_id: i64,
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, validate::Level>, StoreError>>
+           + Send;
     /// The response stored for this exact (organization, MSH-10, content), if answered before.
     fn stored_response(
         &self,
@@ -339,12 +346,25 @@ impl Default for RegistryIdentity {
 }
 
 /// Registry-wide behaviour an operator configures.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RegistryConfig {
     pub identity: RegistryIdentity,
     pub consent: consent::ConsentConfig,
     /// RCP-2 default and maximum for history queries.
     pub query: query::QueryLimits,
+    /// The most ERR segments in an ACK; a last ERR says how many more findings there were.
+    pub err_limit: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            identity: RegistryIdentity::default(),
+            consent: consent::ConsentConfig::default(),
+            query: query::QueryLimits::default(),
+            err_limit: validate::DEFAULT_ERR_LIMIT,
+        }
+    }
 }
 
 /// The HL7 response to one message and how it was judged.
@@ -369,67 +389,6 @@ fn envelope_error(
     message: String,
 ) -> Finding {
     Finding::error(rule, Scope::Envelope, location, code, message)
-}
-
-/// Checks MSH-9, MSH-11 and MSH-12: what decides whether the message is processed at all.
-fn header_findings(msg: &Message<'_>) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let msh = msg.segment("MSH");
-    let get = |field, comp| {
-        msh.as_ref()
-            .and_then(|m| m.get(field, comp))
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
-    let (kind, event) = (get(9, 1), get(9, 2));
-    match (kind.as_str(), event.as_str()) {
-        ("VXU", "V04") => {}
-        ("VXU", other) => findings.push(envelope_error(
-            ErrLocation::field("MSH", 1, 9).with_component(2),
-            hl7_code::UNSUPPORTED_EVENT,
-            "MSH-9-event",
-            format!("Unsupported event '{other}' for VXU; only VXU^V04 is accepted."),
-        )),
-        ("QBP", _) => findings.push(envelope_error(
-            ErrLocation::field("MSH", 1, 9),
-            hl7_code::UNSUPPORTED_MESSAGE_TYPE,
-            "MSH-9-type",
-            "Unsupported message type: immunization history queries (QBP) are not yet answered \
-             by this registry; only VXU^V04 is accepted."
-                .to_string(),
-        )),
-        ("", _) => findings.push(envelope_error(
-            ErrLocation::field("MSH", 1, 9),
-            hl7_code::REQUIRED_FIELD_MISSING,
-            "MSH-9-missing",
-            "Message type (MSH-9) is missing; only VXU^V04 is accepted.".to_string(),
-        )),
-        (other, _) => findings.push(envelope_error(
-            ErrLocation::field("MSH", 1, 9),
-            hl7_code::UNSUPPORTED_MESSAGE_TYPE,
-            "MSH-9-type",
-            format!("Unsupported message type '{other}'; only VXU^V04 is accepted."),
-        )),
-    }
-    let processing = get(11, 1);
-    if !matches!(processing.as_str(), "P" | "T" | "D") {
-        findings.push(envelope_error(
-            ErrLocation::field("MSH", 1, 11),
-            hl7_code::UNSUPPORTED_PROCESSING_ID,
-            "MSH-11-invalid",
-            format!("Processing ID (MSH-11) '{processing}' is not P, T or D."),
-        ));
-    }
-    let version = get(12, 1);
-    if version != "2.5.1" {
-        findings.push(envelope_error(
-            ErrLocation::field("MSH", 1, 12),
-            hl7_code::UNSUPPORTED_VERSION,
-            "MSH-12-version",
-            format!("Unsupported HL7 version '{version}' (MSH-12); send version 2.5.1."),
-        ));
-    }
-    findings
 }
 
 fn today_utc() -> vxu::Date {
@@ -470,6 +429,7 @@ fn prepare<'m>(
     parsed: Result<Message<'m>, crate::hl7::ParseError>,
     submitter: &Submitter,
     today: vxu::Date,
+    overrides: &std::collections::HashMap<String, validate::Level>,
 ) -> Prepared<'m> {
     let msg = match parsed {
         Ok(msg) => msg,
@@ -491,9 +451,12 @@ fn prepare<'m>(
             };
         }
     };
-    let mut findings = header_findings(&msg);
+    let codes = codes::CodeSets::builtin();
+    let context = validate::Context::new(today, codes).with_overrides(overrides);
+    let mut findings = validate::validate(&msg, &context);
     let processing = msg.get("MSH-11").map(|v| v.into_owned());
-    if findings.is_empty() && processing.as_deref() == Some("P") && !submitter.production {
+    let envelope_ok = finding::ack_code(&findings) != AckCode::AR;
+    if envelope_ok && processing.as_deref() == Some("P") && !submitter.production {
         findings.push(envelope_error(
             ErrLocation::field("MSH", 1, 11),
             hl7_code::UNSUPPORTED_PROCESSING_ID,
@@ -503,15 +466,13 @@ fn prepare<'m>(
                 .to_string(),
         ));
     }
-    let mut changes = None;
-    if findings.is_empty() {
-        let (more, planned) = vxu::plan(&msg, today, codes::CodeSets::builtin());
-        findings.extend(more);
-        // Test (T) and debugging (D) messages are validated and answered, never stored.
-        if processing.as_deref() == Some("P") {
-            changes = planned;
-        }
-    }
+    // Test (T) and debugging (D) messages are validated and answered, never stored.
+    let changes =
+        if finding::ack_code(&findings) != AckCode::AR && processing.as_deref() == Some("P") {
+            vxu::extract(&msg, codes, &mut findings)
+        } else {
+            None
+        };
     Prepared {
         ctx: AckContext::from_message(&msg),
         findings,
@@ -565,7 +526,8 @@ impl<S: RegistryStore> Registry<S> {
                 return self.answer(submitter, raw, msg, &received_at).await;
             }
         }
-        let mut prepared = prepare(raw, parsed, submitter, today);
+        let overrides = self.store.rule_overrides(submitter.organization_id).await?;
+        let mut prepared = prepare(raw, parsed, submitter, today, &overrides);
         let org = submitter.organization_id;
         let hash = content_hash(raw);
 
@@ -696,7 +658,7 @@ impl<S: RegistryStore> Registry<S> {
 
         // The response, now that every finding is known; then the log entry, then the data.
         let ack = finding::ack_code(&prepared.findings);
-        let errs: Vec<ErrEntry> = prepared.findings.iter().map(Finding::to_err).collect();
+        let errs: Vec<ErrEntry> = validate::ack_errors(&prepared.findings, self.config.err_limit);
         let ack_id = new_control_id();
         let timestamp = hl7_now();
         let params = AckParams {

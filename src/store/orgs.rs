@@ -223,3 +223,61 @@ impl Db {
         }))
     }
 }
+
+impl Db {
+    /// Sets (or with `None`, removes) an organization's severity for one validation rule.
+    pub async fn set_rule_override(
+        &self,
+        org_code: &str,
+        rule_id: &str,
+        level: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let org: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE code = $1")
+            .bind(org_code)
+            .fetch_optional(&self.pool)
+            .await?;
+        let org = org.ok_or_else(|| StoreError::NotFound(format!("no organization {org_code}")))?;
+        let _guard = self.write_guard().await;
+        match level {
+            Some(level) => {
+                sqlx::query(
+                    "INSERT INTO rule_overrides (organization_id, rule_id, level, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id, rule_id) \
+                     DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at",
+                )
+                .bind(org)
+                .bind(rule_id)
+                .bind(level)
+                .bind(now_text())
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM rule_overrides WHERE organization_id = $1 AND rule_id = $2",
+                )
+                .bind(org)
+                .bind(rule_id)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An organization's overrides: (rule id, level).
+    pub async fn rule_overrides(
+        &self,
+        organization_id: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT rule_id, level FROM rule_overrides WHERE organization_id = $1 ORDER BY rule_id",
+        )
+        .bind(organization_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+}

@@ -611,6 +611,21 @@ impl RegistryTx for SqlTx {
 impl RegistryStore for Arc<Db> {
     type Tx = SqlTx;
 
+    async fn rule_overrides(
+        &self,
+        organization_id: i64,
+    ) -> Result<std::collections::HashMap<String, crate::registry::validate::Level>, StoreError>
+    {
+        let mut map = std::collections::HashMap::new();
+        for (rule, level) in Db::rule_overrides(self, organization_id).await? {
+            // A level that no longer parses is ignored rather than failing every message.
+            if let Ok(level) = level.parse() {
+                map.insert(rule, level);
+            }
+        }
+        Ok(map)
+    }
+
     async fn begin(&self) -> Result<SqlTx, StoreError> {
         let writer = match &self.sqlite_writer {
             Some(lock) => Some(lock.clone().lock_owned().await),
