@@ -1,5 +1,7 @@
 //! The `izport` command line: run the service and administer organizations and users.
 
+pub mod codes;
+
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +65,9 @@ pub enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// CDC code sets: import CDC's published files, show what is in force, go back to built-in
+    #[command(subcommand)]
+    Codes(CodesCommand),
     /// Who looked at a patient's record: every query that returned it
     Audit {
         /// The registry patient id (PID-3 type SR in responses)
@@ -306,6 +311,18 @@ pub enum OrgCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum CodesCommand {
+    /// Load cvx.xml, mvx.xml, vac2vg.xml, cpt.xml, NDC_Unit_use.txt, NDC_Unit_sale.txt,
+    /// NDC_Linker.txt (and vis.xml, cvxvis.xml if present) from DIR into the database; servers
+    /// use them from their next start
+    Import { dir: PathBuf },
+    /// Which code tables are in force: built-in or imported (and when)
+    Status,
+    /// Forget imported tables: servers use the built-in ones from their next start
+    Reset,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum ReviewCommand {
     /// Open reviews (--all: every review)
     List {
@@ -375,6 +392,7 @@ async fn open(database_url: &str) -> anyhow::Result<Arc<Db>> {
         .await
         .with_context(|| format!("opening {}", crate::store::redact_url(database_url)))?;
     db.migrate().await?;
+    codes::install_imported(&db).await?;
     Ok(Arc::new(db))
 }
 
@@ -503,6 +521,37 @@ async fn dispatch(db: &Arc<Db>, command: Command) -> anyhow::Result<()> {
             let (survivor, merged) = db.merge_review(id).await?;
             println!(
                 "patient {merged} merged into patient {survivor} (undo: izport review split {id})"
+            );
+        }
+        Command::Codes(CodesCommand::Import { dir }) => {
+            for (table, rows) in codes::import(db, &dir).await? {
+                println!("{table}\t{rows} rows");
+            }
+            println!("imported; running servers use these tables from their next start");
+        }
+        Command::Codes(CodesCommand::Status) => match codes::imported(db).await? {
+            Some((sets, at)) => println!(
+                "imported tables (imported {at}): {} CVX, {} MVX, {} NDC, {} CPT",
+                sets.cvx_codes().count(),
+                sets.mvx_codes().count(),
+                sets.ndc_codes().count(),
+                sets.cpt_codes().count()
+            ),
+            None => {
+                let b = crate::registry::codes::CodeSets::builtin();
+                println!(
+                    "built-in tables: {} CVX, {} MVX, {} NDC, {} CPT",
+                    b.cvx_codes().count(),
+                    b.mvx_codes().count(),
+                    b.ndc_codes().count(),
+                    b.cpt_codes().count()
+                );
+            }
+        },
+        Command::Codes(CodesCommand::Reset) => {
+            db.clear_code_tables().await?;
+            println!(
+                "imported code tables removed; servers use the built-in ones from their next start"
             );
         }
         Command::Audit { patient_id } => {

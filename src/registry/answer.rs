@@ -296,7 +296,7 @@ impl<S: RegistryStore> Registry<S> {
             Policy::OptOut => status.shareable(),
             Policy::OptIn => status == Status::Consented,
         };
-        let codes = CodeSets::builtin();
+        let codes = CodeSets::active();
         if let Some(id) = found {
             let Some(patient) = tx.patient(id).await? else {
                 return Ok(QueryOutcome::NotFound);

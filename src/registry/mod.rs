@@ -451,7 +451,7 @@ fn prepare<'m>(
             };
         }
     };
-    let codes = codes::CodeSets::builtin();
+    let codes = codes::CodeSets::active();
     let context = validate::Context::new(today, codes).with_overrides(overrides);
     let mut findings = validate::validate(&msg, &context);
     let processing = msg.get("MSH-11").map(|v| v.into_owned());

@@ -281,3 +281,43 @@ impl Db {
             .collect()
     }
 }
+
+impl Db {
+    /// Replaces the imported code tables with `tables` (name, TSV content), in one transaction.
+    pub async fn save_code_tables(&self, tables: &[(&str, String)]) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM code_tables")
+            .execute(&mut *tx)
+            .await?;
+        let now = now_text();
+        for (name, content) in tables {
+            sqlx::query("INSERT INTO code_tables (name, content, imported_at) VALUES ($1, $2, $3)")
+                .bind(*name)
+                .bind(content)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The imported code tables: (name, content, imported at); empty when none were imported.
+    pub async fn code_tables(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT name, content, imported_at FROM code_tables ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    pub async fn clear_code_tables(&self) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        sqlx::query("DELETE FROM code_tables")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -42,6 +42,9 @@ pub const BUILTIN_TSV: TsvTables<'static> = TsvTables {
     cvx_vis: include_str!("../../../data/codes/cvx_vis.tsv"),
 };
 
+/// Imported code sets, when the registry has them (see [`CodeSets::active`]).
+static ACTIVE: std::sync::OnceLock<&'static CodeSets> = std::sync::OnceLock::new();
+
 static BUILTIN: LazyLock<CodeSets> = LazyLock::new(|| match CodeSets::from_tsv(&BUILTIN_TSV) {
     Ok(sets) => sets,
     // The shipped tables are part of the program; the test `builtin_tables_load` guards them.
@@ -275,6 +278,18 @@ impl CodeSets {
     /// The built-in tables (`data/codes/*.tsv`), parsed on first use.
     pub fn builtin() -> &'static CodeSets {
         &BUILTIN
+    }
+
+    /// The code sets in force: those a registry imported from CDC's files (installed at start-up
+    /// with [`CodeSets::install`]), else the built-in ones.
+    pub fn active() -> &'static CodeSets {
+        ACTIVE.get().copied().unwrap_or_else(CodeSets::builtin)
+    }
+
+    /// Puts imported code sets in force for the rest of the process. Only the first call
+    /// counts (a process installs once, at start-up); returns whether this one did.
+    pub fn install(sets: CodeSets) -> bool {
+        ACTIVE.set(Box::leak(Box::new(sets))).is_ok()
     }
 
     /// Builds the code sets from records returned by the CDC parsers in [`cdc`].

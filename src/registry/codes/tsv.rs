@@ -35,7 +35,7 @@ const VIS_HEADER: &[&str] = &["gs1", "document_code", "name", "edition", "status
 const CVX_VIS_HEADER: &[&str] = &["cvx", "gs1"];
 
 /// The texts of the seven TSV files that make up a [`CodeSets`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct TsvTables<'a> {
     pub cvx: &'a str,
     pub vaccine_groups: &'a str,
