@@ -1,6 +1,7 @@
 //! The `izport` command line: run the service and administer organizations and users.
 
 pub mod codes;
+pub mod seed;
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -68,6 +69,27 @@ pub enum Command {
     /// CDC code sets: import CDC's published files, show what is in force, go back to built-in
     #[command(subcommand)]
     Codes(CodesCommand),
+    /// Fill the registry with realistic synthetic patients and histories (for benchmarks and
+    /// test environments), with a progress bar
+    Seed {
+        /// How many patients
+        #[arg(long)]
+        patients: u64,
+        /// The organization the synthetic records belong to (created if missing)
+        #[arg(long, default_value = "SEED")]
+        org: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Measure history-query (Z34) latency inside the service against seeded patients
+    BenchZ34 {
+        #[arg(long, default_value_t = 2000)]
+        queries: usize,
+        #[arg(long, default_value = "SEED")]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Who looked at a patient's record: every query that returned it
     Audit {
         /// The registry patient id (PID-3 type SR in responses)
@@ -553,6 +575,43 @@ async fn dispatch(db: &Arc<Db>, command: Command) -> anyhow::Result<()> {
             println!(
                 "imported code tables removed; servers use the built-in ones from their next start"
             );
+        }
+        Command::Seed {
+            patients,
+            org,
+            seed,
+        } => {
+            check_code("organization code", &org)?;
+            let started = std::time::Instant::now();
+            let summary = seed::seed(db, &org, patients, seed, |done| {
+                let pct = (done * 100).checked_div(patients).unwrap_or(100);
+                let bar: String = (0..40)
+                    .map(|i| if i * 100 < pct * 40 { '#' } else { '.' })
+                    .collect();
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+                eprint!("\r[{bar}] {pct:3}% {done}/{patients} patients, {rate:.0}/s   ");
+            })
+            .await?;
+            eprintln!();
+            println!(
+                "{} patients ({} twins, {} near-duplicates), {} doses in {:.1} s",
+                summary.patients,
+                summary.twins,
+                summary.near_duplicates,
+                summary.doses,
+                summary.seconds
+            );
+        }
+        Command::BenchZ34 { queries, org, json } => {
+            let result = seed::bench_z34(db.clone(), &org, queries).await?;
+            if json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                println!(
+                    "{} Z34 queries ({} found): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                    result.queries, result.found, result.p50_ms, result.p90_ms, result.p99_ms, result.max_ms
+                );
+            }
         }
         Command::Audit { patient_id } => {
             let rows = db.queries_of(patient_id).await?;

@@ -7,11 +7,13 @@
 mod maintenance;
 mod orgs;
 mod reviews;
+mod seed;
 mod submissions;
 
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};
 pub use reviews::{Readiness, Review, TestMessage};
+pub use seed::{SeedDose, SeedPatient};
 pub use submissions::{consolidate, ConsolidatedDose, SqlTx, StoredDose, StoredObservation};
 
 use std::str::FromStr;

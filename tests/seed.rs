@@ -1,0 +1,36 @@
+//! `izport seed` and the in-service Z34 benchmark, at a small size.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn seeded_patients_are_found_by_history_queries() {
+    let app = spawn_app().await;
+    let mut reported = Vec::new();
+    let summary = izport::cli::seed::seed(&app.db, "SEED", 700, 7, |n| reported.push(n))
+        .await
+        .expect("seed");
+    assert_eq!(summary.patients, 700, "exactly the number asked for");
+    assert_eq!(
+        reported.last().copied(),
+        Some(700),
+        "progress reaches the end"
+    );
+    assert!(
+        summary.doses >= 700 * 5 && summary.doses <= 700 * 25,
+        "{}",
+        summary.doses
+    );
+    assert!(summary.twins > 0 && summary.near_duplicates > 0);
+
+    let bench = izport::cli::seed::bench_z34(app.db.clone(), "SEED", 50)
+        .await
+        .expect("bench");
+    assert_eq!(bench.queries, 50);
+    assert_eq!(
+        bench.found, 50,
+        "every seeded patient is found by MRN, name and birth date"
+    );
+    assert!(bench.p50_ms > 0.0 && bench.p99_ms >= bench.p50_ms);
+}
