@@ -546,9 +546,11 @@ impl RegistryTx for SqlTx {
         };
         let consent = Status::parse(&r.try_get::<String, _>(19)?);
         let ids = sqlx::query(
-            "SELECT DISTINCT i.id_value, i.assigning_authority, i.id_type \
-             FROM patient_identifiers i JOIN patients p ON p.id = i.patient_id \
-             WHERE p.id = $1 OR p.merged_into = $1 ORDER BY i.id_type, i.id_value",
+            &format!(
+                "SELECT DISTINCT i.id_value, i.assigning_authority, i.id_type \
+                 FROM patient_identifiers i WHERE i.patient_id IN ({MERGED_GROUP}) \
+                 ORDER BY i.id_type, i.id_value"
+            ),
         )
         .bind(id)
         .fetch_all(&mut *self.tx)
@@ -681,6 +683,11 @@ pub struct StoredDose {
     pub first_received_at: Option<String>,
 }
 
+/// The ids of a patient and of the records merged into it, as two index lookups (an OR over
+/// the two columns would scan the table on a million-patient registry).
+const MERGED_GROUP: &str =
+    "SELECT id FROM patients WHERE id = $1 UNION SELECT id FROM patients WHERE merged_into = $1";
+
 const DOSE_COLUMNS: &str = "i.id, i.organization_id, o.code, i.filler_order_id, i.administered_on, \
      i.cvx, i.vaccine_text, i.vaccine_group, i.amount, i.amount_units, i.info_source, i.lot_number, \
      i.lot_expiration, i.mvx, i.completion_status, i.route, i.site, i.deleted_at, i.first_received_at";
@@ -715,9 +722,8 @@ where
     E: sqlx::Executor<'e, Database = Any>,
 {
     let rows = sqlx::query(&format!(
-        "SELECT {DOSE_COLUMNS} FROM immunizations i JOIN patients p ON p.id = i.patient_id \
-           JOIN organizations o ON o.id = i.organization_id \
-         WHERE p.id = $1 OR p.merged_into = $1 ORDER BY i.administered_on, i.id"
+        "SELECT {DOSE_COLUMNS} FROM immunizations i JOIN organizations o ON o.id = i.organization_id \
+         WHERE i.patient_id IN ({MERGED_GROUP}) ORDER BY i.administered_on, i.id"
     ))
     .bind(patient_id)
     .fetch_all(e)
@@ -732,11 +738,11 @@ async fn observations_query<'e, E>(
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
-    let rows = sqlx::query(
+    let rows = sqlx::query(&format!(
         "SELECT o.kind, o.code, o.observed_on, o.reason_code, o.code_text, o.reason_text \
-         FROM patient_observations o JOIN patients p ON p.id = o.patient_id \
-         WHERE p.id = $1 OR p.merged_into = $1 ORDER BY o.observed_on, o.id",
-    )
+         FROM patient_observations o WHERE o.patient_id IN ({MERGED_GROUP}) \
+         ORDER BY o.observed_on, o.id"
+    ))
     .bind(patient_id)
     .fetch_all(e)
     .await?;
