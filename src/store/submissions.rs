@@ -545,13 +545,11 @@ impl RegistryTx for SqlTx {
             registry_status: r.try_get(18)?,
         };
         let consent = Status::parse(&r.try_get::<String, _>(19)?);
-        let ids = sqlx::query(
-            &format!(
-                "SELECT DISTINCT i.id_value, i.assigning_authority, i.id_type \
+        let ids = sqlx::query(&format!(
+            "SELECT DISTINCT i.id_value, i.assigning_authority, i.id_type \
                  FROM patient_identifiers i WHERE i.patient_id IN ({MERGED_GROUP}) \
                  ORDER BY i.id_type, i.id_value"
-            ),
-        )
+        ))
         .bind(id)
         .fetch_all(&mut *self.tx)
         .await?;
