@@ -18,8 +18,8 @@ use super::query::{
     PatientView, PhoneView, QueryEcho, QueryOutcome, QueryProfile, QueryRequest, RspParams,
 };
 use super::{
-    new_control_id, today_utc, Identifier, LogEntry, Registry, RegistryError, RegistryStore,
-    RegistryTx, Response, StoredPatient, Submitter,
+    new_control_id, today_utc, Identifier, LogEntry, RegistryConfig, RegistryError, RegistryTx,
+    Response, StoredPatient, Submitter,
 };
 
 fn coded(code: Option<&str>, text: &str, system: &str) -> Option<CodedValue> {
@@ -170,17 +170,25 @@ fn demographics_of(req: &QueryRequest) -> Demographics {
     )
 }
 
-impl<S: RegistryStore> Registry<S> {
-    /// Answers a parsed QBP. `received_at` and the ACK context come from `submit`.
-    pub(super) async fn answer(
-        &self,
-        submitter: &Submitter,
-        raw: &str,
-        msg: &Message<'_>,
-        received_at: &str,
-    ) -> Result<Response, RegistryError> {
+/// One query, owned, to answer inside a transaction (reads, the log entry and the audit rows).
+pub(super) struct AnswerJob {
+    pub config: std::sync::Arc<RegistryConfig>,
+    pub submitter: Submitter,
+    pub raw: String,
+    pub received_at: String,
+}
+
+impl AnswerJob {
+    /// Answers the QBP in `raw` (which `submit` found to parse).
+    pub(super) async fn run<Tx: RegistryTx>(self, tx: &mut Tx) -> Result<Response, RegistryError> {
+        let Ok(msg) = Message::parse(&self.raw) else {
+            return Err(RegistryError::Unreadable);
+        };
+        let msg = &msg;
+        let submitter = &self.submitter;
+        let raw = self.raw.as_str();
+        let received_at = self.received_at.as_str();
         let today = today_utc();
-        let mut tx = self.store.begin().await?;
         let processing = msg.get("MSH-11").map(|v| v.into_owned());
         let mut returned: Vec<(i64, &'static str)> = Vec::new();
         let (echo, outcome, warnings) = match parse_query(msg, &self.config.query, today) {
@@ -202,7 +210,7 @@ impl<S: RegistryStore> Registry<S> {
                 Vec::new(),
             ),
             Ok(req) => {
-                let outcome = self.find(&mut tx, submitter, &req, &mut returned).await?;
+                let outcome = self.find(tx, submitter, &req, &mut returned).await?;
                 (QueryEcho::from(&req), outcome, req.warnings.clone())
             }
         };
@@ -240,7 +248,6 @@ impl<S: RegistryStore> Registry<S> {
         for (patient, what) in &returned {
             tx.audit_query(&entry, message_id, *patient, what).await?;
         }
-        tx.commit().await?;
         Ok(Response {
             hl7,
             ack,
@@ -250,9 +257,9 @@ impl<S: RegistryStore> Registry<S> {
     }
 
     /// Matches the query and loads what the answer shows; `returned` collects who is shown.
-    async fn find(
+    async fn find<Tx: RegistryTx>(
         &self,
-        tx: &mut S::Tx,
+        tx: &mut Tx,
         submitter: &Submitter,
         req: &QueryRequest,
         returned: &mut Vec<(i64, &'static str)>,

@@ -14,6 +14,7 @@ pub mod validate;
 pub mod vxu;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
@@ -193,7 +194,15 @@ pub enum KeyClaim {
     Answered(String),
 }
 
-/// Reads and writes inside one transaction. Dropping it without `commit` rolls back.
+/// A transaction's future, borrowing the transaction.
+pub type TxFuture<'t, T> =
+    std::pin::Pin<Box<dyn Future<Output = Result<T, RegistryError>> + Send + 't>>;
+
+/// Work to run inside one transaction ([`RegistryStore::transact`]). It owns what it needs, so
+/// a store may run it on another thread (SQLite's writer).
+pub type TxWork<Tx, T> = Box<dyn for<'t> FnOnce(&'t mut Tx) -> TxFuture<'t, T> + Send>;
+
+/// Reads and writes inside one transaction, which [`RegistryStore::transact`] opens and commits.
 pub trait RegistryTx: Send {
     /// Serializes work on the same people across nodes (PostgreSQL advisory locks; SQLite
     /// transactions are already serial).
@@ -292,7 +301,6 @@ pub trait RegistryTx: Send {
         patient_id: i64,
         returned: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A stored patient as a query answer shows it.
@@ -307,7 +315,12 @@ pub struct StoredPatient {
 /// What the registry needs from storage. Implemented by [`crate::store::Db`] for both backends.
 pub trait RegistryStore: Send + Sync {
     type Tx: RegistryTx;
-    fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+    /// Runs `work` in one transaction and returns its result only after the transaction has
+    /// committed (durably); if `work` fails, nothing it wrote is kept.
+    fn transact<T: Send + 'static>(
+        &self,
+        work: TxWork<Self::Tx, T>,
+    ) -> impl Future<Output = Result<T, RegistryError>> + Send;
     /// An organization's severity overrides of validation rules.
     fn rule_overrides(
         &self,
@@ -327,6 +340,10 @@ pub trait RegistryStore: Send + Sync {
 pub enum RegistryError {
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
+    /// A message that parsed before its transaction did not parse inside it (cannot happen for
+    /// the same text; reported rather than assumed).
+    #[error("the message could not be read again inside its transaction")]
+    Unreadable,
 }
 
 /// How the registry names itself in the responses it writes (MSH-3/MSH-4).
@@ -379,7 +396,15 @@ pub struct Response {
 
 pub struct Registry<S> {
     store: S,
-    config: RegistryConfig,
+    config: Arc<RegistryConfig>,
+}
+
+/// Boxes a transaction's work (the closure's higher-ranked signature is inferred from here).
+pub(crate) fn work<Tx, T, F>(f: F) -> TxWork<Tx, T>
+where
+    F: for<'t> FnOnce(&'t mut Tx) -> TxFuture<'t, T> + Send + 'static,
+{
+    Box::new(f)
 }
 
 fn envelope_error(
@@ -415,8 +440,7 @@ fn content_hash(raw: &str) -> String {
 }
 
 /// What a parsed message asks for, before the database has been consulted.
-struct Prepared<'m> {
-    ctx: AckContext<'m>,
+struct Prepared {
     findings: Vec<Finding>,
     changes: Option<PatientChanges>,
     control_id: Option<String>,
@@ -424,20 +448,18 @@ struct Prepared<'m> {
     processing_id: Option<String>,
 }
 
-fn prepare<'m>(
-    raw: &'m str,
-    parsed: Result<Message<'m>, crate::hl7::ParseError>,
+fn prepare(
+    raw: &str,
+    parsed: Result<Message<'_>, crate::hl7::ParseError>,
     submitter: &Submitter,
     today: vxu::Date,
     overrides: &std::collections::HashMap<String, validate::Level>,
-) -> Prepared<'m> {
+) -> Prepared {
     let msg = match parsed {
         Ok(msg) => msg,
         Err(e) => {
-            let ctx = AckContext::salvage(raw);
-            let control_id = ctx.control_id().map(str::to_string);
+            let control_id = AckContext::salvage(raw).control_id().map(str::to_string);
             return Prepared {
-                ctx,
                 findings: vec![envelope_error(
                     ErrLocation::segment("MSH", 1),
                     hl7_code::SEGMENT_SEQUENCE,
@@ -474,7 +496,6 @@ fn prepare<'m>(
             None
         };
     Prepared {
-        ctx: AckContext::from_message(&msg),
         findings,
         changes,
         control_id: msg.get("MSH-10").map(|v| v.into_owned()),
@@ -503,7 +524,10 @@ fn lock_keys(organization_id: i64, changes: &PatientChanges) -> Vec<String> {
 
 impl<S: RegistryStore> Registry<S> {
     pub fn new(store: S, config: RegistryConfig) -> Self {
-        Registry { store, config }
+        Registry {
+            store,
+            config: Arc::new(config),
+        }
     }
 
     pub fn store(&self) -> &S {
@@ -523,21 +547,74 @@ impl<S: RegistryStore> Registry<S> {
         let parsed = Message::parse(raw);
         if let Ok(msg) = &parsed {
             if msg.get("MSH-9-1").as_deref().map(str::trim) == Some("QBP") {
-                return self.answer(submitter, raw, msg, &received_at).await;
+                let job = answer::AnswerJob {
+                    config: self.config.clone(),
+                    submitter: submitter.clone(),
+                    raw: raw.to_string(),
+                    received_at,
+                };
+                return self
+                    .store
+                    .transact(work(move |tx| Box::pin(job.run(tx))))
+                    .await;
             }
         }
         let overrides = self.store.rule_overrides(submitter.organization_id).await?;
-        let mut prepared = prepare(raw, parsed, submitter, today, &overrides);
-        let org = submitter.organization_id;
+        let prepared = prepare(raw, parsed, submitter, today, &overrides);
         let hash = content_hash(raw);
 
         if let Some(control_id) = &prepared.control_id {
+            let org = submitter.organization_id;
             if let Some(stored) = self.store.stored_response(org, control_id, &hash).await? {
                 return Ok(resent(stored));
             }
         }
+        let job = ApplyJob {
+            config: self.config.clone(),
+            submitter: submitter.clone(),
+            raw: raw.to_string(),
+            hash,
+            received_at,
+            today,
+            prepared,
+        };
+        self.store
+            .transact(work(move |tx| Box::pin(job.run(tx))))
+            .await
+    }
+}
 
-        let mut tx = self.store.begin().await?;
+/// A validated VXU (or a message rejected whole), owned, to apply inside one transaction.
+struct ApplyJob {
+    config: Arc<RegistryConfig>,
+    submitter: Submitter,
+    raw: String,
+    hash: String,
+    received_at: String,
+    today: vxu::Date,
+    prepared: Prepared,
+}
+
+impl ApplyJob {
+    /// Claims the message key, matches the patient, decides consent, writes the response to the
+    /// log and the data; the store commits.
+    async fn run<Tx: RegistryTx>(self, tx: &mut Tx) -> Result<Response, RegistryError> {
+        let ApplyJob {
+            config,
+            submitter,
+            raw,
+            hash,
+            received_at,
+            today,
+            mut prepared,
+        } = self;
+        let submitter = &submitter;
+        let org = submitter.organization_id;
+        let parsed = Message::parse(&raw);
+        let ctx = match &parsed {
+            Ok(msg) => AckContext::from_message(msg),
+            Err(_) => AckContext::salvage(&raw),
+        };
         if let Some(changes) = &prepared.changes {
             tx.lock(&lock_keys(org, changes)).await?;
         }
@@ -614,11 +691,11 @@ impl<S: RegistryStore> Registry<S> {
                 &vxu::format_date(today),
             );
             let is_disaster = |d: &DoseRecord| {
-                d.disaster_indicated || self.config.consent.disaster_cvx.contains(&d.cvx)
+                d.disaster_indicated || config.consent.disaster_cvx.contains(&d.cvx)
             };
             let has_disaster = changes.doses.iter().any(&is_disaster);
             let decision = consent::decide(
-                self.config.consent.policy,
+                config.consent.policy,
                 existing.as_ref().map(|p| p.consent),
                 &affirmation,
                 has_disaster,
@@ -658,16 +735,16 @@ impl<S: RegistryStore> Registry<S> {
 
         // The response, now that every finding is known; then the log entry, then the data.
         let ack = finding::ack_code(&prepared.findings);
-        let errs: Vec<ErrEntry> = validate::ack_errors(&prepared.findings, self.config.err_limit);
+        let errs: Vec<ErrEntry> = validate::ack_errors(&prepared.findings, config.err_limit);
         let ack_id = new_control_id();
         let timestamp = hl7_now();
         let params = AckParams {
             control_id: &ack_id,
             timestamp: &timestamp,
-            sending_application: &self.config.identity.application,
-            sending_facility: &self.config.identity.facility,
+            sending_application: &config.identity.application,
+            sending_facility: &config.identity.facility,
         };
-        let hl7 = build_ack(&prepared.ctx, ack, &errs, &params);
+        let hl7 = build_ack(&ctx, ack, &errs, &params);
         let count = |sev| {
             prepared
                 .findings
@@ -685,7 +762,7 @@ impl<S: RegistryStore> Registry<S> {
                 processing_id: prepared.processing_id.as_deref(),
                 outcome: ack,
                 received_at: &received_at,
-                request: raw,
+                request: &raw,
                 response: &hl7,
                 errors: count(crate::hl7::Severity::Error),
                 warnings: count(crate::hl7::Severity::Warning),
@@ -723,7 +800,6 @@ impl<S: RegistryStore> Registry<S> {
             }
             patient_id = Some(id);
         }
-        tx.commit().await?;
         Ok(Response {
             hl7,
             ack,

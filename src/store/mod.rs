@@ -8,7 +8,9 @@ mod maintenance;
 mod orgs;
 mod reviews;
 mod seed;
+pub(crate) mod sql;
 mod submissions;
+mod writer;
 
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};
@@ -41,6 +43,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database writer: {0}")]
+    Writer(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +63,16 @@ pub struct Db {
     /// would be SQLITE_BUSY retries (and busy-snapshot failures that no timeout cures) into an
     /// orderly queue. PostgreSQL does not need it.
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// SQLite only: the thread that runs registry transactions in grouped commits.
+    writer: Option<writer::Writer>,
+}
+
+/// The file path of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, options after `?` dropped).
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.contains(":memory:")).then(|| path.to_string())
 }
 
 /// Makes a user-supplied SQLite URL create the file when missing, as the README promises.
@@ -74,6 +90,11 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
+            if sqlite_path(url).is_none() {
+                return Err(StoreError::UnsupportedUrl(format!(
+                    "{url} (in-memory SQLite is not supported: give a file, e.g. sqlite:izport.db)"
+                )));
+            }
             (Backend::Sqlite, sqlite_url_with_create(url))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_string())
@@ -109,10 +130,19 @@ impl Db {
                     .await?
             }
         };
+        let (sqlite_writer, writer) = match (backend, sqlite_path(&url)) {
+            (Backend::Sqlite, Some(path)) => {
+                let lock = Arc::new(Mutex::new(()));
+                let writer = writer::Writer::start(path, lock.clone())?;
+                (Some(lock), Some(writer))
+            }
+            _ => (None, None),
+        };
         Ok(Db {
             pool,
             backend,
-            sqlite_writer: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            sqlite_writer,
+            writer,
         })
     }
 
@@ -200,6 +230,22 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://db/izport"), "postgres://db/izport");
         assert_eq!(redact_url("sqlite:izport.db"), "sqlite:izport.db");
+    }
+
+    #[test]
+    fn sqlite_paths_come_from_urls() {
+        assert_eq!(sqlite_path("sqlite:a.db").as_deref(), Some("a.db"));
+        assert_eq!(
+            sqlite_path("sqlite://a.db?mode=rwc").as_deref(),
+            Some("a.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/a.db").as_deref(),
+            Some("/tmp/a.db")
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("sqlite:"), None);
+        assert_eq!(sqlite_path("postgres://db/x"), None);
     }
 
     #[test]

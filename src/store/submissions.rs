@@ -1,22 +1,23 @@
 //! The registry's unit of work: one transaction per message in which the registry claims the
-//! message key, matches the patient, writes the data and the message log, and commits. SQLite
-//! transactions take the process-wide writer lock first (SQLite has one writer anyway);
-//! PostgreSQL transactions take advisory locks on the people they touch.
+//! message key, matches the patient, writes the data and the message log, and commits.
+//! PostgreSQL transactions run on a pooled connection and take advisory locks on the people they
+//! touch; SQLite transactions run on the writer thread, grouped into shared commits
+//! (`writer.rs`). The statements are the same text for both (`sql.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
-use tokio::sync::OwnedMutexGuard;
+use sqlx::Row as _;
+use sqlx::{Any, Transaction};
 
 use crate::registry::consent::Status;
 use crate::registry::identity::{normalize_family, normalize_name, Demographics};
 use crate::registry::{
     DoseAction, DoseRecord, Identifier, KeyClaim, LogEntry, ObservationRecord, PatientRecord,
-    RegistryStore, RegistryTx, StoredPatient, StoredPerson,
+    RegistryError, RegistryStore, RegistryTx, StoredPatient, StoredPerson, TxWork,
 };
 
+use super::sql::{any_rows, args, lite_execute, lite_rows, Arg, Cell, Row};
 use super::{now_text, Backend, Db, StoreError};
 
 /// A stable 64-bit FNV-1a hash, used as a PostgreSQL advisory-lock key.
@@ -38,14 +39,14 @@ fn links(identifier: &Identifier) -> bool {
 const PERSON_COLUMNS: &str = "id, family_name, given_name, birth_date, sex, mother_maiden_name, \
      phone, zip, street, multiple_birth, birth_order, consent_status";
 
-fn person_from(row: &AnyRow) -> Result<StoredPerson, StoreError> {
-    let opt = |i: usize| row.try_get::<Option<String>, _>(i);
-    let family: String = row.try_get(1)?;
-    let given: String = row.try_get(2)?;
-    let birth: String = row.try_get(3)?;
-    let order: Option<i64> = row.try_get(10)?;
+fn person_from(row: &Row) -> Result<StoredPerson, StoreError> {
+    let opt = |i: usize| row.get::<Option<String>>(i);
+    let family: String = row.get(1)?;
+    let given: String = row.get(2)?;
+    let birth: String = row.get(3)?;
+    let order: Option<i64> = row.get(10)?;
     Ok(StoredPerson {
-        id: row.try_get(0)?,
+        id: row.get(0)?,
         demographics: Demographics::new(
             &family,
             &given,
@@ -58,26 +59,76 @@ fn person_from(row: &AnyRow) -> Result<StoredPerson, StoreError> {
             opt(9)?.map(|v| v == "Y"),
             order.and_then(|o| u8::try_from(o).ok()),
         ),
-        consent: Status::parse(&row.try_get::<String, _>(11)?),
+        consent: Status::parse(&row.get::<String>(11)?),
     })
 }
 
+/// The connection a transaction runs on.
+enum Conn {
+    /// A pooled sqlx transaction (PostgreSQL); dropping it rolls back.
+    Pool(Transaction<'static, Any>),
+    /// The SQLite writer thread's connection, inside the batch's transaction and this job's
+    /// savepoint (both managed by the writer).
+    Sqlite(rusqlite::Connection),
+}
+
 pub struct SqlTx {
-    tx: Transaction<'static, Any>,
+    conn: Conn,
     backend: Backend,
-    _writer: Option<OwnedMutexGuard<()>>,
 }
 
 impl SqlTx {
+    pub(crate) fn sqlite(conn: rusqlite::Connection) -> SqlTx {
+        SqlTx {
+            conn: Conn::Sqlite(conn),
+            backend: Backend::Sqlite,
+        }
+    }
+
+    /// Transaction control on the writer connection (BEGIN, SAVEPOINT, COMMIT, …).
+    pub(crate) fn sqlite_batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        match &mut self.conn {
+            Conn::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            Conn::Pool(_) => Err(StoreError::Writer(
+                "transaction control on a pooled connection".into(),
+            )),
+        }
+    }
+
+    pub(crate) async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        match &mut self.conn {
+            Conn::Pool(tx) => super::sql::any_execute(&mut **tx, sql, args).await,
+            Conn::Sqlite(conn) => lite_execute(conn, sql, args),
+        }
+    }
+
+    async fn rows(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+        match &mut self.conn {
+            Conn::Pool(tx) => any_rows(&mut **tx, sql, args).await,
+            Conn::Sqlite(conn) => lite_rows(conn, sql, args),
+        }
+    }
+
+    async fn row(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Row>, StoreError> {
+        Ok(self.rows(sql, args).await?.into_iter().next())
+    }
+
+    /// The first column of every row.
+    async fn column<T: Cell>(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, StoreError> {
+        self.rows(sql, args)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     /// Follows merge pointers to the surviving record.
     async fn survivor(&mut self, mut id: i64) -> Result<i64, StoreError> {
         for _ in 0..16 {
-            let next: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT merged_into FROM patients WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *self.tx)
-                    .await?;
-            match next.flatten() {
+            let next = self
+                .row("SELECT merged_into FROM patients WHERE id = $1", &args![id])
+                .await?;
+            match next.map(|r| r.get::<Option<i64>>(0)).transpose()?.flatten() {
                 Some(target) if target != id => id = target,
                 _ => break,
             }
@@ -86,12 +137,8 @@ impl SqlTx {
     }
 
     async fn person(&mut self, id: i64) -> Result<Option<StoredPerson>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {PERSON_COLUMNS} FROM patients WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM patients WHERE id = $1");
+        let row = self.row(&sql, &args![id]).await?;
         row.as_ref().map(person_from).transpose()
     }
 }
@@ -100,37 +147,46 @@ fn yes_no(value: Option<bool>) -> Option<&'static str> {
     value.map(|v| if v { "Y" } else { "N" })
 }
 
-/// The patient columns both INSERT and UPDATE write, bound as $1..$21 by [`bind_patient`].
+/// The patient columns both INSERT and UPDATE write, bound as $1..$21 by [`patient_args`].
 const PATIENT_FIELDS: &str = "family_name, given_name, middle_name, birth_date, sex, \
      mother_maiden_name, family_norm, given_norm, phone, street, city, state, zip, race, ethnicity, \
      multiple_birth, birth_order, death_date, publicity, protection, registry_status";
 
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
-
-fn bind_patient<'q>(query: AnyQuery<'q>, p: &'q PatientRecord) -> AnyQuery<'q> {
-    query
-        .bind(&p.family_name)
-        .bind(&p.given_name)
-        .bind(p.middle_name.as_deref())
-        .bind(&p.birth_date)
-        .bind(p.sex.as_deref())
-        .bind(p.mother_maiden_name.as_deref())
-        .bind(normalize_family(&p.family_name))
-        .bind(normalize_name(&p.given_name))
-        .bind(p.phone.as_deref())
-        .bind(p.street.as_deref())
-        .bind(p.city.as_deref())
-        .bind(p.state.as_deref())
-        .bind(p.zip.as_deref())
-        .bind(p.race.as_deref())
-        .bind(p.ethnicity.as_deref())
-        .bind(yes_no(p.multiple_birth))
-        .bind(p.birth_order.map(i64::from))
-        .bind(p.death_date.as_deref())
-        .bind(p.publicity.as_deref())
-        .bind(p.protection.as_deref())
-        .bind(p.registry_status.as_deref())
+/// `$1..$21` for [`PATIENT_FIELDS`]; `norms` holds the normalized family and given names.
+fn patient_args<'a>(p: &'a PatientRecord, norms: &'a (String, String)) -> Vec<Arg<'a>> {
+    args![
+        &p.family_name,
+        &p.given_name,
+        p.middle_name.as_deref(),
+        &p.birth_date,
+        p.sex.as_deref(),
+        p.mother_maiden_name.as_deref(),
+        &norms.0,
+        &norms.1,
+        p.phone.as_deref(),
+        p.street.as_deref(),
+        p.city.as_deref(),
+        p.state.as_deref(),
+        p.zip.as_deref(),
+        p.race.as_deref(),
+        p.ethnicity.as_deref(),
+        yes_no(p.multiple_birth),
+        p.birth_order.map(i64::from),
+        p.death_date.as_deref(),
+        p.publicity.as_deref(),
+        p.protection.as_deref(),
+        p.registry_status.as_deref(),
+    ]
+    .to_vec()
 }
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+const STORED_RESPONSE: &str =
+    "SELECT m.response FROM message_keys k JOIN message_log m ON m.id = k.message_id \
+     WHERE k.organization_id = $1 AND k.control_id = $2 AND k.content_hash = $3";
 
 impl RegistryTx for SqlTx {
     async fn lock(&mut self, keys: &[String]) -> Result<(), StoreError> {
@@ -141,9 +197,7 @@ impl RegistryTx for SqlTx {
         hashed.sort_unstable();
         hashed.dedup();
         for key in hashed {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(key)
-                .execute(&mut *self.tx)
+            self.exec("SELECT pg_advisory_xact_lock($1)", &args![key])
                 .await?;
         }
         Ok(())
@@ -155,41 +209,33 @@ impl RegistryTx for SqlTx {
         control_id: &str,
         content_hash: &str,
     ) -> Result<KeyClaim, StoreError> {
+        let key = args![organization_id, control_id, content_hash];
         // On PostgreSQL a concurrent twin's insert waits here until the first commits.
-        let inserted = sqlx::query(
-            "INSERT INTO message_keys (organization_id, control_id, content_hash) \
-             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(organization_id)
-        .bind(control_id)
-        .bind(content_hash)
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            let stored: Option<String> = sqlx::query_scalar(
-                "SELECT m.response FROM message_keys k JOIN message_log m ON m.id = k.message_id \
-                 WHERE k.organization_id = $1 AND k.control_id = $2 AND k.content_hash = $3",
+        let inserted = self
+            .exec(
+                "INSERT INTO message_keys (organization_id, control_id, content_hash) \
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &key,
             )
-            .bind(organization_id)
-            .bind(control_id)
-            .bind(content_hash)
-            .fetch_optional(&mut *self.tx)
             .await?;
+        if inserted == 0 {
+            let stored: Vec<String> = self.column(STORED_RESPONSE, &key).await?;
             return stored
+                .into_iter()
+                .next()
                 .map(KeyClaim::Answered)
                 .ok_or_else(|| StoreError::Corrupt("a message key without its response".into()));
         }
-        let others: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM message_keys WHERE organization_id = $1 AND control_id = $2 \
-               AND content_hash <> $3",
-        )
-        .bind(organization_id)
-        .bind(control_id)
-        .bind(content_hash)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(KeyClaim::Claimed { reused: others > 0 })
+        let others: Vec<i64> = self
+            .column(
+                "SELECT COUNT(*) FROM message_keys WHERE organization_id = $1 AND control_id = $2 \
+                   AND content_hash <> $3",
+                &key,
+            )
+            .await?;
+        Ok(KeyClaim::Claimed {
+            reused: others.first().copied().unwrap_or(0) > 0,
+        })
     }
 
     async fn linked_patients(
@@ -199,18 +245,20 @@ impl RegistryTx for SqlTx {
     ) -> Result<Vec<StoredPerson>, StoreError> {
         let mut ids = Vec::new();
         for identifier in identifiers.iter().filter(|i| links(i)) {
-            let found: Vec<i64> = sqlx::query_scalar(
-                "SELECT DISTINCT patient_id FROM patient_identifiers \
-                 WHERE id_value = $1 AND id_type = $4 AND ( \
-                   (assigning_authority <> '' AND assigning_authority = $2) \
-                   OR (assigning_authority = '' AND $2 = '' AND organization_id = $3))",
-            )
-            .bind(&identifier.value)
-            .bind(&identifier.authority)
-            .bind(organization_id)
-            .bind(&identifier.id_type)
-            .fetch_all(&mut *self.tx)
-            .await?;
+            let found: Vec<i64> = self
+                .column(
+                    "SELECT DISTINCT patient_id FROM patient_identifiers \
+                     WHERE id_value = $1 AND id_type = $4 AND ( \
+                       (assigning_authority <> '' AND assigning_authority = $2) \
+                       OR (assigning_authority = '' AND $2 = '' AND organization_id = $3))",
+                    &args![
+                        &identifier.value,
+                        &identifier.authority,
+                        organization_id,
+                        &identifier.id_type
+                    ],
+                )
+                .await?;
             for id in found {
                 let survivor = self.survivor(id).await?;
                 if !ids.contains(&survivor) {
@@ -233,17 +281,22 @@ impl RegistryTx for SqlTx {
         who: &Demographics,
         limit: usize,
     ) -> Result<Vec<StoredPerson>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {PERSON_COLUMNS} FROM patients WHERE merged_into IS NULL AND ( \
-               birth_date = $1 OR (family_norm = $2 AND given_norm = $3 AND $2 <> '' AND $3 <> '')) \
-             ORDER BY id LIMIT $4"
-        ))
-        .bind(&who.birth_date)
-        .bind(&who.family)
-        .bind(&who.given)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *self.tx)
-        .await?;
+        // Two index lookups joined by UNION. "Not merged" is written so that no index can
+        // serve it: given "merged_into IS NULL", both planners may walk the merged_into index,
+        // which visits every patient (ids start at 1, so 0 is never a target).
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM patients WHERE id IN ( \
+               SELECT id FROM patients WHERE birth_date = $1 \
+               UNION SELECT id FROM patients \
+                 WHERE family_norm = $2 AND given_norm = $3 AND $2 <> '' AND $3 <> '') \
+             AND COALESCE(merged_into, 0) = 0 ORDER BY id LIMIT $4"
+        );
+        let rows = self
+            .rows(
+                &sql,
+                &args![&who.birth_date, &who.family, &who.given, count(limit)],
+            )
+            .await?;
         rows.iter().map(person_from).collect()
     }
 
@@ -254,23 +307,24 @@ impl RegistryTx for SqlTx {
         consent: Option<&(Status, String)>,
     ) -> Result<i64, StoreError> {
         let (status, date) = consent.map_or((Status::None, None), |(s, d)| (*s, Some(d.as_str())));
-        let id = bind_patient(
-            sqlx::query(&format!(
-                "INSERT INTO patients ({PATIENT_FIELDS}, created_by_org, created_at, updated_at, \
-                   consent_status, consent_date) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                   $18, $19, $20, $21, $22, $23, $23, $24, $25) RETURNING id"
-            )),
-            p,
-        )
-        .bind(organization_id)
-        .bind(now_text())
-        .bind(status.as_str())
-        .bind(date)
-        .fetch_one(&mut *self.tx)
-        .await?
-        .try_get(0)?;
-        Ok(id)
+        let norms = (
+            normalize_family(&p.family_name),
+            normalize_name(&p.given_name),
+        );
+        let now = now_text();
+        let mut bound = patient_args(p, &norms);
+        bound.extend(args![organization_id, now.as_str(), status.as_str(), date]);
+        let sql = format!(
+            "INSERT INTO patients ({PATIENT_FIELDS}, created_by_org, created_at, updated_at, \
+               consent_status, consent_date) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+               $18, $19, $20, $21, $22, $23, $23, $24, $25) RETURNING id"
+        );
+        self.column(&sql, &bound)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("INSERT … RETURNING gave no id".into()))
     }
 
     async fn update_patient(
@@ -279,34 +333,35 @@ impl RegistryTx for SqlTx {
         p: &PatientRecord,
         consent: Option<&(Status, String)>,
     ) -> Result<(), StoreError> {
+        let norms = (
+            normalize_family(&p.family_name),
+            normalize_name(&p.given_name),
+        );
+        let now = now_text();
+        let mut bound = patient_args(p, &norms);
+        bound.extend(args![now.as_str(), patient_id]);
         // The latest report names the person; optional facts it leaves out are kept.
-        bind_patient(
-            sqlx::query(
-                "UPDATE patients SET family_name = $1, given_name = $2, \
-                   middle_name = COALESCE($3, middle_name), birth_date = $4, sex = COALESCE($5, sex), \
-                   mother_maiden_name = COALESCE($6, mother_maiden_name), family_norm = $7, \
-                   given_norm = $8, phone = COALESCE($9, phone), street = COALESCE($10, street), \
-                   city = COALESCE($11, city), state = COALESCE($12, state), zip = COALESCE($13, zip), \
-                   race = COALESCE($14, race), ethnicity = COALESCE($15, ethnicity), \
-                   multiple_birth = COALESCE($16, multiple_birth), \
-                   birth_order = COALESCE($17, birth_order), death_date = COALESCE($18, death_date), \
-                   publicity = COALESCE($19, publicity), protection = COALESCE($20, protection), \
-                   registry_status = COALESCE($21, registry_status), updated_at = $22 \
-                 WHERE id = $23",
-            ),
-            p,
+        self.exec(
+            "UPDATE patients SET family_name = $1, given_name = $2, \
+               middle_name = COALESCE($3, middle_name), birth_date = $4, sex = COALESCE($5, sex), \
+               mother_maiden_name = COALESCE($6, mother_maiden_name), family_norm = $7, \
+               given_norm = $8, phone = COALESCE($9, phone), street = COALESCE($10, street), \
+               city = COALESCE($11, city), state = COALESCE($12, state), zip = COALESCE($13, zip), \
+               race = COALESCE($14, race), ethnicity = COALESCE($15, ethnicity), \
+               multiple_birth = COALESCE($16, multiple_birth), \
+               birth_order = COALESCE($17, birth_order), death_date = COALESCE($18, death_date), \
+               publicity = COALESCE($19, publicity), protection = COALESCE($20, protection), \
+               registry_status = COALESCE($21, registry_status), updated_at = $22 \
+             WHERE id = $23",
+            &bound,
         )
-        .bind(now_text())
-        .bind(patient_id)
-        .execute(&mut *self.tx)
         .await?;
         if let Some((status, date)) = consent {
-            sqlx::query("UPDATE patients SET consent_status = $2, consent_date = $3 WHERE id = $1")
-                .bind(patient_id)
-                .bind(status.as_str())
-                .bind(date)
-                .execute(&mut *self.tx)
-                .await?;
+            self.exec(
+                "UPDATE patients SET consent_status = $2, consent_date = $3 WHERE id = $1",
+                &args![patient_id, status.as_str(), date],
+            )
+            .await?;
         }
         Ok(())
     }
@@ -318,16 +373,17 @@ impl RegistryTx for SqlTx {
         identifiers: &[Identifier],
     ) -> Result<(), StoreError> {
         for id in identifiers {
-            sqlx::query(
+            self.exec(
                 "INSERT INTO patient_identifiers (patient_id, organization_id, id_value, \
                    assigning_authority, id_type) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &args![
+                    patient_id,
+                    organization_id,
+                    &id.value,
+                    &id.authority,
+                    &id.id_type
+                ],
             )
-            .bind(patient_id)
-            .bind(organization_id)
-            .bind(&id.value)
-            .bind(&id.authority)
-            .bind(&id.id_type)
-            .execute(&mut *self.tx)
             .await?;
         }
         Ok(())
@@ -339,43 +395,43 @@ impl RegistryTx for SqlTx {
         candidate_id: i64,
         reason: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let now = now_text();
+        self.exec(
             "INSERT INTO match_reviews (patient_id, candidate_id, reason, status, created_at) \
              VALUES ($1, $2, $3, 'open', $4)",
+            &args![patient_id, candidate_id, reason, now.as_str()],
         )
-        .bind(patient_id)
-        .bind(candidate_id)
-        .bind(reason)
-        .bind(now_text())
-        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
 
     async fn log_message(&mut self, e: &LogEntry<'_>) -> Result<i64, StoreError> {
-        let id = sqlx::query(
+        let now = now_text();
+        self.column(
             "INSERT INTO message_log (organization_id, user_id, facility_code, control_id, \
                message_type, processing_id, outcome, received_at, responded_at, request, response, \
                error_count, warning_count) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+            &args![
+                e.organization_id,
+                e.user_id,
+                e.facility_code,
+                e.control_id,
+                e.message_type,
+                e.processing_id,
+                e.outcome.as_str(),
+                e.received_at,
+                now.as_str(),
+                e.request,
+                e.response,
+                count(e.errors),
+                count(e.warnings),
+            ],
         )
-        .bind(e.organization_id)
-        .bind(e.user_id)
-        .bind(e.facility_code)
-        .bind(e.control_id)
-        .bind(e.message_type)
-        .bind(e.processing_id)
-        .bind(e.outcome.as_str())
-        .bind(e.received_at)
-        .bind(now_text())
-        .bind(e.request)
-        .bind(e.response)
-        .bind(i64::try_from(e.errors).unwrap_or(i64::MAX))
-        .bind(i64::try_from(e.warnings).unwrap_or(i64::MAX))
-        .fetch_one(&mut *self.tx)
         .await?
-        .try_get(0)?;
-        Ok(id)
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("INSERT … RETURNING gave no id".into()))
     }
 
     async fn set_key_message(
@@ -385,15 +441,11 @@ impl RegistryTx for SqlTx {
         content_hash: &str,
         message_id: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.exec(
             "UPDATE message_keys SET message_id = $4 \
              WHERE organization_id = $1 AND control_id = $2 AND content_hash = $3",
+            &args![organization_id, control_id, content_hash, message_id],
         )
-        .bind(organization_id)
-        .bind(control_id)
-        .bind(content_hash)
-        .bind(message_id)
-        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
@@ -408,56 +460,58 @@ impl RegistryTx for SqlTx {
         let now = now_text();
         let changed: Vec<i64> = match d.action {
             // A delete is soft: the row stays for the audit trail and is hidden from reads.
-            DoseAction::Delete => sqlx::query_scalar(
-                "UPDATE immunizations SET deleted_at = $3, updated_at = $3, message_id = $4 \
-                 WHERE organization_id = $1 AND filler_order_id = $2 RETURNING id",
-            )
-            .bind(org)
-            .bind(&d.filler_order_id)
-            .bind(&now)
-            .bind(message_id)
-            .fetch_all(&mut *self.tx)
-            .await?,
-            DoseAction::Upsert => sqlx::query_scalar(
-                "INSERT INTO immunizations (patient_id, organization_id, message_id, filler_order_id, \
-                   administered_on, cvx, vaccine_text, amount, amount_units, info_source, lot_number, \
-                   lot_expiration, mvx, completion_status, action_code, route, site, created_at, \
-                   updated_at, vaccine_group, first_received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                   $18, $18, $19, $18) \
-                 ON CONFLICT (organization_id, filler_order_id) DO UPDATE SET \
-                   patient_id = excluded.patient_id, message_id = excluded.message_id, \
-                   administered_on = excluded.administered_on, cvx = excluded.cvx, \
-                   vaccine_text = excluded.vaccine_text, amount = excluded.amount, \
-                   amount_units = excluded.amount_units, info_source = excluded.info_source, \
-                   lot_number = excluded.lot_number, lot_expiration = excluded.lot_expiration, \
-                   mvx = excluded.mvx, completion_status = excluded.completion_status, \
-                   action_code = excluded.action_code, route = excluded.route, site = excluded.site, \
-                   vaccine_group = excluded.vaccine_group, deleted_at = NULL, \
-                   updated_at = excluded.updated_at \
-                 RETURNING id",
-            )
-            .bind(patient_id)
-            .bind(org)
-            .bind(message_id)
-            .bind(&d.filler_order_id)
-            .bind(&d.administered_on)
-            .bind(&d.cvx)
-            .bind(d.vaccine_text.as_deref())
-            .bind(d.amount.as_deref())
-            .bind(d.amount_units.as_deref())
-            .bind(d.info_source.as_deref())
-            .bind(d.lot_number.as_deref())
-            .bind(d.lot_expiration.as_deref())
-            .bind(d.mvx.as_deref())
-            .bind(d.completion_status.as_deref())
-            .bind(d.action_code.as_deref())
-            .bind(d.route.as_deref())
-            .bind(d.site.as_deref())
-            .bind(&now)
-            .bind(&d.vaccine_group)
-            .fetch_all(&mut *self.tx)
-            .await?,
+            DoseAction::Delete => {
+                self.column(
+                    "UPDATE immunizations SET deleted_at = $3, updated_at = $3, message_id = $4 \
+                     WHERE organization_id = $1 AND filler_order_id = $2 RETURNING id",
+                    &args![org, &d.filler_order_id, now.as_str(), message_id],
+                )
+                .await?
+            }
+            DoseAction::Upsert => {
+                self.column(
+                    "INSERT INTO immunizations (patient_id, organization_id, message_id, \
+                       filler_order_id, administered_on, cvx, vaccine_text, amount, amount_units, \
+                       info_source, lot_number, lot_expiration, mvx, completion_status, \
+                       action_code, route, site, created_at, updated_at, vaccine_group, \
+                       first_received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                       $17, $18, $18, $19, $18) \
+                     ON CONFLICT (organization_id, filler_order_id) DO UPDATE SET \
+                       patient_id = excluded.patient_id, message_id = excluded.message_id, \
+                       administered_on = excluded.administered_on, cvx = excluded.cvx, \
+                       vaccine_text = excluded.vaccine_text, amount = excluded.amount, \
+                       amount_units = excluded.amount_units, info_source = excluded.info_source, \
+                       lot_number = excluded.lot_number, lot_expiration = excluded.lot_expiration, \
+                       mvx = excluded.mvx, completion_status = excluded.completion_status, \
+                       action_code = excluded.action_code, route = excluded.route, \
+                       site = excluded.site, vaccine_group = excluded.vaccine_group, \
+                       deleted_at = NULL, updated_at = excluded.updated_at \
+                     RETURNING id",
+                    &args![
+                        patient_id,
+                        org,
+                        message_id,
+                        &d.filler_order_id,
+                        &d.administered_on,
+                        &d.cvx,
+                        d.vaccine_text.as_deref(),
+                        d.amount.as_deref(),
+                        d.amount_units.as_deref(),
+                        d.info_source.as_deref(),
+                        d.lot_number.as_deref(),
+                        d.lot_expiration.as_deref(),
+                        d.mvx.as_deref(),
+                        d.completion_status.as_deref(),
+                        d.action_code.as_deref(),
+                        d.route.as_deref(),
+                        d.site.as_deref(),
+                        now.as_str(),
+                        &d.vaccine_group,
+                    ],
+                )
+                .await?
+            }
         };
         let action = match d.action {
             DoseAction::Delete => "delete",
@@ -465,15 +519,11 @@ impl RegistryTx for SqlTx {
             DoseAction::Upsert => "add",
         };
         for id in changed {
-            sqlx::query(
+            self.exec(
                 "INSERT INTO dose_changes (immunization_id, message_id, action, changed_at) \
                  VALUES ($1, $2, $3, $4)",
+                &args![id, message_id, action, now.as_str()],
             )
-            .bind(id)
-            .bind(message_id)
-            .bind(action)
-            .bind(&now)
-            .execute(&mut *self.tx)
             .await?;
         }
         Ok(())
@@ -486,80 +536,81 @@ impl RegistryTx for SqlTx {
         message_id: i64,
         o: &ObservationRecord,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let now = now_text();
+        self.exec(
             "INSERT INTO patient_observations (patient_id, organization_id, message_id, kind, code, \
                code_text, observed_on, reason_code, reason_text, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (organization_id, patient_id, kind, code, observed_on) DO UPDATE SET \
                message_id = excluded.message_id, code_text = excluded.code_text, \
                reason_code = excluded.reason_code, reason_text = excluded.reason_text",
+            &args![
+                patient_id,
+                org,
+                message_id,
+                o.kind.as_str(),
+                &o.code,
+                o.code_text.as_deref(),
+                &o.observed_on,
+                o.reason_code.as_deref(),
+                o.reason_text.as_deref(),
+                now.as_str(),
+            ],
         )
-        .bind(patient_id)
-        .bind(org)
-        .bind(message_id)
-        .bind(o.kind.as_str())
-        .bind(&o.code)
-        .bind(o.code_text.as_deref())
-        .bind(&o.observed_on)
-        .bind(o.reason_code.as_deref())
-        .bind(o.reason_text.as_deref())
-        .bind(now_text())
-        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
 
     async fn patient(&mut self, patient_id: i64) -> Result<Option<StoredPatient>, StoreError> {
         let id = self.survivor(patient_id).await?;
-        let row = sqlx::query(
-            "SELECT family_name, given_name, middle_name, birth_date, sex, mother_maiden_name, \
-               phone, street, city, state, zip, race, ethnicity, multiple_birth, birth_order, \
-               death_date, publicity, protection, registry_status, consent_status, consent_date \
-             FROM patients WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        let row = self
+            .row(
+                "SELECT family_name, given_name, middle_name, birth_date, sex, mother_maiden_name, \
+                   phone, street, city, state, zip, race, ethnicity, multiple_birth, birth_order, \
+                   death_date, publicity, protection, registry_status, consent_status, consent_date \
+                 FROM patients WHERE id = $1",
+                &args![id],
+            )
+            .await?;
         let Some(r) = row else { return Ok(None) };
-        let order: Option<i64> = r.try_get(14)?;
+        let order: Option<i64> = r.get(14)?;
         let record = PatientRecord {
-            family_name: r.try_get(0)?,
-            given_name: r.try_get(1)?,
-            middle_name: r.try_get(2)?,
-            birth_date: r.try_get(3)?,
-            sex: r.try_get(4)?,
-            mother_maiden_name: r.try_get(5)?,
-            phone: r.try_get(6)?,
-            street: r.try_get(7)?,
-            city: r.try_get(8)?,
-            state: r.try_get(9)?,
-            zip: r.try_get(10)?,
-            race: r.try_get(11)?,
-            ethnicity: r.try_get(12)?,
-            multiple_birth: r.try_get::<Option<String>, _>(13)?.map(|v| v == "Y"),
+            family_name: r.get(0)?,
+            given_name: r.get(1)?,
+            middle_name: r.get(2)?,
+            birth_date: r.get(3)?,
+            sex: r.get(4)?,
+            mother_maiden_name: r.get(5)?,
+            phone: r.get(6)?,
+            street: r.get(7)?,
+            city: r.get(8)?,
+            state: r.get(9)?,
+            zip: r.get(10)?,
+            race: r.get(11)?,
+            ethnicity: r.get(12)?,
+            multiple_birth: r.get::<Option<String>>(13)?.map(|v| v == "Y"),
             birth_order: order.and_then(|o| u8::try_from(o).ok()),
-            death_date: r.try_get(15)?,
-            publicity: r.try_get(16)?,
-            protection: r.try_get(17)?,
-            protection_date: r.try_get(20)?,
-            registry_status: r.try_get(18)?,
+            death_date: r.get(15)?,
+            publicity: r.get(16)?,
+            protection: r.get(17)?,
+            protection_date: r.get(20)?,
+            registry_status: r.get(18)?,
         };
-        let consent = Status::parse(&r.try_get::<String, _>(19)?);
-        let ids = sqlx::query(&format!(
+        let consent = Status::parse(&r.get::<String>(19)?);
+        let sql = format!(
             "SELECT DISTINCT i.id_value, i.assigning_authority, i.id_type \
                  FROM patient_identifiers i WHERE i.patient_id IN ({MERGED_GROUP}) \
                  ORDER BY i.id_type, i.id_value"
-        ))
-        .bind(id)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let identifiers = ids
+        );
+        let identifiers = self
+            .rows(&sql, &args![id])
+            .await?
             .iter()
             .map(|r| {
                 Ok(Identifier {
-                    value: r.try_get(0)?,
-                    authority: r.try_get(1)?,
-                    id_type: r.try_get(2)?,
+                    value: r.get(0)?,
+                    authority: r.get(1)?,
+                    id_type: r.get(2)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -575,9 +626,15 @@ impl RegistryTx for SqlTx {
         &mut self,
         patient_id: i64,
     ) -> Result<(Vec<ConsolidatedDose>, Vec<StoredObservation>), StoreError> {
-        let doses = doses_query(&mut *self.tx, patient_id).await?;
-        let observations = observations_query(&mut *self.tx, patient_id).await?;
-        Ok((consolidate(doses), observations))
+        let doses = self.rows(&doses_sql(), &args![patient_id]).await?;
+        let observations = self.rows(&observations_sql(), &args![patient_id]).await?;
+        Ok((
+            consolidate(doses.iter().map(dose_from).collect::<Result<_, _>>()?),
+            observations
+                .iter()
+                .map(observation_from)
+                .collect::<Result<_, _>>()?,
+        ))
     }
 
     async fn audit_query(
@@ -587,23 +644,19 @@ impl RegistryTx for SqlTx {
         patient_id: i64,
         returned: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.exec(
             "INSERT INTO query_audit (message_id, organization_id, user_id, patient_id, returned, \
                queried_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &args![
+                message_id,
+                entry.organization_id,
+                entry.user_id,
+                patient_id,
+                returned,
+                entry.received_at
+            ],
         )
-        .bind(message_id)
-        .bind(entry.organization_id)
-        .bind(entry.user_id)
-        .bind(patient_id)
-        .bind(returned)
-        .bind(entry.received_at)
-        .execute(&mut *self.tx)
         .await?;
-        Ok(())
-    }
-
-    async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
         Ok(())
     }
 }
@@ -626,16 +679,23 @@ impl RegistryStore for Arc<Db> {
         Ok(map)
     }
 
-    async fn begin(&self) -> Result<SqlTx, StoreError> {
-        let writer = match &self.sqlite_writer {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
-        };
-        Ok(SqlTx {
-            tx: self.pool.begin().await?,
+    async fn transact<T: Send + 'static>(
+        &self,
+        work: TxWork<SqlTx, T>,
+    ) -> Result<T, RegistryError> {
+        if let Some(writer) = &self.writer {
+            return writer.transact(work).await;
+        }
+        let mut tx = SqlTx {
+            conn: Conn::Pool(self.pool.begin().await.map_err(StoreError::from)?),
             backend: self.backend,
-            _writer: writer,
-        })
+        };
+        let value = work(&mut tx).await?;
+        match tx.conn {
+            Conn::Pool(pool_tx) => pool_tx.commit().await.map_err(StoreError::from)?,
+            Conn::Sqlite(_) => {}
+        }
+        Ok(value)
     }
 
     async fn stored_response(
@@ -644,15 +704,13 @@ impl RegistryStore for Arc<Db> {
         control_id: &str,
         content_hash: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT m.response FROM message_keys k JOIN message_log m ON m.id = k.message_id \
-             WHERE k.organization_id = $1 AND k.control_id = $2 AND k.content_hash = $3",
+        let rows = any_rows(
+            &self.pool,
+            STORED_RESPONSE,
+            &args![organization_id, control_id, content_hash],
         )
-        .bind(organization_id)
-        .bind(control_id)
-        .bind(content_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        rows.first().map(|r| r.get(0)).transpose()
     }
 }
 
@@ -690,72 +748,56 @@ const DOSE_COLUMNS: &str = "i.id, i.organization_id, o.code, i.filler_order_id, 
      i.cvx, i.vaccine_text, i.vaccine_group, i.amount, i.amount_units, i.info_source, i.lot_number, \
      i.lot_expiration, i.mvx, i.completion_status, i.route, i.site, i.deleted_at, i.first_received_at";
 
-fn dose_from(r: &AnyRow) -> Result<StoredDose, StoreError> {
+fn dose_from(r: &Row) -> Result<StoredDose, StoreError> {
     Ok(StoredDose {
-        id: r.try_get(0)?,
-        organization_id: r.try_get(1)?,
-        organization_code: r.try_get(2)?,
-        filler_order_id: r.try_get(3)?,
-        administered_on: r.try_get(4)?,
-        cvx: r.try_get(5)?,
-        vaccine_text: r.try_get(6)?,
-        vaccine_group: r.try_get(7)?,
-        amount: r.try_get(8)?,
-        amount_units: r.try_get(9)?,
-        info_source: r.try_get(10)?,
-        lot_number: r.try_get(11)?,
-        lot_expiration: r.try_get(12)?,
-        mvx: r.try_get(13)?,
-        completion_status: r.try_get(14)?,
-        route: r.try_get(15)?,
-        site: r.try_get(16)?,
-        deleted: r.try_get::<Option<String>, _>(17)?.is_some(),
-        first_received_at: r.try_get(18)?,
+        id: r.get(0)?,
+        organization_id: r.get(1)?,
+        organization_code: r.get(2)?,
+        filler_order_id: r.get(3)?,
+        administered_on: r.get(4)?,
+        cvx: r.get(5)?,
+        vaccine_text: r.get(6)?,
+        vaccine_group: r.get(7)?,
+        amount: r.get(8)?,
+        amount_units: r.get(9)?,
+        info_source: r.get(10)?,
+        lot_number: r.get(11)?,
+        lot_expiration: r.get(12)?,
+        mvx: r.get(13)?,
+        completion_status: r.get(14)?,
+        route: r.get(15)?,
+        site: r.get(16)?,
+        deleted: r.get::<Option<String>>(17)?.is_some(),
+        first_received_at: r.get(18)?,
     })
 }
 
-/// Every dose report of a patient and of the records merged into it.
-async fn doses_query<'e, E>(e: E, patient_id: i64) -> Result<Vec<StoredDose>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = Any>,
-{
-    let rows = sqlx::query(&format!(
+/// Every dose report of a patient ($1) and of the records merged into it.
+fn doses_sql() -> String {
+    format!(
         "SELECT {DOSE_COLUMNS} FROM immunizations i JOIN organizations o ON o.id = i.organization_id \
          WHERE i.patient_id IN ({MERGED_GROUP}) ORDER BY i.administered_on, i.id"
-    ))
-    .bind(patient_id)
-    .fetch_all(e)
-    .await?;
-    rows.iter().map(dose_from).collect()
+    )
 }
 
-async fn observations_query<'e, E>(
-    e: E,
-    patient_id: i64,
-) -> Result<Vec<StoredObservation>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = Any>,
-{
-    let rows = sqlx::query(&format!(
+/// Every observation of a patient ($1) and of the records merged into it.
+fn observations_sql() -> String {
+    format!(
         "SELECT o.kind, o.code, o.observed_on, o.reason_code, o.code_text, o.reason_text \
          FROM patient_observations o WHERE o.patient_id IN ({MERGED_GROUP}) \
          ORDER BY o.observed_on, o.id"
-    ))
-    .bind(patient_id)
-    .fetch_all(e)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(StoredObservation {
-                kind: r.try_get(0)?,
-                code: r.try_get(1)?,
-                observed_on: r.try_get(2)?,
-                reason_code: r.try_get(3)?,
-                code_text: r.try_get(4)?,
-                reason_text: r.try_get(5)?,
-            })
-        })
-        .collect()
+    )
+}
+
+fn observation_from(r: &Row) -> Result<StoredObservation, StoreError> {
+    Ok(StoredObservation {
+        kind: r.get(0)?,
+        code: r.get(1)?,
+        observed_on: r.get(2)?,
+        reason_code: r.get(3)?,
+        code_text: r.get(4)?,
+        reason_text: r.get(5)?,
+    })
 }
 
 /// A vaccination event: the preferred report of one (vaccine group, date), and how many
@@ -848,7 +890,11 @@ impl Db {
 
     /// Every dose report of a patient and of the records merged into it.
     pub async fn doses_of(&self, patient_id: i64) -> Result<Vec<StoredDose>, StoreError> {
-        doses_query(&self.pool, patient_id).await
+        any_rows(&self.pool, &doses_sql(), &args![patient_id])
+            .await?
+            .iter()
+            .map(dose_from)
+            .collect()
     }
 
     /// The patient's vaccination events, one per (vaccine group, date), across all submitters.
@@ -860,7 +906,11 @@ impl Db {
         &self,
         patient_id: i64,
     ) -> Result<Vec<StoredObservation>, StoreError> {
-        observations_query(&self.pool, patient_id).await
+        any_rows(&self.pool, &observations_sql(), &args![patient_id])
+            .await?
+            .iter()
+            .map(observation_from)
+            .collect()
     }
 
     /// (consent status, consent date) of a patient.

@@ -1,0 +1,287 @@
+//! SQLite group commit. SQLite has one writer; izport gives it one thread. Every registry
+//! transaction on SQLite is a job sent to that thread, which takes whatever jobs are waiting
+//! (up to [`MAX_BATCH`]), runs each inside its own SAVEPOINT of one `BEGIN IMMEDIATE`
+//! transaction, and COMMITs once for the lot, with `synchronous=FULL`. Only then does any job of
+//! the batch get its answer: an AA still means the data is on disk, but thirty concurrent
+//! messages share one fsync instead of queueing for thirty.
+//!
+//! A job that fails is rolled back to its savepoint and answered with its error; the others in
+//! the batch are unaffected. If the COMMIT itself fails, every job of the batch is answered with
+//! that failure, so nothing is acknowledged that was not kept. Jobs later in a batch see what
+//! earlier ones wrote (same connection), which is exactly the serial order they are committed in.
+//!
+//! The thread runs the job's future on its own single-threaded runtime: the statements are
+//! synchronous rusqlite calls, so the future never waits on anything but the disk, and the
+//! critical section no longer queues behind HTTP work on the server's runtime.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::submissions::SqlTx;
+use super::StoreError;
+use crate::registry::{RegistryError, TxWork};
+
+/// The most jobs one COMMIT covers; bounds the latency a long batch adds to its first job.
+const MAX_BATCH: usize = 256;
+/// Jobs waiting for the writer; a sender waits (backpressure) when the queue is full.
+const QUEUE: usize = 4096;
+const SAVEPOINT: &str = "SAVEPOINT izport_job";
+const RELEASE: &str = "RELEASE izport_job";
+const ROLLBACK_TO: &str = "ROLLBACK TO izport_job";
+
+/// What a job leaves after its work ran: keep its changes or not, and how to answer once the
+/// batch's COMMIT has succeeded or failed.
+struct Done {
+    keep: bool,
+    answer: Box<dyn FnOnce(Result<(), String>) + Send>,
+}
+
+type Job = Box<dyn FnOnce(&mut SqlTx, &tokio::runtime::Runtime) -> Done + Send>;
+
+/// The handle the store keeps; the thread stops when the last handle is dropped.
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread for the database file at `path`. The connection is opened on
+    /// first use (after migrations have created the schema).
+    pub fn start(path: String, lock: Arc<Mutex<()>>) -> Result<Writer, StoreError> {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("izport-sqlite-writer".into())
+            .spawn(move || run(&path, queue, &lock))
+            .map_err(|e| StoreError::Writer(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `work` in the next batch and returns its result once that batch has committed.
+    pub async fn transact<T: Send + 'static>(
+        &self,
+        work: TxWork<SqlTx, T>,
+    ) -> Result<T, RegistryError> {
+        let (reply, answer) = oneshot::channel::<Result<T, RegistryError>>();
+        let job: Job = Box::new(move |tx, runtime| {
+            let result = runtime.block_on(work(tx));
+            Done {
+                keep: result.is_ok(),
+                answer: Box::new(move |commit| {
+                    let outcome = match (result, commit) {
+                        (Err(e), _) => Err(e),
+                        (Ok(value), Ok(())) => Ok(value),
+                        (Ok(_), Err(e)) => Err(StoreError::Writer(e).into()),
+                    };
+                    // The requester may have gone (client disconnected); the data is kept.
+                    let _ = reply.send(outcome);
+                }),
+            }
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Writer("the SQLite writer has stopped".into()))?;
+        answer.await.map_err(|_| {
+            StoreError::Writer(
+                "the SQLite writer dropped this transaction (see the server log)".into(),
+            )
+        })?
+    }
+}
+
+fn open(path: &str) -> Result<rusqlite::Connection, rusqlite::Error> {
+    let conn = rusqlite::Connection::open(path)?;
+    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn run(path: &str, mut queue: mpsc::Receiver<Job>, lock: &Mutex<()>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "SQLite writer: no runtime; registry writes will fail");
+            return;
+        }
+    };
+    let mut tx: Option<SqlTx> = None;
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // Other writers in this process (operator commands, seeding) take the same lock.
+        let _guard = lock.blocking_lock();
+        if tx.is_none() {
+            match open(path) {
+                Ok(conn) => tx = Some(SqlTx::sqlite(conn)),
+                Err(e) => {
+                    tracing::error!(error = %e, "SQLite writer: cannot open the database");
+                    batch.clear(); // each requester is told its transaction was dropped
+                    continue;
+                }
+            }
+        }
+        if let Some(tx) = tx.as_mut() {
+            run_batch(tx, &runtime, &mut batch);
+        }
+        batch.clear();
+    }
+}
+
+fn run_batch(tx: &mut SqlTx, runtime: &tokio::runtime::Runtime, batch: &mut Vec<Job>) {
+    if let Err(e) = tx.sqlite_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, jobs = batch.len(), "SQLite writer: cannot begin a transaction");
+        return;
+    }
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut failure: Option<String> = None;
+    for job in batch.drain(..) {
+        if let Err(e) = tx.sqlite_batch(SAVEPOINT) {
+            failure = Some(e.to_string());
+            break;
+        }
+        let done = std::panic::catch_unwind(AssertUnwindSafe(|| job(tx, runtime)));
+        let keep = matches!(&done, Ok(d) if d.keep);
+        let closed = if keep {
+            tx.sqlite_batch(RELEASE)
+        } else {
+            tx.sqlite_batch(ROLLBACK_TO)
+                .and_then(|_| tx.sqlite_batch(RELEASE))
+        };
+        match done {
+            Ok(done) => answers.push(done.answer),
+            Err(_) => {
+                tracing::error!("SQLite writer: a registry transaction panicked; rolled back")
+            }
+        }
+        if let Err(e) = closed {
+            failure = Some(e.to_string());
+            break;
+        }
+    }
+    let commit = match failure {
+        Some(e) => Err(e),
+        None => tx.sqlite_batch("COMMIT").map_err(|e| e.to_string()),
+    };
+    if let Err(e) = &commit {
+        tracing::error!(error = %e, jobs = answers.len(), "SQLite writer: batch not committed");
+        let _ = tx.sqlite_batch("ROLLBACK");
+    }
+    for answer in answers {
+        answer(
+            commit
+                .clone()
+                .map_err(|e| format!("the transaction was not committed: {e}")),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::work;
+    use crate::store::sql::args;
+
+    fn writer_on_new_table() -> (tempfile::TempDir, String, Arc<Writer>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db").display().to_string();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+            .unwrap();
+        let writer = Writer::start(path.clone(), Arc::new(Mutex::new(()))).unwrap();
+        (dir, path, Arc::new(writer))
+    }
+
+    fn kept(path: &str) -> Vec<i64> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_or_panicking_job_loses_only_its_own_writes() {
+        let (_dir, path, writer) = writer_on_new_table();
+        let mut tasks = Vec::new();
+        for i in 0..40_i64 {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                writer
+                    .transact(work(move |tx: &mut SqlTx| {
+                        Box::pin(async move {
+                            tx.exec("INSERT INTO t (v) VALUES ($1)", &args![i]).await?;
+                            if i == 7 {
+                                return Err(RegistryError::Unreadable);
+                            }
+                            if i == 11 {
+                                panic!("job 11 panics after writing");
+                            }
+                            Ok(i)
+                        })
+                    }))
+                    .await
+            }));
+        }
+        let mut answered = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(v) => answered.push(v),
+                Err(e) => assert!(matches!(
+                    e,
+                    RegistryError::Unreadable | RegistryError::Store(StoreError::Writer(_))
+                )),
+            }
+        }
+        let expected: Vec<i64> = (0..40).filter(|i| *i != 7 && *i != 11).collect();
+        answered.sort_unstable();
+        assert_eq!(answered, expected, "every other job is answered Ok");
+        assert_eq!(kept(&path), expected, "and exactly their rows are kept");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_is_answered_only_after_its_batch_committed() {
+        let (_dir, path, writer) = writer_on_new_table();
+        let value = writer
+            .transact(work(|tx: &mut SqlTx| {
+                Box::pin(async move {
+                    tx.exec("INSERT INTO t (v) VALUES (1)", &[]).await?;
+                    Ok(1_i64)
+                })
+            }))
+            .await
+            .unwrap();
+        assert_eq!(value, 1);
+        // A second connection sees the row: the answer came after COMMIT, not after RELEASE.
+        assert_eq!(kept(&path), vec![1]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_constraint_error_is_returned_and_the_writer_goes_on() {
+        let (_dir, path, writer) = writer_on_new_table();
+        let insert = |v: i64| {
+            work(move |tx: &mut SqlTx| {
+                Box::pin(async move {
+                    tx.exec("INSERT INTO t (v) VALUES ($1)", &args![v]).await?;
+                    Ok(())
+                })
+            })
+        };
+        writer.transact(insert(5)).await.unwrap();
+        let duplicate = writer.transact(insert(5)).await;
+        assert!(matches!(
+            duplicate,
+            Err(RegistryError::Store(StoreError::Sqlite(_)))
+        ));
+        writer.transact(insert(6)).await.unwrap();
+        assert_eq!(kept(&path), vec![5, 6]);
+    }
+}
