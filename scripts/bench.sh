@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The project's benchmarks in one command: end-to-end load runs against a freshly started release
+# server (connectivityTest ceiling, durable VXU, VXU/Z34 mix) on SQLite and, when a PostgreSQL URL
+# is given, on PostgreSQL; then the criterion benches. Prints one Markdown table at the end.
+#
+#   scripts/bench.sh                      # SQLite load runs + criterion
+#   IZPORT_BENCH_PG=postgres://postgres@127.0.0.1:5432/test scripts/bench.sh
+#
+# Settings (environment): BENCH_CLIENTS (32), BENCH_DURATION (10 s), BENCH_CRITERION (1; 0 skips),
+# BENCH_PATIENTS (0; N seeds N patients per backend and adds a Z34 latency row: 1000000 takes
+# about five minutes per backend and 4-6 GB of disk). The PostgreSQL URL names a server on which the
+# script may create and drop a scratch database (psql is used for that).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+CLIENTS=${BENCH_CLIENTS:-32}
+DURATION=${BENCH_DURATION:-10}
+CRITERION=${BENCH_CRITERION:-1}
+PATIENTS=${BENCH_PATIENTS:-0}
+PORT=${BENCH_PORT:-18080}
+PASSWORD=bench-password-1
+
+cargo build --release --quiet
+BIN="${CARGO_TARGET_DIR:-target}/release/izport"
+WORK=$(mktemp -d)
+RESULTS="$WORK/results.tsv"
+SERVER_PID=""
+PG_DB=""
+
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    if [ -n "$PG_DB" ]; then psql -q "$IZPORT_BENCH_PG" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# One load run; appends "backend<TAB>run<TAB>json" to the results.
+load() {
+    local backend=$1 run=$2; shift 2
+    echo "== $backend: $run" >&2
+    local json
+    json=$(IZPORT_LOAD_PASSWORD=$PASSWORD "$BIN" load --url "http://127.0.0.1:$PORT/soap" \
+        --username loaduser --facility LFAC -c "$CLIENTS" --duration "$DURATION" --json "$@" | tail -n 1)
+    printf '%s\t%s\t%s\n' "$backend" "$run" "$json" >>"$RESULTS"
+}
+
+bench_backend() {
+    local backend=$1 url=$2
+    "$BIN" --database-url "$url" migrate >/dev/null
+    "$BIN" --database-url "$url" org add LOAD --name "Load test" --facility LFAC --production >/dev/null
+    echo "$PASSWORD" | "$BIN" --database-url "$url" user add --org LOAD loaduser --password-stdin >/dev/null
+    "$BIN" --database-url "$url" serve --listen "127.0.0.1:$PORT" >"$WORK/server-$backend.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    load "$backend" connectivity --mix connectivity
+    load "$backend" vxu --mix vxu
+    load "$backend" "vxu=80,z34=20" --mix vxu=80,z34=20
+    local rss
+    rss=$(ps -o rss= -p "$SERVER_PID" | tr -d ' ')
+    printf '%s\trss\t{"rss_kb":%s}\n' "$backend" "$rss" >>"$RESULTS"
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+    if [ "$PATIENTS" -gt 0 ]; then
+        echo "== $backend: seeding $PATIENTS patients" >&2
+        local start end
+        start=$(date +%s)
+        "$BIN" --database-url "$url" seed --patients "$PATIENTS" >/dev/null
+        end=$(date +%s)
+        printf '%s\tseed\t{"patients":%s,"seconds":%s}\n' "$backend" "$PATIENTS" "$((end - start))" >>"$RESULTS"
+        printf '%s\tz34\t%s\n' "$backend" \
+            "$("$BIN" --database-url "$url" bench-z34 --queries 2000 --json | tail -n 1)" >>"$RESULTS"
+    fi
+}
+
+bench_backend sqlite "sqlite:$WORK/bench.db"
+if [ -n "${IZPORT_BENCH_PG:-}" ]; then
+    PG_DB="izport_bench_$$"
+    psql -q "$IZPORT_BENCH_PG" -c "CREATE DATABASE $PG_DB" >/dev/null
+    bench_backend postgres "${IZPORT_BENCH_PG%/*}/$PG_DB"
+fi
+
+if [ "$CRITERION" = 1 ]; then
+    echo "== criterion" >&2
+    cargo bench --quiet --bench hl7 --bench validate -- --quick 2>/dev/null |
+        awk '/^[a-z_]+\/[a-z_0-9]+/ {name=$1} /time:/ {print name "\t" $0}' >"$WORK/criterion.txt"
+fi
+
+echo
+echo "clients: $CLIENTS, duration: ${DURATION}s, machine: $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+python3 - "$RESULTS" "$WORK/criterion.txt" <<'EOF'
+import json, sys, os
+rows = {}
+for line in open(sys.argv[1]):
+    backend, run, data = line.rstrip("\n").split("\t", 2)
+    rows.setdefault(run, {})[backend] = json.loads(data)
+def cell(d):
+    if d is None: return ""
+    if "rss_kb" in d: return f"{d['rss_kb'] / 1024:.0f} MB RSS"
+    if "p99_ms" in d: return f"{d['queries']:,} queries ({d['found']:,} found), p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms"
+    if "seconds" in d: return f"{d['patients']:,} patients in {d['seconds']} s"
+    lat = d.get("latency_ms", {})
+    text = f"{d.get('throughput', 0):,.0f} req/s, p50 {lat.get('p50', 0):.2f} ms, p99 {lat.get('p99', 0):.2f} ms"
+    if "outcomes" in d:
+        text += f", {d['requests'] - d['outcomes'].get('ok', 0)} failed"
+    return text
+print("| run | SQLite | PostgreSQL |")
+print("|---|---|---|")
+for run, by in rows.items():
+    print(f"| {run} | {cell(by.get('sqlite'))} | {cell(by.get('postgres'))} |")
+for backend in ("sqlite", "postgres"):
+    c = rows.get("connectivity", {}).get(backend); v = rows.get("vxu", {}).get(backend)
+    if c and v and c.get("throughput"):
+        ratio = v["throughput"] / c["throughput"]
+        print(f"\n{backend}: VXU / connectivity throughput = {ratio:.3f} (target >= 0.5), VXU p99 {v['latency_ms']['p99']:.1f} ms (target < 50)")
+crit = sys.argv[2]
+if os.path.exists(crit):
+    print("\ncriterion (--quick):")
+    for line in open(crit):
+        print("  " + line.strip())
+EOF
