@@ -1,4 +1,5 @@
-//! Criterion benchmarks of the HL7 codec: parsing with field access, and ACK encoding.
+//! Criterion benchmarks of the HL7 codec: parsing with field access, ACK encoding, and RSP
+//! encoding (a Z32 with a 15-dose history).
 //!
 //! ```sh
 //! cargo bench --bench hl7
@@ -9,6 +10,10 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use izport::hl7::{
     build_ack, AckCode, AckContext, AckParams, AppCode, ErrEntry, ErrLocation, Message,
+};
+use izport::registry::query::{
+    build_rsp, parse_query, CodedValue, DoseView, PatientId, PatientView, QueryEcho, QueryLimits,
+    QueryOutcome, RspParams,
 };
 
 /// A typical VXU: 12 segments, about 1.6 KB, CR-separated. Synthetic data throughout.
@@ -77,6 +82,65 @@ fn benches(c: &mut Criterion) {
         .collect();
     g.bench_function("ack_with_five_err", |b| {
         b.iter(|| build_ack(black_box(&ctx), AckCode::AA, &five, &PARAMS))
+    });
+
+    // A Z34 query and its Z32 answer: one patient, 15 administered doses with lot, MVX,
+    // route, site and VFC eligibility. Synthetic data throughout.
+    let qbp_text = "MSH|^~\\&|EHR|CLINIC|IZPORT|IZPORT|20240515093013-0500||QBP^Q11^QBP_Q11|Q0001|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS\r\
+        QPD|Z34^Request Immunization History^CDCPHINVS|QT0001|MR-1001^^^CLINIC^MR|SAMPLE^ALEX^J^^^^L|\
+        RIVERS^DANA^^^^^M|20200301|F\r\
+        RCP|I|1^RD&Records&HL70126\r";
+    let qbp = parse(qbp_text);
+    let request = match parse_query(&qbp, &QueryLimits::default(), (2024, 5, 15)) {
+        Ok(r) => r,
+        Err(findings) => panic!("benchmark query is not valid: {findings:?}"),
+    };
+    let echo = QueryEcho::from(&request);
+    let patient = PatientView {
+        registry_id: "4711".into(),
+        identifiers: vec![PatientId {
+            value: "MR-1001".into(),
+            authority: "CLINIC".into(),
+            id_type: "MR".into(),
+        }],
+        family: "SAMPLE".into(),
+        given: "ALEX".into(),
+        middle: Some("J".into()),
+        mother_maiden_family: Some("RIVERS".into()),
+        birth_date: "2020-03-01".into(),
+        sex: Some("F".into()),
+        ..PatientView::default()
+    };
+    let doses: Vec<DoseView> = (0..15)
+        .map(|i| DoseView {
+            registry_dose_id: format!("D{i}"),
+            filler_order_id: Some(format!("ORD-{i}")),
+            filler_namespace: Some("CLINIC".into()),
+            administered_on: format!("2021-{:02}-15", i % 12 + 1),
+            cvx: "20".into(),
+            cvx_text: "DTaP".into(),
+            amount: Some("0.5".into()),
+            units: Some("mL".into()),
+            lot: Some(format!("LOT{i}")),
+            mvx: Some(CodedValue::new("PMC", "sanofi pasteur", "MVX")),
+            route: Some(CodedValue::new("C28161", "Intramuscular", "NCIT")),
+            site: Some(CodedValue::new("LT", "Left Thigh", "HL70163")),
+            vfc_eligibility: Some(CodedValue::new("V02", "VFC eligible", "HL70064")),
+            ..DoseView::default()
+        })
+        .collect();
+    let outcome = QueryOutcome::Found {
+        patient: Box::new(patient),
+        doses,
+        immunity: Vec::new(),
+    };
+    let qbp_ctx = AckContext::from_message(&qbp);
+    let rsp_params = RspParams {
+        ack: PARAMS,
+        assigning_authority: "IZPORT",
+    };
+    g.bench_function("rsp_z32_15_doses", |b| {
+        b.iter(|| build_rsp(black_box(&qbp_ctx), &echo, &outcome, &[], &rsp_params))
     });
     g.finish();
 }

@@ -192,6 +192,9 @@ pub async fn seed(
             progress(summary.patients);
         }
     }
+    // After a bulk load PostgreSQL's planner has no statistics for the new rows until
+    // autovacuum gets round to them; without them it picks scans that a million rows punish.
+    db.refresh_statistics().await?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

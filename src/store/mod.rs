@@ -180,6 +180,15 @@ impl Db {
         Ok(())
     }
 
+    /// Updates the query planner's statistics after a bulk load (PostgreSQL `ANALYZE`; SQLite
+    /// plans from its indexes and needs nothing here).
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("ANALYZE").execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
