@@ -46,7 +46,7 @@ load() {
 
 bench_backend() {
     local backend=$1 url=$2
-    "$BIN" --database-url "$url" migrate >/dev/null
+    "$BIN" --database-url "$url" migrate >/dev/null 2>&1
     "$BIN" --database-url "$url" org add LOAD --name "Load test" --facility LFAC --production >/dev/null
     echo "$PASSWORD" | "$BIN" --database-url "$url" user add --org LOAD loaduser --password-stdin >/dev/null
     "$BIN" --database-url "$url" serve --listen "127.0.0.1:$PORT" >"$WORK/server-$backend.log" 2>&1 &
@@ -66,7 +66,7 @@ bench_backend() {
         echo "== $backend: seeding $PATIENTS patients" >&2
         local start end
         start=$(date +%s)
-        "$BIN" --database-url "$url" seed --patients "$PATIENTS" >/dev/null
+        "$BIN" --database-url "$url" seed --patients "$PATIENTS" >/dev/null 2>"$WORK/seed-$backend.log"
         end=$(date +%s)
         printf '%s\tseed\t{"patients":%s,"seconds":%s}\n' "$backend" "$PATIENTS" "$((end - start))" >>"$RESULTS"
         printf '%s\tz34\t%s\n' "$backend" \
