@@ -34,6 +34,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Runs a command with its output kept aside, shown only if it fails.
+quiet() {
+    local log="$WORK/command.log"
+    if ! "$@" >"$log" 2>&1; then
+        echo "failed: $*" >&2
+        cat "$log" >&2
+        return 1
+    fi
+}
+
 # One load run; appends "backend<TAB>run<TAB>json" to the results.
 load() {
     local backend=$1 run=$2; shift 2
@@ -46,9 +56,10 @@ load() {
 
 bench_backend() {
     local backend=$1 url=$2
-    "$BIN" --database-url "$url" migrate >/dev/null 2>&1
-    "$BIN" --database-url "$url" org add LOAD --name "Load test" --facility LFAC --production >/dev/null
-    echo "$PASSWORD" | "$BIN" --database-url "$url" user add --org LOAD loaduser --password-stdin >/dev/null
+    quiet "$BIN" --database-url "$url" migrate
+    quiet "$BIN" --database-url "$url" org add LOAD --name "Load test" --facility LFAC --production
+    echo "$PASSWORD" >"$WORK/password"
+    quiet "$BIN" --database-url "$url" user add --org LOAD loaduser --password-stdin <"$WORK/password"
     "$BIN" --database-url "$url" serve --listen "127.0.0.1:$PORT" >"$WORK/server-$backend.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do
@@ -66,7 +77,7 @@ bench_backend() {
         echo "== $backend: seeding $PATIENTS patients" >&2
         local start end
         start=$(date +%s)
-        "$BIN" --database-url "$url" seed --patients "$PATIENTS" >/dev/null 2>"$WORK/seed-$backend.log"
+        quiet "$BIN" --database-url "$url" seed --patients "$PATIENTS"
         end=$(date +%s)
         printf '%s\tseed\t{"patients":%s,"seconds":%s}\n' "$backend" "$PATIENTS" "$((end - start))" >>"$RESULTS"
         printf '%s\tz34\t%s\n' "$backend" \
