@@ -17,15 +17,16 @@ use crate::hl7::{build_ack, AckCode, AckContext, AckParams, ErrLocation, Message
 
 use super::codes::CodeSets;
 use super::consent;
-use super::finding::{ack_code, hl7_code, patient_rejected, Finding, Scope};
+use super::finding::{ack_code, patient_rejected, Finding};
 use super::matching::{self, Match, MatchedBy, SEVERAL_LINKED};
 use super::model::{DoseAction, DoseRecord, ObservationKind, PatientChanges, Submitter};
 use super::port::{
     ConsentRecord, KeyClaim, LogEntry, RegistryError, RegistryTx, Stamp, StorageError, StoredPerson,
 };
-use super::query::{parse_query, QueryRequest};
+use super::query::{parse_query_with, QueryRequest};
 use super::response::{PatientOutcome, Response, Stored};
-use super::validate::{self, Level};
+use super::rules::{self, Level, R};
+use super::validate;
 use super::{answer, vxu, Core, RegistryConfig, RegistryIdentity};
 
 /// A message ready to apply: everything decided that needs no database, owned (`Send +
@@ -90,11 +91,9 @@ impl Prepared {
             Err(e) => {
                 incoming.control_id = AckContext::salvage(raw).control_id().map(str::to_string);
                 Work::Vxu {
-                    findings: vec![Finding::error(
-                        "HL7-unreadable",
-                        Scope::Envelope,
+                    findings: vec![rules::default_finding(
+                        R::HL7_UNREADABLE,
                         ErrLocation::segment("MSH", 1),
-                        hl7_code::SEGMENT_SEQUENCE,
                         format!("The message could not be read as HL7 v2: {e}"),
                     )],
                     changes: None,
@@ -191,11 +190,9 @@ impl Prepared {
 /// onboarding may send test (MSH-11 = T) and debugging messages, not production ones.
 pub(super) fn approval(submitter: &Submitter, processing_id: Option<&str>) -> Option<Finding> {
     (processing_id == Some("P") && !submitter.production).then(|| {
-        Finding::error(
-            "ORG-not-in-production",
-            Scope::Envelope,
+        rules::default_finding(
+            R::ORG_NOT_IN_PRODUCTION,
             ErrLocation::field("MSH", 1, 11),
-            hl7_code::UNSUPPORTED_PROCESSING_ID,
             "Your organization is not yet approved for production data: send test messages \
              (MSH-11 = T) until the registry promotes it.",
         )
@@ -275,7 +272,7 @@ impl Incoming {
 
     /// A QBP: the query, or the findings that refuse it (the production check included).
     fn read_query(&self, msg: &Message<'_>, today: Date) -> Result<QueryRequest, Vec<Finding>> {
-        let request = parse_query(msg, &self.config().query, today)?;
+        let request = parse_query_with(msg, &self.config().query, today, &self.overrides)?;
         match approval(&self.submitter, self.processing_id.as_deref()) {
             Some(refused) => Err(vec![refused]),
             None => Ok(request),
@@ -391,11 +388,9 @@ pub(super) fn plan_patient(
         changes.doses.iter().any(is_disaster),
     );
     if decision.reject_patient {
-        findings.push(Finding::error(
-            "CONSENT-missing",
-            Scope::Patient,
+        findings.push(rules::default_finding(
+            R::CONSENT_MISSING,
             ErrLocation::field("PD1", 1, 12),
-            hl7_code::REQUIRED_FIELD_MISSING,
             "Client rejected: no consent on file and none affirmed in this message \
              (PD1-12 = N with the affirmation date in PD1-13); nothing was saved.",
         ));
@@ -407,11 +402,9 @@ pub(super) fn plan_patient(
         changes.observations.clear();
         let dropped = before - changes.doses.len();
         if dropped > 0 {
-            findings.push(Finding::error(
-                "CONSENT-disaster-only",
-                Scope::Dose,
+            findings.push(rules::default_finding(
+                R::CONSENT_DISASTER_ONLY,
                 ErrLocation::field("PD1", 1, 12),
-                hl7_code::REQUIRED_FIELD_MISSING,
                 format!(
                     "Immunizations rejected: consent is required to keep non-disaster \
                      immunizations; {dropped} record(s) were not saved, disaster-related doses \
@@ -498,15 +491,24 @@ async fn apply_vxu<Tx: RegistryTx>(
     if let Some(control_id) = &incoming.control_id {
         match tx.claim_key(org, control_id, &hash).await? {
             KeyClaim::Answered(stored) => return Ok(resent(stored)),
-            KeyClaim::Claimed { reused: true } => findings.push(Finding::warning(
-                "MSH-10-reused",
-                ErrLocation::field("MSH", 1, 10),
-                205,
-                format!(
-                    "Message control ID '{control_id}' was used before for a different message; \
-                     this one was processed normally. Use a new MSH-10 for every new message."
-                ),
-            )),
+            KeyClaim::Claimed { reused: true } => {
+                let refused = rules::severity(R::MSH_10_REUSED.info(), &incoming.overrides)
+                    == Some(Severity::Error);
+                let what = if refused {
+                    "this one was not processed"
+                } else {
+                    "this one was processed normally"
+                };
+                findings.extend(rules::finding(
+                    R::MSH_10_REUSED,
+                    &incoming.overrides,
+                    ErrLocation::field("MSH", 1, 10),
+                    format!(
+                        "Message control ID '{control_id}' was used before for a different \
+                         message; {what}. Use a new MSH-10 for every new message."
+                    ),
+                ));
+            }
             KeyClaim::Claimed { reused: false } => {}
         }
     }

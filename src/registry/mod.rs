@@ -19,6 +19,7 @@ pub mod model;
 pub mod port;
 pub mod query;
 mod response;
+pub mod rules;
 pub mod validate;
 pub mod vxu;
 

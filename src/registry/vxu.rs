@@ -12,11 +12,12 @@ use crate::date::Date;
 use crate::hl7::{parse_dtm, DtmPrecision, ErrLocation, Message, Segment};
 
 use super::codes::CodeSets;
-use super::finding::{dose_rejected, hl7_code, patient_rejected, Finding, Scope};
+use super::finding::{dose_rejected, patient_rejected, Finding, Scope};
 use super::model::{
     DoseAction, DoseRecord, Identifier, ObservationKind, ObservationRecord, PatientChanges,
     PatientRecord,
 };
+use super::rules::{self, R};
 use super::validate::resolve_vaccine;
 
 fn text(v: Option<Cow<'_, str>>) -> Option<String> {
@@ -36,15 +37,14 @@ fn optional_date(raw: Option<Cow<'_, str>>) -> Option<Date> {
     text(raw).and_then(|r| date_of(&r))
 }
 
-/// An error for something the rule engine accepted but storage cannot keep.
+/// An error for something the rule engine accepted but storage cannot keep: the patient
+/// ([`R::STORE_PATIENT_UNREADABLE`]) or one dose ([`R::STORE_DOSE_UNREADABLE`]).
 fn unstorable(scope: Scope, location: ErrLocation, message: String) -> Finding {
-    Finding::error(
-        "STORE-unreadable",
-        scope,
-        location,
-        hl7_code::DATA_TYPE,
-        message,
-    )
+    let rule = match scope {
+        Scope::Dose => R::STORE_DOSE_UNREADABLE,
+        _ => R::STORE_PATIENT_UNREADABLE,
+    };
+    rules::default_finding(rule, location, message)
 }
 
 /// The event key for consolidation: the CVX's vaccine group(s), or the CVX itself when it

@@ -315,3 +315,30 @@ async fn the_two_phases_run_inside_a_callers_transaction() {
     let orgs = s.db.list_organizations().await.expect("orgs");
     assert_eq!(orgs[0].name, "Renamed by the door");
 }
+
+/// The registry's own findings are catalogue rules, so an organization's levels apply to them.
+#[tokio::test]
+async fn an_organization_may_refuse_reused_control_ids() {
+    let s = setup(RegistryConfig::default()).await;
+    s.db.set_rule_override("CLINIC1", "MSH-10-reused", Some("E"))
+        .await
+        .expect("override");
+    let text = vxu("C-10", "MRN-10");
+    s.registry.submit(&s.submitter, &text).await.expect("first");
+    let patients = s.db.patient_count().await.expect("count");
+    let reused = s
+        .registry
+        .submit(&s.submitter, &text.replace("MRN-10", "MRN-11"))
+        .await
+        .expect("answered");
+    assert_eq!(reused.ack, AckCode::AR, "{}", reused.hl7);
+    let refusal = reused
+        .findings
+        .iter()
+        .find(|f| f.rule == "MSH-10-reused")
+        .expect("reported");
+    assert_eq!(refusal.severity, Severity::Error);
+    assert!(refusal.message.contains("this one was not processed"));
+    assert!(reused.patient_id.is_none());
+    assert_eq!(s.db.patient_count().await.expect("count"), patients);
+}

@@ -22,7 +22,7 @@ pub use model::{
     PatientView, PhoneView, QueryProfile, VisDocument, VisView,
 };
 pub use read::{read_rsp, RspContent, RspPatient};
-pub use request::{parse_query, QueryLimits, QueryRequest};
+pub use request::{parse_query, parse_query_with, QueryLimits, QueryRequest};
 pub use response::{
     build_rsp, z44_notice, QueryEcho, QueryOutcome, QueryStatus, ResponseProfile, RspParams,
 };

@@ -4,7 +4,9 @@
 //! and the demographics the registry matches on, and returns either a [`QueryRequest`] (with
 //! any warnings) or the findings that reject the query. Findings with scope `Envelope` make
 //! the answer AR (the message is not a query this registry answers); `Patient` makes it AE
-//! (the query cannot be run); warnings leave it AA.
+//! (the query cannot be run); warnings leave it AA. Every finding is a rule of the catalogue
+//! ([`crate::registry::rules`]), so `izport rules` lists them and an organization's levels
+//! apply ([`parse_query_with`]); the table gives the defaults.
 //!
 //! | problem | severity | ERR-3 | ERR-2 |
 //! |---|---|---|---|
@@ -23,8 +25,12 @@
 
 use std::borrow::Cow;
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use crate::hl7::{parse_dtm, Delimiters, DtmPrecision, ErrLocation, Message, Segment};
-use crate::registry::finding::{cdc_code, hl7_code, Finding, Scope};
+use crate::registry::finding::Finding;
+use crate::registry::rules::{self, Level, R};
 
 use super::model::{AddressView, PatientId, PhoneView, QueryProfile};
 use crate::date::Date;
@@ -89,55 +95,78 @@ fn text(v: Option<Cow<'_, str>>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-fn envelope(rule: &'static str, location: ErrLocation, code: u16, message: String) -> Finding {
-    Finding::error(rule, Scope::Envelope, location, code, message)
+/// The findings of one query, each as the rule catalogue describes it and at the level the
+/// organization gives it (a rule it turned off is not reported).
+struct Checks<'o> {
+    overrides: &'o HashMap<String, Level>,
+    findings: Vec<Finding>,
 }
 
-fn query_error(rule: &'static str, location: ErrLocation, code: u16, message: String) -> Finding {
-    Finding::error(rule, Scope::Patient, location, code, message)
+impl Checks<'_> {
+    fn push(&mut self, rule: R, location: ErrLocation, message: impl Into<String>) {
+        if let Some(f) = rules::finding(rule, self.overrides, location, message) {
+            self.findings.push(f);
+        }
+    }
 }
 
-/// Validates a QBP^Q11 and reads the query. `today` (UTC) bounds the birth date. `Err` holds
-/// every finding (errors and the warnings found before giving up); `Ok` carries its warnings
-/// in [`QueryRequest::warnings`].
+static NO_OVERRIDES: LazyLock<HashMap<String, Level>> = LazyLock::new(HashMap::new);
+
+/// Validates a QBP^Q11 and reads the query, at every rule's default severity. `today` (the day
+/// the query was received, UTC) bounds the birth date. `Err` holds every finding (errors and the
+/// warnings found before giving up); `Ok` carries its warnings in [`QueryRequest::warnings`].
 pub fn parse_query(
     msg: &Message<'_>,
     limits: &QueryLimits,
     today: Date,
 ) -> Result<QueryRequest, Vec<Finding>> {
-    let mut findings = header_findings(msg);
+    parse_query_with(msg, limits, today, &NO_OVERRIDES)
+}
+
+/// [`parse_query`] with an organization's rule levels (`izport org rule`): a warning it raises
+/// to E refuses the query, a rule it turns off is not checked.
+pub fn parse_query_with(
+    msg: &Message<'_>,
+    limits: &QueryLimits,
+    today: Date,
+    overrides: &HashMap<String, Level>,
+) -> Result<QueryRequest, Vec<Finding>> {
+    let mut checks = Checks {
+        overrides,
+        findings: Vec::new(),
+    };
+    header(msg, &mut checks);
     let Some(qpd) = msg.segment("QPD") else {
-        findings.push(missing_qpd(msg));
-        return Err(findings);
+        missing_qpd(msg, &mut checks);
+        return Err(checks.findings);
     };
 
-    let profile = query_profile(&qpd, &mut findings);
+    let profile = query_profile(&qpd, &mut checks);
     if let Some(p) = profile {
-        check_msh21(msg, p, &mut findings);
+        check_msh21(msg, p, &mut checks);
     }
 
     let query_tag = text(qpd.get(2, 1));
     if query_tag.is_none() {
-        findings.push(query_error(
-            "QPD-2-missing",
+        checks.push(
+            R::QPD_2_MISSING,
             ErrLocation::field("QPD", 1, 2),
-            hl7_code::REQUIRED_FIELD_MISSING,
             "The query tag (QPD-2) is missing; the query was not run. Send a tag, which the \
-             answer echoes in QAK-1."
-                .into(),
-        ));
+             answer echoes in QAK-1.",
+        );
     }
 
     let name = qpd.field(4).repetition(1);
-    let family = required_name(&name.component(1).value(), 1, &mut findings);
-    let given = required_name(&name.component(2).value(), 2, &mut findings);
-    let birth_date = birth_date(&qpd, today, &mut findings);
+    let family = required_name(&name.component(1).value(), 1, &mut checks);
+    let given = required_name(&name.component(2).value(), 2, &mut checks);
+    let birth_date = birth_date(&qpd, today, &mut checks);
 
-    let sex = sex(&qpd, &mut findings);
-    let multiple_birth = multiple_birth(&qpd, &mut findings);
-    let birth_order = birth_order(&qpd, &mut findings);
-    let max_candidates = rcp(msg, limits, &mut findings);
+    let sex = sex(&qpd, &mut checks);
+    let multiple_birth = multiple_birth(&qpd, &mut checks);
+    let birth_order = birth_order(&qpd, &mut checks);
+    let max_candidates = rcp(msg, limits, &mut checks);
 
+    let findings = checks.findings;
     let (Some(profile), Some(query_tag), Some(family), Some(given), Some(birth_date)) =
         (profile, query_tag, family, given, birth_date)
     else {
@@ -169,72 +198,63 @@ pub fn parse_query(
 }
 
 /// MSH-9, MSH-11 and MSH-12: whether this is a QBP^Q11 this registry reads.
-fn header_findings(msg: &Message<'_>) -> Vec<Finding> {
-    let mut findings = Vec::new();
+fn header(msg: &Message<'_>, checks: &mut Checks<'_>) {
     let msh = msg.msh();
     let get = |field, comp| text(msh.get(field, comp)).unwrap_or_default();
     let (kind, event) = (get(9, 1), get(9, 2));
     if kind.is_empty() {
-        findings.push(envelope(
-            "MSH-9-missing",
+        checks.push(
+            R::MSH_9_MISSING,
             ErrLocation::field("MSH", 1, 9),
-            hl7_code::REQUIRED_FIELD_MISSING,
-            "Message type (MSH-9) is missing; a query must be QBP^Q11^QBP_Q11.".into(),
-        ));
+            "Message type (MSH-9) is missing; a query must be QBP^Q11^QBP_Q11.",
+        );
     } else if !kind.eq_ignore_ascii_case("QBP") {
-        findings.push(envelope(
-            "MSH-9-type",
+        checks.push(
+            R::MSH_9_TYPE,
             ErrLocation::field("MSH", 1, 9),
-            hl7_code::UNSUPPORTED_MESSAGE_TYPE,
             format!("Message type (MSH-9) '{kind}' is not a query; send QBP^Q11^QBP_Q11."),
-        ));
+        );
     } else if !event.eq_ignore_ascii_case("Q11") {
-        findings.push(envelope(
-            "MSH-9-event",
+        checks.push(
+            R::MSH_9_EVENT,
             ErrLocation::field("MSH", 1, 9).with_component(2),
-            hl7_code::UNSUPPORTED_EVENT,
             format!("Unsupported query event '{event}' (MSH-9.2); only QBP^Q11 is answered."),
-        ));
+        );
     }
     let processing = get(11, 1);
     if !matches!(processing.as_str(), "P" | "T" | "D") {
-        findings.push(envelope(
-            "MSH-11-invalid",
+        checks.push(
+            R::MSH_11_INVALID,
             ErrLocation::field("MSH", 1, 11),
-            hl7_code::UNSUPPORTED_PROCESSING_ID,
             format!("Processing ID (MSH-11) '{processing}' is not P, T or D."),
-        ));
+        );
     }
     let version = get(12, 1);
     if version != "2.5.1" {
-        findings.push(envelope(
-            "MSH-12-version",
+        checks.push(
+            R::MSH_12_VERSION,
             ErrLocation::field("MSH", 1, 12),
-            hl7_code::UNSUPPORTED_VERSION,
             format!("Unsupported HL7 version '{version}' (MSH-12); send version 2.5.1."),
-        ));
+        );
     }
-    findings
 }
 
-fn missing_qpd(msg: &Message<'_>) -> Finding {
-    let misnamed = msg.segments().skip(1).any(|s| s.id() == "QBP");
-    let message = if misnamed {
-        "The query parameters are in a segment named QBP; QBP is the message type (MSH-9), \
-         the segment must be named QPD. The query was not run."
+fn missing_qpd(msg: &Message<'_>, checks: &mut Checks<'_>) {
+    let location = ErrLocation::segment("QPD", 1);
+    if msg.segments().skip(1).any(|s| s.id() == "QBP") {
+        checks.push(
+            R::QPD_NAMED_QBP,
+            location,
+            "The query parameters are in a segment named QBP; QBP is the message type (MSH-9), \
+             the segment must be named QPD. The query was not run.",
+        );
     } else {
-        "The message has no QPD segment, so there is no query to run."
-    };
-    envelope(
-        if misnamed {
-            "QPD-named-QBP"
-        } else {
-            "QPD-missing"
-        },
-        ErrLocation::segment("QPD", 1),
-        hl7_code::SEGMENT_SEQUENCE,
-        message.into(),
-    )
+        checks.push(
+            R::QPD_MISSING,
+            location,
+            "The message has no QPD segment, so there is no query to run.",
+        );
+    }
 }
 
 fn is_cdc_system(system: &str) -> bool {
@@ -246,59 +266,50 @@ fn is_cdc_system(system: &str) -> bool {
 
 /// QPD-1: the code decides; text and system variations are tolerated, an unknown system is
 /// reported as a warning.
-fn query_profile(qpd: &Segment<'_, '_>, findings: &mut Vec<Finding>) -> Option<QueryProfile> {
+fn query_profile(qpd: &Segment<'_, '_>, checks: &mut Checks<'_>) -> Option<QueryProfile> {
     let name = qpd.field(1).repetition(1);
     let code = name.component(1).value();
     let code = code.trim();
+    let location = || ErrLocation::field("QPD", 1, 1).with_component(1);
     if code.is_empty() {
-        findings.push(envelope(
-            "QPD-1-missing",
-            ErrLocation::field("QPD", 1, 1).with_component(1),
-            hl7_code::REQUIRED_FIELD_MISSING,
+        checks.push(
+            R::QPD_1_MISSING,
+            location(),
             "The query name (QPD-1) is missing; send Z34^Request Immunization \
-             History^CDCPHINVS or Z44^Request Evaluated History and Forecast^CDCPHINVS."
-                .into(),
-        ));
+             History^CDCPHINVS or Z44^Request Evaluated History and Forecast^CDCPHINVS.",
+        );
         return None;
     }
     let Some(profile) = QueryProfile::from_code(code) else {
-        findings.push(
-            envelope(
-                "QPD-1-unknown",
-                ErrLocation::field("QPD", 1, 1).with_component(1),
-                hl7_code::TABLE_VALUE_NOT_FOUND,
-                format!(
-                    "Query '{code}' (QPD-1) is not supported; send Z34 (Request Immunization \
-                     History) or Z44 (Request Evaluated History and Forecast)."
-                ),
-            )
-            .with_cdc(cdc_code::TABLE_VALUE_NOT_FOUND),
+        checks.push(
+            R::QPD_1_UNKNOWN,
+            location(),
+            format!(
+                "Query '{code}' (QPD-1) is not supported; send Z34 (Request Immunization \
+                 History) or Z44 (Request Evaluated History and Forecast)."
+            ),
         );
         return None;
     };
     let system = name.component(3).value();
     let system = system.trim();
     if !is_cdc_system(system) {
-        findings.push(
-            Finding::warning(
-                "QPD-1-system",
-                ErrLocation::field("QPD", 1, 1).with_component(3),
-                hl7_code::TABLE_VALUE_NOT_FOUND,
-                format!(
-                    "The query name's coding system (QPD-1.3) '{system}' is not CDCPHINVS; the \
-                     query was read as {} ({}).",
-                    profile.code(),
-                    profile.name()
-                ),
-            )
-            .with_cdc(cdc_code::TABLE_VALUE_NOT_FOUND),
+        checks.push(
+            R::QPD_1_SYSTEM,
+            ErrLocation::field("QPD", 1, 1).with_component(3),
+            format!(
+                "The query name's coding system (QPD-1.3) '{system}' is not CDCPHINVS; the \
+                 query was read as {} ({}).",
+                profile.code(),
+                profile.name()
+            ),
         );
     }
     Some(profile)
 }
 
 /// MSH-21 should name the same profile as QPD-1, with system CDCPHINVS. QPD-1 decides.
-fn check_msh21(msg: &Message<'_>, profile: QueryProfile, findings: &mut Vec<Finding>) {
+fn check_msh21(msg: &Message<'_>, profile: QueryProfile, checks: &mut Checks<'_>) {
     let field = msg.msh().field(21);
     let named = field.repetitions().enumerate().find_map(|(i, rep)| {
         QueryProfile::from_code(&rep.component(1).value()).map(|p| (i + 1, rep, p))
@@ -306,30 +317,29 @@ fn check_msh21(msg: &Message<'_>, profile: QueryProfile, findings: &mut Vec<Find
     let Some((n, rep, named)) = named else {
         let sent = field.decoded();
         let sent = sent.trim();
-        findings.push(if sent.is_empty() {
-            Finding::warning(
-                "MSH-21-missing",
-                ErrLocation::field("MSH", 1, 21),
-                hl7_code::REQUIRED_FIELD_MISSING,
+        let location = ErrLocation::field("MSH", 1, 21);
+        if sent.is_empty() {
+            checks.push(
+                R::MSH_21_MISSING,
+                location,
                 format!(
                     "The message profile (MSH-21) is missing; the query was read as {} from \
                      QPD-1. Send {}^CDCPHINVS.",
                     profile.code(),
                     profile.code()
                 ),
-            )
+            );
         } else {
-            Finding::warning(
-                "MSH-21-unknown",
-                ErrLocation::field("MSH", 1, 21),
-                hl7_code::TABLE_VALUE_NOT_FOUND,
+            checks.push(
+                R::MSH_21_UNKNOWN,
+                location,
                 format!(
                     "The message profile (MSH-21) '{sent}' is not a query profile; the query was \
                      read as {} from QPD-1.",
                     profile.code()
                 ),
-            )
-        });
+            );
+        }
         return;
     };
     let loc = |comp| {
@@ -338,10 +348,9 @@ fn check_msh21(msg: &Message<'_>, profile: QueryProfile, findings: &mut Vec<Find
             .with_component(comp)
     };
     if named != profile {
-        findings.push(Finding::warning(
-            "MSH-21-mismatch",
+        checks.push(
+            R::MSH_21_MISMATCH,
             loc(1),
-            hl7_code::TABLE_VALUE_NOT_FOUND,
             format!(
                 "The message profile (MSH-21) is {} but the query (QPD-1) is {}; the query was \
                  answered as {}.",
@@ -349,75 +358,65 @@ fn check_msh21(msg: &Message<'_>, profile: QueryProfile, findings: &mut Vec<Find
                 profile.code(),
                 profile.code()
             ),
-        ));
+        );
     }
     let system = rep.component(2).value();
     let system = system.trim();
     if !system.eq_ignore_ascii_case("CDCPHINVS") {
-        findings.push(
-            Finding::warning(
-                "MSH-21-system",
-                loc(2),
-                hl7_code::TABLE_VALUE_NOT_FOUND,
-                format!(
-                    "The message profile's namespace (MSH-21.2) '{system}' is not CDCPHINVS; the \
-                     profile was read as {}^CDCPHINVS.",
-                    named.code()
-                ),
-            )
-            .with_cdc(cdc_code::TABLE_VALUE_NOT_FOUND),
+        checks.push(
+            R::MSH_21_SYSTEM,
+            loc(2),
+            format!(
+                "The message profile's namespace (MSH-21.2) '{system}' is not CDCPHINVS; the \
+                 profile was read as {}^CDCPHINVS.",
+                named.code()
+            ),
         );
     }
 }
 
-fn required_name(value: &str, comp: u32, findings: &mut Vec<Finding>) -> Option<String> {
+fn required_name(value: &str, comp: u32, checks: &mut Checks<'_>) -> Option<String> {
     let (which, missing_rule, invalid_rule) = match comp {
         1 => (
             "last name (QPD-4.1)",
-            "QPD-4-family-missing",
-            "QPD-4-family-invalid",
+            R::QPD_4_FAMILY_MISSING,
+            R::QPD_4_FAMILY_INVALID,
         ),
         _ => (
             "first name (QPD-4.2)",
-            "QPD-4-given-missing",
-            "QPD-4-given-invalid",
+            R::QPD_4_GIVEN_MISSING,
+            R::QPD_4_GIVEN_INVALID,
         ),
     };
     let loc = ErrLocation::field("QPD", 1, 4).with_component(comp);
     let value = value.trim();
     if value.is_empty() {
-        findings.push(query_error(
+        checks.push(
             missing_rule,
             loc,
-            hl7_code::REQUIRED_FIELD_MISSING,
             format!("The patient's {which} is missing; the query was not run."),
-        ));
+        );
         return None;
     }
     if !value.chars().any(char::is_alphabetic) {
-        findings.push(
-            query_error(
-                invalid_rule,
-                loc,
-                hl7_code::DATA_TYPE,
-                format!("The patient's {which} '{value}' has no letters; the query was not run."),
-            )
-            .with_cdc(cdc_code::INVALID_VALUE),
+        checks.push(
+            invalid_rule,
+            loc,
+            format!("The patient's {which} '{value}' has no letters; the query was not run."),
         );
         return None;
     }
     Some(value.to_string())
 }
 
-fn birth_date(qpd: &Segment<'_, '_>, today: Date, findings: &mut Vec<Finding>) -> Option<Date> {
+fn birth_date(qpd: &Segment<'_, '_>, today: Date, checks: &mut Checks<'_>) -> Option<Date> {
     let loc = || ErrLocation::field("QPD", 1, 6);
     let Some(raw) = text(qpd.get(6, 1)) else {
-        findings.push(query_error(
-            "QPD-6-missing",
+        checks.push(
+            R::QPD_6_MISSING,
             loc(),
-            hl7_code::REQUIRED_FIELD_MISSING,
-            "The patient's birth date (QPD-6) is missing; the query was not run.".into(),
-        ));
+            "The patient's birth date (QPD-6) is missing; the query was not run.",
+        );
         return None;
     };
     let date = match parse_dtm(&raw) {
@@ -426,32 +425,24 @@ fn birth_date(qpd: &Segment<'_, '_>, today: Date, findings: &mut Vec<Finding>) -
     };
     match date {
         None => {
-            findings.push(
-                query_error(
-                    "QPD-6-invalid",
-                    loc(),
-                    hl7_code::DATA_TYPE,
-                    format!(
-                        "The patient's birth date (QPD-6) '{raw}' is not a valid date \
-                         (YYYYMMDD); the query was not run."
-                    ),
-                )
-                .with_cdc(cdc_code::INVALID_DATE),
+            checks.push(
+                R::QPD_6_INVALID,
+                loc(),
+                format!(
+                    "The patient's birth date (QPD-6) '{raw}' is not a valid date \
+                     (YYYYMMDD); the query was not run."
+                ),
             );
             None
         }
         Some(d) if d > today => {
-            findings.push(
-                query_error(
-                    "QPD-6-future",
-                    loc(),
-                    hl7_code::DATA_TYPE,
-                    format!(
-                        "The patient's birth date (QPD-6) {d} is in the future; the query was \
-                         not run."
-                    ),
-                )
-                .with_cdc(cdc_code::ILLOGICAL_DATE),
+            checks.push(
+                R::QPD_6_FUTURE,
+                loc(),
+                format!(
+                    "The patient's birth date (QPD-6) {d} is in the future; the query was \
+                     not run."
+                ),
             );
             None
         }
@@ -459,24 +450,20 @@ fn birth_date(qpd: &Segment<'_, '_>, today: Date, findings: &mut Vec<Finding>) -
     }
 }
 
-fn sex(qpd: &Segment<'_, '_>, findings: &mut Vec<Finding>) -> Option<String> {
+fn sex(qpd: &Segment<'_, '_>, checks: &mut Checks<'_>) -> Option<String> {
     let sex = text(qpd.get(7, 1))?.to_ascii_uppercase();
     if matches!(sex.as_str(), "F" | "M" | "U" | "X") {
         return Some(sex);
     }
-    findings.push(
-        Finding::warning(
-            "QPD-7-invalid",
-            ErrLocation::field("QPD", 1, 7),
-            hl7_code::TABLE_VALUE_NOT_FOUND,
-            format!("The patient's sex (QPD-7) '{sex}' is not F, M, U or X; it was not used."),
-        )
-        .with_cdc(cdc_code::TABLE_VALUE_NOT_FOUND),
+    checks.push(
+        R::QPD_7_INVALID,
+        ErrLocation::field("QPD", 1, 7),
+        format!("The patient's sex (QPD-7) '{sex}' is not F, M, U or X; it was not used."),
     );
     None
 }
 
-fn multiple_birth(qpd: &Segment<'_, '_>, findings: &mut Vec<Finding>) -> Option<bool> {
+fn multiple_birth(qpd: &Segment<'_, '_>, checks: &mut Checks<'_>) -> Option<bool> {
     let value = text(qpd.get(10, 1))?;
     if value.eq_ignore_ascii_case("Y") {
         return Some(true);
@@ -484,36 +471,26 @@ fn multiple_birth(qpd: &Segment<'_, '_>, findings: &mut Vec<Finding>) -> Option<
     if value.eq_ignore_ascii_case("N") {
         return Some(false);
     }
-    findings.push(
-        Finding::warning(
-            "QPD-10-invalid",
-            ErrLocation::field("QPD", 1, 10),
-            hl7_code::TABLE_VALUE_NOT_FOUND,
-            format!(
-                "The multiple birth indicator (QPD-10) '{value}' is not Y or N; it was not used."
-            ),
-        )
-        .with_cdc(cdc_code::TABLE_VALUE_NOT_FOUND),
+    checks.push(
+        R::QPD_10_INVALID,
+        ErrLocation::field("QPD", 1, 10),
+        format!("The multiple birth indicator (QPD-10) '{value}' is not Y or N; it was not used."),
     );
     None
 }
 
-fn birth_order(qpd: &Segment<'_, '_>, findings: &mut Vec<Finding>) -> Option<u8> {
+fn birth_order(qpd: &Segment<'_, '_>, checks: &mut Checks<'_>) -> Option<u8> {
     let value = text(qpd.get(11, 1))?;
     match value.parse::<u8>() {
         Ok(n) if n >= 1 => Some(n),
         _ => {
-            findings.push(
-                Finding::warning(
-                    "QPD-11-invalid",
-                    ErrLocation::field("QPD", 1, 11),
-                    hl7_code::DATA_TYPE,
-                    format!(
-                        "The birth order (QPD-11) '{value}' is not a number from 1 to 255; it \
-                         was not used."
-                    ),
-                )
-                .with_cdc(cdc_code::INVALID_VALUE),
+            checks.push(
+                R::QPD_11_INVALID,
+                ErrLocation::field("QPD", 1, 11),
+                format!(
+                    "The birth order (QPD-11) '{value}' is not a number from 1 to 255; it was \
+                     not used."
+                ),
             );
             None
         }
@@ -521,85 +498,73 @@ fn birth_order(qpd: &Segment<'_, '_>, findings: &mut Vec<Finding>) -> Option<u8>
 }
 
 /// RCP-1 and RCP-2; returns the number of candidates the registry may list.
-fn rcp(msg: &Message<'_>, limits: &QueryLimits, findings: &mut Vec<Finding>) -> u32 {
+fn rcp(msg: &Message<'_>, limits: &QueryLimits, checks: &mut Checks<'_>) -> u32 {
     let cap = limits.max_candidates.max(1);
     let default = limits.default_max_candidates.clamp(1, cap);
     let Some(rcp) = msg.segment("RCP") else {
-        findings.push(Finding::warning(
-            "RCP-missing",
+        checks.push(
+            R::RCP_MISSING,
             ErrLocation::segment("RCP", 1),
-            hl7_code::SEGMENT_SEQUENCE,
             format!(
                 "The message has no RCP segment; the query was answered immediately with at most \
                  {default} candidates."
             ),
-        ));
+        );
         return default;
     };
     match text(rcp.get(1, 1)) {
-        None => findings.push(Finding::warning(
-            "RCP-1-missing",
+        None => checks.push(
+            R::RCP_1_MISSING,
             ErrLocation::field("RCP", 1, 1),
-            hl7_code::REQUIRED_FIELD_MISSING,
             "The query priority (RCP-1) is missing; the query was answered immediately (I).",
-        )),
+        ),
         Some(p) if p.eq_ignore_ascii_case("I") => {}
-        Some(p) => findings.push(
-            Finding::warning(
-                "RCP-1-unsupported",
-                ErrLocation::field("RCP", 1, 1),
-                hl7_code::TABLE_VALUE_NOT_FOUND,
-                format!(
-                    "The query priority (RCP-1) '{p}' is not supported; the query was answered \
-                     immediately (I)."
-                ),
-            )
-            .with_cdc(cdc_code::TABLE_VALUE_NOT_FOUND),
+        Some(p) => checks.push(
+            R::RCP_1_UNSUPPORTED,
+            ErrLocation::field("RCP", 1, 1),
+            format!(
+                "The query priority (RCP-1) '{p}' is not supported; the query was answered \
+                 immediately (I)."
+            ),
         ),
     }
     let quantity = rcp.field(2).repetition(1);
     let count_loc = || ErrLocation::field("RCP", 1, 2).with_component(1);
     let Some(raw) = text(Some(quantity.component(1).value())) else {
-        findings.push(Finding::warning(
-            "RCP-2-missing",
+        checks.push(
+            R::RCP_2_MISSING,
             count_loc(),
-            hl7_code::REQUIRED_FIELD_MISSING,
             format!(
                 "The maximum number of candidates (RCP-2) is missing; at most {default} are \
                  listed."
             ),
-        ));
+        );
         return default;
     };
     let units = quantity.component(2).subcomponent_value(1);
     let units = units.trim();
     if !units.is_empty() && !units.eq_ignore_ascii_case("RD") {
-        findings.push(
-            Finding::warning(
-                "RCP-2-units",
-                ErrLocation::field("RCP", 1, 2)
-                    .with_subcomponent(1)
-                    .with_component(2),
-                hl7_code::TABLE_VALUE_NOT_FOUND,
-                format!(
-                    "The unit of RCP-2 '{units}' is not RD (records); the quantity was read as a \
-                     number of records."
-                ),
-            )
-            .with_cdc(cdc_code::TABLE_VALUE_NOT_FOUND),
+        checks.push(
+            R::RCP_2_UNITS,
+            ErrLocation::field("RCP", 1, 2)
+                .with_subcomponent(1)
+                .with_component(2),
+            format!(
+                "The unit of RCP-2 '{units}' is not RD (records); the quantity was read as a \
+                 number of records."
+            ),
         );
     }
     match raw.parse::<u64>() {
         Ok(n) if n >= 1 => {
             if n > u64::from(cap) {
-                findings.push(Finding::info(
-                    "RCP-2-capped",
+                checks.push(
+                    R::RCP_2_CAPPED,
                     count_loc(),
-                    hl7_code::MESSAGE_ACCEPTED,
                     format!(
                         "{n} candidates were asked for (RCP-2); this registry lists at most {cap}."
                     ),
-                ));
+                );
                 cap
             } else {
                 // n <= cap, which is a u32.
@@ -607,17 +572,13 @@ fn rcp(msg: &Message<'_>, limits: &QueryLimits, findings: &mut Vec<Finding>) -> 
             }
         }
         _ => {
-            findings.push(
-                Finding::warning(
-                    "RCP-2-invalid",
-                    count_loc(),
-                    hl7_code::DATA_TYPE,
-                    format!(
-                        "The maximum number of candidates (RCP-2) '{raw}' is not a positive whole \
-                         number; at most {default} are listed."
-                    ),
-                )
-                .with_cdc(cdc_code::INVALID_VALUE),
+            checks.push(
+                R::RCP_2_INVALID,
+                count_loc(),
+                format!(
+                    "The maximum number of candidates (RCP-2) '{raw}' is not a positive whole \
+                     number; at most {default} are listed."
+                ),
             );
             default
         }

@@ -33,7 +33,8 @@ use crate::hl7::{
     build_ack, reencode, AckCode, AckContext, AckParams, Delimiters, ErrEntry, ErrLocation,
     Message, MessageBuilder, SegmentBuilder,
 };
-use crate::registry::finding::{ack_code, hl7_code, Finding};
+use crate::registry::finding::{ack_code, Finding};
+use crate::registry::rules::{self, R};
 
 use super::model::{
     AddressView, CodedValue, DoseKind, DoseView, ImmunityView, NextOfKinView, PatientView,
@@ -214,10 +215,9 @@ pub struct RspParams<'p> {
 
 /// The warning added to a Z44 answer that returns patient data.
 pub fn z44_notice() -> Finding {
-    Finding::warning(
-        "QPD-1-Z44-not-evaluated",
+    rules::default_finding(
+        R::QPD_1_Z44_NOT_EVALUATED,
         ErrLocation::field("QPD", 1, 1).with_component(1),
-        hl7_code::MESSAGE_ACCEPTED,
         "This registry does not evaluate doses or forecast the next ones: the answer to this Z44 \
          query holds the recorded immunization history (or the list of candidates) without \
          evaluation or forecast.",

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::hl7::Severity;
 use crate::registry::finding::Scope;
 
-use super::rules::{rules, RuleInfo};
+use crate::registry::rules::{rules, RuleInfo};
 
 /// How a required or conditional field of the profile is covered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -293,9 +293,10 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-fn row_fields(r: &RuleInfo) -> [String; 7] {
+fn row_fields(r: &RuleInfo) -> [String; 8] {
     [
         r.id.to_string(),
+        r.applies.as_str().to_string(),
         format!(
             "{}{}",
             severity_name(r.severity),
@@ -317,16 +318,19 @@ pub fn render_rules(format: RulesFormat) -> String {
         RulesFormat::Markdown => {
             let _ = writeln!(
                 out,
-                "# Validation rules\n\n{} rules. Severity: E rejects what the scope covers \
-                 (message → AR; patient → the whole message, AE; dose → that immunization only, \
-                 AE; segment → that segment), W accepts with a warning, I is a note. An \
-                 organization may set any rule to E, W, I or off, except the locked ones.\n",
+                "# Rules\n\n{} rules: every finding the registry reports, on a VXU, on a QBP \
+                 query, or while applying a message (registry). Severity: E rejects what the \
+                 scope covers (message → AR; patient → the whole message, AE, or for a query: \
+                 the query is not run; dose → that immunization only, AE; segment → that \
+                 segment), W accepts with a warning, I is a note. An organization may set any \
+                 rule to E, W, I or off, except the locked ones.\n",
                 all.len()
             );
             out.push_str(
-                "| rule | severity | scope | location | HL7 0357 | CDC 0533 | description |\n",
+                "| rule | applies to | severity | scope | location | HL7 0357 | CDC 0533 | \
+                 description |\n",
             );
-            out.push_str("|---|---|---|---|---|---|---|\n");
+            out.push_str("|---|---|---|---|---|---|---|---|\n");
             for r in all {
                 let cells = row_fields(r).map(|c| md_escape(&c));
                 let _ = writeln!(out, "| {} |", cells.join(" | "));
@@ -354,13 +358,14 @@ pub fn render_rules(format: RulesFormat) -> String {
             }
         }
         RulesFormat::Text => {
-            let rows: Vec<[String; 7]> = all.iter().map(row_fields).collect();
+            let rows: Vec<[String; 8]> = all.iter().map(row_fields).collect();
             let width = |k: usize| rows.iter().map(|r| r[k].chars().count()).max().unwrap_or(0);
-            let widths = [width(0), width(1), width(2), width(3), 4, 4];
+            let widths = [width(0), width(1), width(2), width(3), width(4)];
             let _ = writeln!(
                 out,
-                "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {:4}  {:4}  description",
+                "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {:w4$}  {:4}  {:4}  description",
                 "rule",
+                "applies",
                 "sev",
                 "scope",
                 "location",
@@ -370,11 +375,12 @@ pub fn render_rules(format: RulesFormat) -> String {
                 w1 = widths[1],
                 w2 = widths[2],
                 w3 = widths[3],
+                w4 = widths[4],
             );
             for r in &rows {
                 let _ = writeln!(
                     out,
-                    "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {:4}  {:4}  {}",
+                    "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {:w4$}  {:4}  {:4}  {}",
                     r[0],
                     r[1],
                     r[2],
@@ -382,10 +388,12 @@ pub fn render_rules(format: RulesFormat) -> String {
                     r[4],
                     r[5],
                     r[6],
+                    r[7],
                     w0 = widths[0],
                     w1 = widths[1],
                     w2 = widths[2],
                     w3 = widths[3],
+                    w4 = widths[4],
                 );
             }
             let _ = writeln!(

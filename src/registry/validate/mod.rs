@@ -47,7 +47,6 @@
 mod ack;
 mod docs;
 mod engine;
-mod rules;
 mod text;
 mod vaccine;
 
@@ -55,8 +54,6 @@ mod vaccine;
 mod tests;
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::LazyLock;
 
 use crate::date::Date;
@@ -66,97 +63,12 @@ use crate::registry::finding::Finding;
 
 pub use ack::{ack_errors, DEFAULT_ERR_LIMIT};
 pub use docs::{render_rules, Coverage, FieldCoverage, RulesFormat, FIELD_COVERAGE};
-pub use rules::{rule_info, rules, RuleInfo};
+// The catalogue covers every finding of the registry, not only this engine's; its API is
+// re-exported here, where the engine's users look for it.
+pub use crate::registry::rules::{
+    check_override, rule_info, rules, Applies, Level, OverrideError, ParseLevelError, RuleInfo,
+};
 pub use vaccine::{resolve_vaccine, ResolvedVaccine, SetAside, VaccineError, VaccineSource};
-
-/// What an organization makes of a rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Level {
-    Error,
-    Warning,
-    Info,
-    /// The rule is not checked.
-    Off,
-}
-
-impl Level {
-    /// The severity findings get, `None` when off.
-    pub fn severity(self) -> Option<Severity> {
-        match self {
-            Level::Error => Some(Severity::Error),
-            Level::Warning => Some(Severity::Warning),
-            Level::Info => Some(Severity::Info),
-            Level::Off => None,
-        }
-    }
-
-    /// `E`, `W`, `I` or `off`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Error => "E",
-            Level::Warning => "W",
-            Level::Info => "I",
-            Level::Off => "off",
-        }
-    }
-}
-
-impl From<Severity> for Level {
-    fn from(s: Severity) -> Level {
-        match s {
-            Severity::Error => Level::Error,
-            Severity::Warning => Level::Warning,
-            Severity::Info => Level::Info,
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A level that is not E, W, I or off.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a rule level; use E, W, I or off")]
-pub struct ParseLevelError(pub String);
-
-impl FromStr for Level {
-    type Err = ParseLevelError;
-
-    /// `E`/`error`, `W`/`warning`, `I`/`info`, `off`; any case.
-    fn from_str(s: &str) -> Result<Level, ParseLevelError> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "e" | "error" => Ok(Level::Error),
-            "w" | "warning" | "warn" => Ok(Level::Warning),
-            "i" | "info" => Ok(Level::Info),
-            "off" | "none" => Ok(Level::Off),
-            _ => Err(ParseLevelError(s.to_string())),
-        }
-    }
-}
-
-/// Why an override cannot be stored.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum OverrideError {
-    #[error("there is no rule '{0}' (izport rules lists them)")]
-    UnknownRule(String),
-    #[error(
-        "rule '{0}' guards data the registry cannot store without; it always rejects (E) and cannot be changed"
-    )]
-    Locked(&'static str),
-}
-
-/// Checks an organization's override before it is stored: the rule must exist, and a locked rule
-/// can only be set to E (its default).
-pub fn check_override(rule_id: &str, level: Level) -> Result<&'static RuleInfo, OverrideError> {
-    let info = rule_info(rule_id).ok_or_else(|| OverrideError::UnknownRule(rule_id.to_string()))?;
-    if info.locked && level != Level::Error {
-        return Err(OverrideError::Locked(info.id));
-    }
-    Ok(info)
-}
 
 static NO_OVERRIDES: LazyLock<HashMap<String, Level>> = LazyLock::new(HashMap::new);
 
@@ -188,13 +100,7 @@ impl<'c> Context<'c> {
 
     /// The severity a rule has for this organization; `None` when it is off.
     pub fn severity_of(&self, rule: &RuleInfo) -> Option<Severity> {
-        if rule.locked || self.overrides.is_empty() {
-            return Some(rule.severity);
-        }
-        match self.overrides.get(rule.id) {
-            Some(level) => level.severity(),
-            None => Some(rule.severity),
-        }
+        crate::registry::rules::severity(rule, self.overrides)
     }
 }
 

@@ -384,9 +384,12 @@ fn every_scenario_fires_its_rule() {
 
 #[test]
 fn every_rule_has_a_scenario() {
+    // The engine's rules: those checked on a VXU. (Query rules have their scenarios in the query
+    // reader's tests, the registry's decisions in the registry's.)
     let covered: BTreeSet<&str> = scenarios().iter().map(|(r, _)| *r).collect();
     let missing: Vec<&str> = rules()
         .iter()
+        .filter(|r| matches!(r.applies, Applies::Vxu | Applies::Both))
         .map(|r| r.id)
         .filter(|id| !covered.contains(id))
         .collect();

@@ -1,8 +1,9 @@
 use super::*;
 use crate::date::Date;
 use crate::hl7::{AckCode, Severity};
-use crate::registry::finding::ack_code;
+use crate::registry::finding::{ack_code, cdc_code, hl7_code, Scope};
 use proptest::prelude::*;
+use std::collections::HashMap;
 
 const TODAY: Date = jiff::civil::date(2024, 5, 15);
 
@@ -503,6 +504,124 @@ RCP#I#7*RD$records$HL70126\r";
         q.query_name_raw,
         "Z34*Request Immunization History*CDCPHINVS"
     );
+}
+
+/// One query per query rule of the catalogue, each triggering it.
+fn scenarios() -> Vec<(&'static str, String)> {
+    let f = |id, n, v: &str| with_field(QBP, id, n, v);
+    vec![
+        ("MSH-9-missing", f("MSH", 9, "")),
+        ("MSH-9-type", f("MSH", 9, "ADT^A01")),
+        ("MSH-9-event", f("MSH", 9, "QBP^Q22^QBP_Q21")),
+        ("MSH-11-invalid", f("MSH", 11, "X")),
+        ("MSH-12-version", f("MSH", 12, "2.3")),
+        ("MSH-21-missing", f("MSH", 21, "")),
+        ("MSH-21-unknown", f("MSH", 21, "Z22^CDCPHINVS")),
+        ("MSH-21-mismatch", f("MSH", 21, "Z44^CDCPHINVS")),
+        ("MSH-21-system", f("MSH", 21, "Z34^CDCPHHINVS")),
+        ("QPD-missing", without_segment(QBP, "QPD")),
+        ("QPD-named-QBP", QBP.replace("\rQPD|", "\rQBP|")),
+        ("QPD-1-missing", f("QPD", 1, "")),
+        ("QPD-1-unknown", f("QPD", 1, "Z99^Something^CDCPHINVS")),
+        (
+            "QPD-1-system",
+            f("QPD", 1, "Z34^Request Immunization History^XX"),
+        ),
+        ("QPD-2-missing", f("QPD", 2, "")),
+        ("QPD-4-family-missing", f("QPD", 4, "^Bobbie")),
+        ("QPD-4-family-invalid", f("QPD", 4, "123^Bobbie")),
+        ("QPD-4-given-missing", f("QPD", 4, "Child")),
+        ("QPD-4-given-invalid", f("QPD", 4, "Child^42")),
+        ("QPD-6-missing", f("QPD", 6, "")),
+        ("QPD-6-invalid", f("QPD", 6, "20051340")),
+        ("QPD-6-future", f("QPD", 6, "20240516")),
+        ("QPD-7-invalid", f("QPD", 7, "Q")),
+        ("QPD-10-invalid", f("QPD", 10, "maybe")),
+        ("QPD-11-invalid", f("QPD", 11, "0")),
+        ("RCP-missing", without_segment(QBP, "RCP")),
+        ("RCP-1-missing", f("RCP", 1, "")),
+        ("RCP-1-unsupported", f("RCP", 1, "D")),
+        ("RCP-2-missing", f("RCP", 2, "")),
+        ("RCP-2-units", f("RCP", 2, "5^PG&pages")),
+        ("RCP-2-invalid", f("RCP", 2, "many^RD&records&HL70126")),
+        ("RCP-2-capped", f("RCP", 2, "500^RD&records&HL70126")),
+    ]
+}
+
+fn findings_of(text: &str) -> Vec<Finding> {
+    match parse(text) {
+        Ok(q) => q.warnings,
+        Err(f) => f,
+    }
+}
+
+#[test]
+fn every_query_finding_is_a_catalogue_rule_as_the_catalogue_describes_it() {
+    use crate::registry::rules::{rule_info, rules as catalogue, Applies};
+    let mut covered = std::collections::BTreeSet::new();
+    for (rule, text) in scenarios() {
+        let found = findings_of(&text);
+        assert!(rules(&found).contains(&rule), "{rule}: {found:#?}");
+        for f in &found {
+            let info =
+                rule_info(f.rule).unwrap_or_else(|| panic!("{} is not in the catalogue", f.rule));
+            assert!(
+                matches!(info.applies, Applies::Query | Applies::Both),
+                "{} is not a query rule",
+                f.rule
+            );
+            assert_eq!(
+                (f.severity, f.scope, f.hl7_code, f.cdc_code),
+                (info.severity, info.scope, info.hl7_code, info.cdc_code),
+                "{}",
+                f.rule
+            );
+            covered.insert(f.rule);
+        }
+    }
+    // The Z44 notice is added to answers, not found in requests.
+    covered.insert(crate::registry::query::z44_notice().rule);
+    let missing: Vec<&str> = catalogue()
+        .iter()
+        .filter(|r| r.applies == Applies::Query)
+        .map(|r| r.id)
+        .filter(|id| !covered.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "query rules no scenario reports: {missing:?}"
+    );
+}
+
+#[test]
+fn an_organizations_levels_apply_to_queries() {
+    use crate::registry::rules::Level;
+    let levels = |pairs: &[(&str, Level)]| -> HashMap<String, Level> {
+        pairs.iter().map(|(r, l)| (r.to_string(), *l)).collect()
+    };
+    let run = |text: &str, overrides: &HashMap<String, Level>| {
+        let msg = Message::parse(text).expect("hl7");
+        parse_query_with(&msg, &limits(), TODAY, overrides)
+    };
+    let odd_sex = with_field(QBP, "QPD", 7, "Q");
+
+    // Raised to E, a warning refuses the query (AE), and says why.
+    let raised = run(&odd_sex, &levels(&[("QPD-7-invalid", Level::Error)])).expect_err("refused");
+    assert_eq!(rules(&raised), ["QPD-7-invalid"]);
+    assert_eq!(raised[0].severity, Severity::Error);
+    assert!(raised[0]
+        .message
+        .ends_with("Your organization's settings make this an error."));
+    assert_eq!(ack_code(&raised), AckCode::AE);
+
+    // Turned off, it is not reported.
+    let quiet = run(&odd_sex, &levels(&[("QPD-7-invalid", Level::Off)])).expect("read");
+    assert!(quiet.warnings.is_empty(), "{:#?}", quiet.warnings);
+
+    // A locked rule keeps its level whatever is stored.
+    let no_tag = with_field(QBP, "QPD", 2, "");
+    let locked = run(&no_tag, &levels(&[("QPD-2-missing", Level::Off)])).expect_err("refused");
+    assert_eq!(rules(&locked), ["QPD-2-missing"]);
 }
 
 fn mutated_qbp() -> impl Strategy<Value = String> {

@@ -17,7 +17,6 @@ mod header;
 mod orders;
 mod patient;
 
-use super::rules::R;
 use super::text::{
     comp, components, is_identifier_type, is_oid, is_us_country, is_us_state, is_us_zip,
     is_value_type, lot_problem, name_issue, number, shown, val, when, xtn_problem, NameIssue,
@@ -25,6 +24,7 @@ use super::text::{
 use super::vaccine::{resolve, ResolvedVaccine, VaccineError, VaccineSource};
 use super::Context;
 use crate::date::{age_years, next_day, Date};
+use crate::registry::rules::R;
 
 type Key = (usize, u32, u32, u32);
 
