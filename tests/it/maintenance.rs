@@ -2,11 +2,9 @@
 //! mode; nothing processed during a window; boundaries crossed with a manual clock (across
 //! daylight-saving changes); organization drills; several nodes on one database.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use izport::maintenance::pages::{maintenance_html, proxy_error_html, MAINTENANCE_SENTENCE};
 use izport::maintenance::{Kind, ManualClock, Mode, PageFormat};
 use izport::store::NewWindow;

@@ -335,8 +335,6 @@ fn ndc_coded_vxus_resolve_their_vaccines() {
     }
 }
 
-mod common;
-
 /// The comparison above judges the engine; this one shows the server answers exactly that:
 /// every ONC-2015 VXU submitted through submitSingleMessage gets the MSA-1 and the (ERR-3,
 /// ERR-4) set the engine's judgement gives — and so the expected ACK, or a named difference.
@@ -353,7 +351,7 @@ async fn the_server_answers_the_onc2015_vxus_as_judged() {
     assert!(vxus.len() >= 5, "ONC-2015 VXUs missing from the corpus");
     for path in vxus {
         // A fresh registry each: tc06 and tc07 share MSH-10, which a shared one would flag.
-        let app = common::spawn_app().await;
+        let app = crate::common::spawn_app().await;
         let text = read(&path);
         let (status, ack) = app.submit(&text).await;
         assert_eq!(status, 200, "{}: {ack}", name(&path));

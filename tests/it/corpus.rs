@@ -2,9 +2,7 @@
 //! points at it): a SOAP response or fault each time, never a panic, hang or empty body; every
 //! HL7 response parses and echoes the request's MSH-10.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use izport::hl7::Message;
 
 /// MSH-10 of the first MSH in a raw file, read independently of the codec under test.

@@ -1,11 +1,9 @@
 //! Registry semantics through the real server: identity and matching, consolidated doses,
 //! updates and deletes, refusals and immunity, safe resend, test vs production, consent.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
+use crate::common::*;
 use izport::registry::consent::{ConsentConfig, Policy};
 use izport::registry::RegistryConfig;
 

@@ -1,8 +1,6 @@
 //! History queries (QBP^Q11 Z34/Z44 → RSP^K11) through the real server.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use izport::hl7::Message;
 use izport::registry::query::{parse_query, read_rsp, QueryLimits};
 
