@@ -1,6 +1,6 @@
 //! Corpus conformance of the validation rule engine (library API; no server).
 //!
-//! Runs when `IZPORT_CORPUS_DIR` names the corpus folder and skips otherwise. For every
+//! Needs `IZPORT_CORPUS_DIR` (the tests are ignored without it). For every
 //! `onc2015_tcNN_vxu_*.hl7` with an `onc2015_tcNN_ack_*.hl7` beside it, the VXU is validated and
 //! our MSA-1 and set of (ERR-3, ERR-4) codes are compared with the expected ACK's. Where we differ
 //! on purpose, [`DIFFERENCES`] names the case, what we answer instead, and why; a difference
@@ -11,8 +11,8 @@
 //! The date is fixed (`TODAY`) so that results do not change with the calendar.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
+use crate::inputs::{corpus_dir, corpus_files as files, file_name as name, read};
 use izport::hl7::{Message, Severity};
 use izport::registry::codes::CodeSets;
 use izport::registry::finding::{ack_code, Scope};
@@ -92,42 +92,6 @@ const DIFFERENCES: &[Difference] = &[
     },
 ];
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("IZPORT_CORPUS_DIR")?;
-    let dir = PathBuf::from(dir);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        panic!("IZPORT_CORPUS_DIR={} is not a folder", dir.display());
-    }
-}
-
-fn read(path: &Path) -> String {
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => panic!("{}: {e}", path.display()),
-    }
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => panic!("{}: {e}", dir.display()),
-    };
-    let mut out: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "hl7"))
-        .collect();
-    out.sort();
-    out
-}
-
-fn name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 fn context() -> Context<'static> {
     Context::new(TODAY, CodeSets::builtin())
 }
@@ -192,12 +156,9 @@ fn case_of(file: &str) -> Option<&str> {
 }
 
 #[test]
+#[ignore = "needs IZPORT_CORPUS_DIR: the shared HL7 corpus"]
 fn onc2015_pairs_match_the_expected_acks() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("IZPORT_CORPUS_DIR not set; corpus conformance skipped");
-        return;
-    };
-    let all = files(&dir);
+    let all = files();
     let ack_for = |case: &str| {
         all.iter()
             .find(|p| name(p).starts_with(&format!("onc2015_{case}_ack_")))
@@ -264,14 +225,11 @@ fn onc2015_pairs_match_the_expected_acks() {
 }
 
 #[test]
+#[ignore = "needs IZPORT_CORPUS_DIR: the shared HL7 corpus"]
 fn every_corpus_message_validates_without_panic() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("IZPORT_CORPUS_DIR not set; corpus conformance skipped");
-        return;
-    };
     let ctx = context();
     let mut validated = 0;
-    for path in files(&dir) {
+    for path in files() {
         let text = read(&path);
         let Ok(msg) = Message::parse(&text) else {
             continue;
@@ -299,11 +257,9 @@ fn every_corpus_message_validates_without_panic() {
 }
 
 #[test]
+#[ignore = "needs IZPORT_CORPUS_DIR: the shared HL7 corpus"]
 fn ndc_coded_vxus_resolve_their_vaccines() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("IZPORT_CORPUS_DIR not set; corpus conformance skipped");
-        return;
-    };
+    let dir = corpus_dir();
     let ctx = context();
     let wanted = [
         "nist_cf_vxu_z22_ndc",
@@ -339,12 +295,9 @@ fn ndc_coded_vxus_resolve_their_vaccines() {
 /// every ONC-2015 VXU submitted through submitSingleMessage gets the MSA-1 and the (ERR-3,
 /// ERR-4) set the engine's judgement gives — and so the expected ACK, or a named difference.
 #[tokio::test]
+#[ignore = "needs IZPORT_CORPUS_DIR: the shared HL7 corpus"]
 async fn the_server_answers_the_onc2015_vxus_as_judged() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("IZPORT_CORPUS_DIR not set; server conformance skipped");
-        return;
-    };
-    let vxus: Vec<_> = files(&dir)
+    let vxus: Vec<_> = files()
         .into_iter()
         .filter(|p| name(p).starts_with("onc2015_tc") && name(p).contains("_vxu_"))
         .collect();

@@ -1,4 +1,4 @@
-//! The query codec against the shared corpus (runs when IZPORT_CORPUS_DIR points at it).
+//! The query codec against the shared corpus.
 //!
 //! * Every NIST and ONC 2015 QBP parses to a query with the expected profile and tag.
 //! * For each expected RSP in the corpus, the records are read out of that file
@@ -9,24 +9,13 @@
 //! Deliberate differences are listed in [`DIFFERENCES`]; the test checks that each one is
 //! real, so the table cannot go stale.
 
-use std::path::PathBuf;
-
+use crate::inputs::corpus_dir;
 use izport::hl7::{AckContext, AckParams, Message};
 use izport::registry::query::{
     build_rsp, parse_query, read_rsp, QueryEcho, QueryLimits, QueryOutcome, QueryProfile, RspParams,
 };
 
 const TODAY: (i16, u8, u8) = (2025, 1, 1);
-
-fn corpus() -> Option<PathBuf> {
-    match std::env::var("IZPORT_CORPUS_DIR") {
-        Ok(dir) => Some(PathBuf::from(dir)),
-        Err(_) => {
-            eprintln!("IZPORT_CORPUS_DIR not set: corpus query test skipped");
-            None
-        }
-    }
-}
 
 fn load(dir: &std::path::Path, name: &str) -> String {
     let path = dir.join(name);
@@ -68,10 +57,9 @@ const QUERIES: &[(&str, QueryProfile, &str, u32)] = &[
 ];
 
 #[test]
+#[ignore = "needs IZPORT_CORPUS_DIR: the shared HL7 corpus"]
 fn corpus_queries_parse() {
-    let Some(dir) = corpus() else {
-        return;
-    };
+    let dir = corpus_dir();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("corpus dir")
         .filter_map(Result::ok)
@@ -297,10 +285,9 @@ fn query_text(dir: &std::path::Path, query: Query, expected: &Message<'_>) -> St
 }
 
 #[test]
+#[ignore = "needs IZPORT_CORPUS_DIR: the shared HL7 corpus"]
 fn expected_responses_are_reproduced() {
-    let Some(dir) = corpus() else {
-        return;
-    };
+    let dir = corpus_dir();
     let mut differences_seen = vec![false; DIFFERENCES.len()];
     for &(rsp_name, query, kind) in CASES {
         let expected_text = load(&dir, rsp_name);
