@@ -12,6 +12,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod inputs;
+mod rsp;
 mod text;
 
 mod codes_import;
