@@ -210,6 +210,7 @@ const DISAGREEMENTS: &[Disagreement] = &[
         variant_differs: &["ERR 1 ERR-2"],
     },
 ];
+
 fn context() -> Context<'static> {
     Context::new(TODAY, CodeSets::builtin())
 }
