@@ -103,6 +103,25 @@ impl Demographics {
     }
 }
 
+#[cfg(test)]
+impl Demographics {
+    /// A girl known by her names and birth date only (tests).
+    pub(crate) fn sketch(family: &str, given: &str, birth_date: Date) -> Demographics {
+        Demographics::new(
+            family,
+            given,
+            birth_date,
+            Some("F"),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// The same person: link.
@@ -248,17 +267,10 @@ mod tests {
     use super::*;
 
     fn person(family: &str, given: &str, dob: &str) -> Demographics {
-        Demographics::new(
+        Demographics::sketch(
             family,
             given,
             crate::date::parse_iso(dob).expect("test date"),
-            Some("F"),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
         )
     }
 

@@ -134,18 +134,7 @@ mod tests {
     fn person(id: i64, family: &str, given: &str, dob: crate::date::Date) -> StoredPerson {
         StoredPerson {
             id,
-            demographics: Demographics::new(
-                family,
-                given,
-                dob,
-                Some("F"),
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-            ),
+            demographics: Demographics::sketch(family, given, dob),
             consent: Status::None,
         }
     }

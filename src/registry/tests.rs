@@ -8,7 +8,7 @@ use std::sync::Arc;
 use jiff::civil::date;
 use jiff::Timestamp;
 
-use super::apply::{plan_patient, Prepared};
+use super::apply::{plan_patient, PatientPlan, Prepared};
 use super::consent::{ConsentConfig, Policy, Status};
 use super::finding::{ack_code, Finding};
 use super::identity::Demographics;
@@ -188,18 +188,7 @@ fn changes(pd1_12: Option<&str>, disaster: bool) -> PatientChanges {
 fn stored(id: i64, consent: Status) -> StoredPerson {
     StoredPerson {
         id,
-        demographics: Demographics::new(
-            "Tester",
-            "Tina",
-            date(2023, 3, 2),
-            Some("F"),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        ),
+        demographics: Demographics::sketch("Tester", "Tina", date(2023, 3, 2)),
         consent,
     }
 }
@@ -220,17 +209,28 @@ fn nobody() -> Match {
     }
 }
 
-#[test]
-fn opt_out_keeps_a_new_patient_and_records_protection() {
+/// The patient decision on 1 June 2024 under `policy`: the plan (`None`: rejected) and the
+/// findings it added.
+fn plan(
+    policy: Policy,
+    planned: PatientChanges,
+    found: Match,
+) -> (Option<PatientPlan>, Vec<Finding>) {
     let mut findings = Vec::new();
     let plan = plan_patient(
-        &config(Policy::OptOut),
-        changes(Some("Y"), false),
-        nobody(),
+        &config(policy),
+        planned,
+        found,
         date(2024, 6, 1),
         &mut findings,
-    )
-    .expect("kept");
+    );
+    (plan, findings)
+}
+
+#[test]
+fn opt_out_keeps_a_new_patient_and_records_protection() {
+    let (plan, findings) = plan(Policy::OptOut, changes(Some("Y"), false), nobody());
+    let plan = plan.expect("kept");
     assert!(findings.is_empty());
     assert!(plan.existing.is_none());
     assert_eq!(plan.consent, Some((Status::Protected, date(2024, 5, 1))));
@@ -239,14 +239,7 @@ fn opt_out_keeps_a_new_patient_and_records_protection() {
 
 #[test]
 fn opt_in_rejects_a_new_patient_without_consent() {
-    let mut findings = Vec::new();
-    let plan = plan_patient(
-        &config(Policy::OptIn),
-        changes(None, false),
-        nobody(),
-        date(2024, 6, 1),
-        &mut findings,
-    );
+    let (plan, findings) = plan(Policy::OptIn, changes(None, false), nobody());
     assert!(plan.is_none());
     assert_eq!(rules(&findings), ["CONSENT-missing"]);
     assert_eq!(ack_code(&findings), AckCode::AE);
@@ -254,74 +247,49 @@ fn opt_in_rejects_a_new_patient_without_consent() {
 
 #[test]
 fn opt_in_keeps_a_patient_with_consent_on_file_or_affirmed() {
-    let mut findings = Vec::new();
     let on_file = Match::One {
         person: stored(4, Status::Consented),
         by: MatchedBy::Identifier,
     };
-    let plan = plan_patient(
-        &config(Policy::OptIn),
-        changes(None, false),
-        on_file,
-        date(2024, 6, 1),
-        &mut findings,
-    )
-    .expect("kept");
+    let (kept, findings) = plan(Policy::OptIn, changes(None, false), on_file);
+    let kept = kept.expect("kept");
     assert!(findings.is_empty());
     assert_eq!(
-        plan.existing.map(|(p, by)| (p.id, by)),
+        kept.existing.map(|(p, by)| (p.id, by)),
         Some((4, MatchedBy::Identifier))
     );
-    assert_eq!(plan.consent, None, "what is on file stands");
+    assert_eq!(kept.consent, None, "what is on file stands");
 
-    let plan = plan_patient(
-        &config(Policy::OptIn),
-        changes(Some("N"), false),
-        nobody(),
-        date(2024, 6, 1),
-        &mut findings,
-    )
-    .expect("kept");
-    assert_eq!(plan.consent, Some((Status::Consented, date(2024, 5, 1))));
+    let (affirmed, _) = plan(Policy::OptIn, changes(Some("N"), false), nobody());
+    assert_eq!(
+        affirmed.expect("kept").consent,
+        Some((Status::Consented, date(2024, 5, 1)))
+    );
 }
 
 #[test]
 fn opt_in_without_consent_keeps_only_disaster_doses() {
-    let mut findings = Vec::new();
     let mut planned = changes(None, true);
     let mut routine = planned.doses[0].clone();
     routine.disaster_indicated = false;
     routine.filler_order_id = "ROUTINE".into();
     planned.doses.push(routine);
-    let plan = plan_patient(
-        &config(Policy::OptIn),
-        planned,
-        nobody(),
-        date(2024, 6, 1),
-        &mut findings,
-    )
-    .expect("the patient is kept with the disaster dose");
-    assert_eq!(plan.changes.doses.len(), 1);
-    assert!(plan.changes.doses[0].disaster_indicated);
+    let (kept, findings) = plan(Policy::OptIn, planned, nobody());
+    let kept = kept.expect("the patient is kept with the disaster dose");
+    assert_eq!(kept.changes.doses.len(), 1);
+    assert!(kept.changes.doses[0].disaster_indicated);
     assert_eq!(rules(&findings), ["CONSENT-disaster-only"]);
 }
 
 #[test]
 fn several_linked_records_write_to_the_first_and_list_the_others() {
-    let mut findings = Vec::new();
     let found = Match::Several {
         first: stored(3, Status::None),
         others: vec![stored(8, Status::None)],
     };
-    let plan = plan_patient(
-        &config(Policy::OptOut),
-        changes(None, false),
-        found,
-        date(2024, 6, 1),
-        &mut findings,
-    )
-    .expect("kept");
-    assert_eq!(plan.existing.map(|(p, _)| p.id), Some(3));
-    assert_eq!(plan.reviews.len(), 1);
-    assert_eq!(plan.reviews[0].0, 8);
+    let (kept, _) = plan(Policy::OptOut, changes(None, false), found);
+    let kept = kept.expect("kept");
+    assert_eq!(kept.existing.map(|(p, _)| p.id), Some(3));
+    assert_eq!(kept.reviews.len(), 1);
+    assert_eq!(kept.reviews[0].0, 8);
 }

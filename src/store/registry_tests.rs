@@ -13,7 +13,7 @@ use crate::registry::consent::{ConsentConfig, Policy};
 use crate::registry::query::QueryStatus;
 use crate::registry::tests::{june_first, submitter, vxu, z34, VXU};
 use crate::registry::{
-    work, MatchedBy, Registry, RegistryConfig, RegistryError, RegistryStore, Submitter,
+    work, MatchedBy, Registry, RegistryConfig, RegistryError, RegistryStore, Response, Submitter,
 };
 
 use super::sql::args;
@@ -57,6 +57,16 @@ async fn setup(config: RegistryConfig) -> Setup {
     }
 }
 
+impl Setup {
+    /// Submits `text` as the test clinic, received now on the fixed clock.
+    async fn submit(&self, text: &str) -> Response {
+        self.registry
+            .submit(&self.submitter, text)
+            .await
+            .unwrap_or_else(|e| panic!("not answered: {e}"))
+    }
+}
+
 fn field(hl7: &str, path: &str) -> Option<String> {
     Message::parse(hl7).ok()?.get(path).map(|v| v.into_owned())
 }
@@ -64,11 +74,7 @@ fn field(hl7: &str, path: &str) -> Option<String> {
 #[tokio::test]
 async fn a_vxu_is_applied_and_a_query_answered_on_the_registrys_clock() {
     let s = setup(RegistryConfig::default()).await;
-    let r = s
-        .registry
-        .submit(&s.submitter, &vxu("C-1", "MRN-1"))
-        .await
-        .expect("answered");
+    let r = s.submit(&vxu("C-1", "MRN-1")).await;
     assert_eq!(r.ack, AckCode::AA, "{}", r.hl7);
     // The response's MSH-7 and MSH-10 come from the clock and the id source.
     assert_eq!(
@@ -97,13 +103,8 @@ async fn a_vxu_is_applied_and_a_query_answered_on_the_registrys_clock() {
     );
 
     let q = s
-        .registry
-        .submit(
-            &s.submitter,
-            &z34("Q-1", "MRN-1", "Tester", "Tina", "20230302"),
-        )
-        .await
-        .expect("answered");
+        .submit(&z34("Q-1", "MRN-1", "Tester", "Tina", "20230302"))
+        .await;
     assert_eq!(q.ack, AckCode::AA, "{}", q.hl7);
     assert_eq!(field(&q.hl7, "MSH-10").as_deref(), Some("T-2"));
     assert_eq!(field(&q.hl7, "MSH-21").as_deref(), Some("Z32"));
@@ -120,9 +121,9 @@ async fn a_vxu_is_applied_and_a_query_answered_on_the_registrys_clock() {
 async fn a_resend_is_answered_from_the_log_and_changes_nothing() {
     let s = setup(RegistryConfig::default()).await;
     let text = vxu("C-2", "MRN-2");
-    let first = s.registry.submit(&s.submitter, &text).await.expect("first");
+    let first = s.submit(&text).await;
     let (logged, _) = s.db.message_log_tail().await.expect("log");
-    let again = s.registry.submit(&s.submitter, &text).await.expect("again");
+    let again = s.submit(&text).await;
     assert!(again.resent);
     assert_eq!(again.hl7, first.hl7, "byte for byte");
     assert_eq!(again.ack, AckCode::AA);
@@ -130,11 +131,7 @@ async fn a_resend_is_answered_from_the_log_and_changes_nothing() {
 
     // The same MSH-10 with other content is processed, with the 205 warning.
     let other = text.replace("LOT1", "LOT2");
-    let reused = s
-        .registry
-        .submit(&s.submitter, &other)
-        .await
-        .expect("reused");
+    let reused = s.submit(&other).await;
     assert!(!reused.resent);
     assert_eq!(reused.ack, AckCode::AA);
     let warned: Vec<_> = reused
@@ -149,26 +146,14 @@ async fn a_resend_is_answered_from_the_log_and_changes_nothing() {
 #[tokio::test]
 async fn a_second_report_is_matched_by_identifier_or_by_demographics() {
     let s = setup(RegistryConfig::default()).await;
-    let first = s
-        .registry
-        .submit(&s.submitter, &vxu("C-3", "MRN-3"))
-        .await
-        .expect("first");
-    let by_mrn = s
-        .registry
-        .submit(&s.submitter, &vxu("C-4", "MRN-3"))
-        .await
-        .expect("same MRN");
+    let first = s.submit(&vxu("C-3", "MRN-3")).await;
+    let by_mrn = s.submit(&vxu("C-4", "MRN-3")).await;
     assert_eq!(by_mrn.patient_id, first.patient_id);
     assert_eq!(
         by_mrn.patient.and_then(|p| p.matched),
         Some(MatchedBy::Identifier)
     );
-    let by_name = s
-        .registry
-        .submit(&s.submitter, &vxu("C-5", "OTHER-MRN"))
-        .await
-        .expect("another MRN");
+    let by_name = s.submit(&vxu("C-5", "OTHER-MRN")).await;
     assert_eq!(by_name.patient_id, first.patient_id);
     assert_eq!(
         by_name.patient.and_then(|p| p.matched),
@@ -180,30 +165,17 @@ async fn a_second_report_is_matched_by_identifier_or_by_demographics() {
 #[tokio::test]
 async fn a_query_names_candidates_when_the_match_is_not_sure() {
     let s = setup(RegistryConfig::default()).await;
-    s.registry
-        .submit(&s.submitter, &vxu("C-6", "MRN-6"))
-        .await
-        .expect("stored");
+    s.submit(&vxu("C-6", "MRN-6")).await;
     // Same family name and birth date, another given name, no identifier: a possible match.
     let q = s
-        .registry
-        .submit(
-            &s.submitter,
-            &z34("Q-2", "NONE", "Tester", "Tanya", "20230302"),
-        )
-        .await
-        .expect("answered");
+        .submit(&z34("Q-2", "NONE", "Tester", "Tanya", "20230302"))
+        .await;
     assert_eq!(field(&q.hl7, "MSH-21").as_deref(), Some("Z31"), "{}", q.hl7);
     assert_eq!(q.query.map(|r| r.returned), Some(1));
     // Nobody by that name.
     let q = s
-        .registry
-        .submit(
-            &s.submitter,
-            &z34("Q-3", "NONE", "Nobody", "Known", "20100101"),
-        )
-        .await
-        .expect("answered");
+        .submit(&z34("Q-3", "NONE", "Nobody", "Known", "20100101"))
+        .await;
     assert_eq!(q.query.map(|r| r.status), Some(QueryStatus::NotFound));
 }
 
@@ -217,11 +189,7 @@ async fn opt_in_keeps_nothing_without_consent_and_shares_only_with_it() {
         ..RegistryConfig::default()
     })
     .await;
-    let refused = s
-        .registry
-        .submit(&s.submitter, &vxu("C-7", "MRN-7"))
-        .await
-        .expect("answered");
+    let refused = s.submit(&vxu("C-7", "MRN-7")).await;
     assert_eq!(refused.ack, AckCode::AE);
     assert!(refused.findings.iter().any(|f| f.rule == "CONSENT-missing"));
     assert!(refused.patient_id.is_none());
@@ -233,11 +201,7 @@ async fn opt_in_keeps_nothing_without_consent_and_shares_only_with_it() {
         .replace("{MSH-11}", "P")
         .replace("{PD1}", "PD1||||||||||||N|20240501\r")
         .replace("{RXA-3}", "20240514");
-    let kept = s
-        .registry
-        .submit(&s.submitter, &consented)
-        .await
-        .expect("answered");
+    let kept = s.submit(&consented).await;
     assert_eq!(kept.ack, AckCode::AA, "{}", kept.hl7);
     let patient = kept.patient_id.expect("kept");
     assert_eq!(
@@ -245,13 +209,8 @@ async fn opt_in_keeps_nothing_without_consent_and_shares_only_with_it() {
         ("consented".to_string(), Some("2024-05-01".to_string()))
     );
     let q = s
-        .registry
-        .submit(
-            &s.submitter,
-            &z34("Q-4", "MRN-7", "Tester", "Tina", "20230302"),
-        )
-        .await
-        .expect("answered");
+        .submit(&z34("Q-4", "MRN-7", "Tester", "Tina", "20230302"))
+        .await;
     assert_eq!(q.query.map(|r| r.status), Some(QueryStatus::Ok));
 }
 
@@ -324,13 +283,9 @@ async fn an_organization_may_refuse_reused_control_ids() {
         .await
         .expect("override");
     let text = vxu("C-10", "MRN-10");
-    s.registry.submit(&s.submitter, &text).await.expect("first");
+    s.submit(&text).await;
     let patients = s.db.patient_count().await.expect("count");
-    let reused = s
-        .registry
-        .submit(&s.submitter, &text.replace("MRN-10", "MRN-11"))
-        .await
-        .expect("answered");
+    let reused = s.submit(&text.replace("MRN-10", "MRN-11")).await;
     assert_eq!(reused.ack, AckCode::AR, "{}", reused.hl7);
     let refusal = reused
         .findings
