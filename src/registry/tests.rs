@@ -293,3 +293,9 @@ fn several_linked_records_write_to_the_first_and_list_the_others() {
     assert_eq!(kept.reviews.len(), 1);
     assert_eq!(kept.reviews[0].0, 8);
 }
+
+#[test]
+fn a_prepared_message_can_cross_threads_and_outlive_its_caller() {
+    fn owned_and_sendable<T: Send + 'static>(_: &T) {}
+    owned_and_sendable(&prepare(&vxu("C-20", "MRN-20"), true, june_first()));
+}
