@@ -222,8 +222,8 @@ where
         target,
         envelopes,
         content_types: [
-            HeaderValue::from_static(soap::SUBMIT_CONTENT_TYPE),
-            HeaderValue::from_static(soap::CONNECTIVITY_CONTENT_TYPE),
+            header_value(soap::submit_content_type())?,
+            header_value(soap::connectivity_content_type())?,
         ],
         mix: options.mix.clone(),
         stop: options.stop,
@@ -279,6 +279,10 @@ where
         options.concurrency,
         options.mix.to_string(),
     ))
+}
+
+fn header_value(text: String) -> Result<HeaderValue, LoadError> {
+    HeaderValue::try_from(text).map_err(|e| LoadError::InvalidOption(e.to_string()))
 }
 
 /// What the workers of a run share.

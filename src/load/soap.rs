@@ -10,55 +10,36 @@ use quick_xml::NsReader;
 
 use crate::hl7::Message;
 
-pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
-pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-pub const CDC_NS: &str = "urn:cdc:iisb:2011";
+use crate::soap::wire::{
+    escape_into, is_xml_char, CONNECTIVITY_TEST_ACTION, SUBMIT_SINGLE_MESSAGE_ACTION,
+};
+pub use crate::soap::wire::{CDC_2011_NS as CDC_NS, SOAP11_NS, SOAP12_NS};
+
+/// Content type of a SOAP 1.2 request for the operation with this action.
+fn content_type(action: &str) -> String {
+    format!("application/soap+xml; charset=utf-8; action=\"{action}\"")
+}
 
 /// Content type of a SOAP 1.2 submitSingleMessage request (the action is the WSDL's).
-pub const SUBMIT_CONTENT_TYPE: &str =
-    "application/soap+xml; charset=utf-8; action=\"urn:cdc:iisb:2011:submitSingleMessage\"";
+pub fn submit_content_type() -> String {
+    content_type(SUBMIT_SINGLE_MESSAGE_ACTION)
+}
+
 /// Content type of a SOAP 1.2 connectivityTest request.
-pub const CONNECTIVITY_CONTENT_TYPE: &str =
-    "application/soap+xml; charset=utf-8; action=\"urn:cdc:iisb:2011:connectivityTest\"";
+pub fn connectivity_content_type() -> String {
+    content_type(CONNECTIVITY_TEST_ACTION)
+}
 
 /// A value that cannot be put into an XML document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0} contains a character that XML cannot carry")]
 pub struct NotXml(pub &'static str);
 
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-/// Appends `text` as XML character data: `&`, `<`, `>` as entities; CR, LF and tab as
-/// character references (so XML end-of-line handling keeps HL7 segment separators).
-/// The caller has checked every character with [`is_xml_char`].
-fn escape_into(out: &mut String, text: &str) {
-    let mut rest = text;
-    while let Some(i) = rest.find(['&', '<', '>', '\r', '\n', '\t', '"']) {
-        out.push_str(&rest[..i]);
-        let (c, tail) = rest[i..].split_at(1);
-        out.push_str(match c {
-            "&" => "&amp;",
-            "<" => "&lt;",
-            ">" => "&gt;",
-            "\r" => "&#xD;",
-            "\n" => "&#xA;",
-            "\t" => "&#x9;",
-            _ => "&quot;",
-        });
-        rest = tail;
-    }
-    out.push_str(rest);
-}
-
 fn escaped(what: &'static str, text: &str) -> Result<String, NotXml> {
     if !text.chars().all(is_xml_char) {
         return Err(NotXml(what));
     }
-    let mut out = String::with_capacity(text.len() + 16);
-    escape_into(&mut out, text);
-    Ok(out)
+    Ok(crate::soap::wire::escape(text))
 }
 
 /// SOAP 1.2 request bodies, with everything but the HL7 message built once.
@@ -121,15 +102,7 @@ impl Envelopes {
             self.submit_prefix.len() + hl7.len() + hl7.len() / 16 + SUBMIT_SUFFIX.len() + 32,
         );
         out.push_str(&self.submit_prefix);
-        if hl7.chars().all(is_xml_char) {
-            escape_into(&mut out, hl7);
-        } else {
-            let clean: String = hl7
-                .chars()
-                .map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' })
-                .collect();
-            escape_into(&mut out, &clean);
-        }
+        escape_into(&mut out, hl7);
         out.push_str(SUBMIT_SUFFIX);
         Bytes::from(out)
     }
