@@ -7,7 +7,6 @@
 pub mod auth;
 pub mod cli;
 pub mod hl7;
-pub mod load;
 pub mod maintenance;
 pub mod registry;
 pub mod server;

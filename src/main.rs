@@ -1,14 +1,8 @@
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("IZPORT_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    izport::cli::init_logging();
     let cli = izport::cli::Cli::parse();
     match izport::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
