@@ -117,6 +117,18 @@ pub fn init_logging() {
         .init();
 }
 
+/// The exit status of a command: success, or failure after the error and its causes are
+/// printed on standard error.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Organization codes, facility IDs and usernames: 1-64 letters, digits, '-', '_' or '.'.
 pub fn check_code(kind: &str, value: &str) -> anyhow::Result<()> {
     let ok = !value.is_empty()
