@@ -5,6 +5,7 @@
 //! store trait) → `store` (sqlx, SQLite and PostgreSQL).
 
 pub mod auth;
+pub mod batch;
 pub mod cli;
 pub mod hl7;
 pub mod load;

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod clock;
+pub mod door;
 pub mod layer;
 pub mod notice;
 pub mod pages;
