@@ -46,54 +46,89 @@ pub struct AckFileHeader<'a> {
     pub input_control_id: Option<&'a str>,
 }
 
-/// Renders the acknowledgement file. `responses` hold CR-separated HL7 messages (as the registry
-/// stores them); every segment is written with `ending`.
-pub fn render(header: &AckFileHeader<'_>, batches: &[AckBatch<'_>], ending: LineEnding) -> String {
-    let d = Delimiters::DEFAULT;
-    let e = |v: &str| escape(v, &d).into_owned();
-    let nl = ending.as_str();
-    let total: usize = batches
-        .iter()
-        .map(|b| b.responses.iter().map(|r| r.len() + 8).sum::<usize>())
-        .sum();
-    let mut out = String::with_capacity(total + 512);
-    let head = |out: &mut String, id: &str, control: &str, reference: Option<&str>| {
-        out.push_str(id);
-        out.push_str("|^~\\&|");
-        out.push_str(&e(header.application));
-        out.push('|');
-        out.push_str(&e(header.facility));
-        out.push('|');
-        out.push_str(&e(header.receiving_application));
-        out.push('|');
-        out.push_str(&e(header.receiving_facility));
-        out.push('|');
-        out.push_str(header.timestamp);
-        out.push_str("||");
-        if id == "FHS" {
-            out.push_str(&e(header.file_name));
-        }
-        out.push_str("||");
-        out.push_str(&e(control));
-        out.push('|');
-        if let Some(r) = reference {
-            out.push_str(&e(r));
-        }
-        out.push_str(nl);
-    };
-    head(&mut out, "FHS", header.control_id, header.input_control_id);
-    for (n, batch) in batches.iter().enumerate() {
-        let control = format!("{}.{}", header.control_id, n + 1);
-        head(&mut out, "BHS", &control, batch.input_control_id);
-        for response in &batch.responses {
-            for segment in response.split('\r').filter(|s| !s.is_empty()) {
-                out.push_str(segment);
-                out.push_str(nl);
-            }
-        }
-        out.push_str(&format!("BTS|{}{nl}", batch.responses.len()));
+/// Writes an acknowledgement file a piece at a time (a file of a hundred thousand messages is
+/// not held in memory): [`AckFileWriter::start`], then for each batch `begin_batch`, `response`
+/// for each of its responses, `end_batch`; then `finish`. Each call returns the text to append.
+pub struct AckFileWriter<'a> {
+    header: AckFileHeader<'a>,
+    ending: LineEnding,
+    batches: usize,
+    in_batch: usize,
+}
+
+impl<'a> AckFileWriter<'a> {
+    /// The writer and the FHS line.
+    pub fn start(header: AckFileHeader<'a>, ending: LineEnding) -> (Self, String) {
+        let mut w = AckFileWriter {
+            header,
+            ending,
+            batches: 0,
+            in_batch: 0,
+        };
+        let line = w.head("FHS", w.header.control_id.to_string(), w.header.input_control_id);
+        (w, line)
     }
-    out.push_str(&format!("FTS|{}{nl}", batches.len()));
+
+    fn head(&mut self, id: &str, control: String, reference: Option<&str>) -> String {
+        let d = Delimiters::DEFAULT;
+        let e = |v: &str| escape(v, &d).into_owned();
+        let h = &self.header;
+        format!(
+            "{id}|^~\\&|{}|{}|{}|{}|{}||{}||{}|{}{}",
+            e(h.application),
+            e(h.facility),
+            e(h.receiving_application),
+            e(h.receiving_facility),
+            h.timestamp,
+            if id == "FHS" { e(h.file_name) } else { String::new() },
+            e(&control),
+            reference.map(e).unwrap_or_default(),
+            self.ending.as_str()
+        )
+    }
+
+    /// The BHS of the next batch; `input_control_id` is the input batch's BHS-11.
+    pub fn begin_batch(&mut self, input_control_id: Option<&str>) -> String {
+        self.batches += 1;
+        self.in_batch = 0;
+        let control = format!("{}.{}", self.header.control_id, self.batches);
+        self.head("BHS", control, input_control_id)
+    }
+
+    /// One response (CR-separated segments, as the registry stores them).
+    pub fn response(&mut self, hl7: &str) -> String {
+        self.in_batch += 1;
+        let nl = self.ending.as_str();
+        let mut out = String::with_capacity(hl7.len() + 16);
+        for segment in hl7.split('\r').filter(|s| !s.is_empty()) {
+            out.push_str(segment);
+            out.push_str(nl);
+        }
+        out
+    }
+
+    /// The BTS of the current batch, with the number of responses it holds.
+    pub fn end_batch(&mut self) -> String {
+        format!("BTS|{}{}", self.in_batch, self.ending.as_str())
+    }
+
+    /// The FTS, with the number of batches.
+    pub fn finish(self) -> String {
+        format!("FTS|{}{}", self.batches, self.ending.as_str())
+    }
+}
+
+/// Renders a whole acknowledgement file in memory (small files and tests).
+pub fn render(header: AckFileHeader<'_>, batches: &[AckBatch<'_>], ending: LineEnding) -> String {
+    let (mut w, mut out) = AckFileWriter::start(header, ending);
+    for batch in batches {
+        out.push_str(&w.begin_batch(batch.input_control_id));
+        for r in &batch.responses {
+            out.push_str(&w.response(r));
+        }
+        out.push_str(&w.end_batch());
+    }
+    out.push_str(&w.finish());
     out
 }
 
@@ -122,7 +157,7 @@ mod tests {
             "MSH|^~\\&|A\rMSA|AE|2\rERR|||101|E\r",
         ];
         let file = render(
-            &header(),
+            header(),
             &[AckBatch {
                 input_control_id: Some("B-7"),
                 responses: acks.to_vec(),
@@ -151,7 +186,7 @@ mod tests {
     #[test]
     fn an_empty_batch_is_still_well_formed() {
         let file = render(
-            &header(),
+            header(),
             &[AckBatch {
                 input_control_id: None,
                 responses: vec![],

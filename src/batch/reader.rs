@@ -264,7 +264,7 @@ pub fn envelope_field(text: &str, n: usize) -> Option<&str> {
 }
 
 /// How bad a problem with a file is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProblemLevel {
     /// Reported; the file is processed.
@@ -273,7 +273,7 @@ pub enum ProblemLevel {
     Error,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     pub level: ProblemLevel,
     pub text: String,
@@ -304,7 +304,6 @@ pub struct Structure {
     pub batches: Vec<BatchInfo>,
     pub oversize: Vec<u64>,
     pub not_utf8: u64,
-    #[serde(skip)]
     pub problems: Vec<Problem>,
 }
 

@@ -56,6 +56,8 @@ pub struct ClaimedBatch {
     pub next_message: u64,
     pub next_offset: u64,
     pub attempts: i64,
+    pub reprocess_of: Option<i64>,
+    pub operator_import: bool,
 }
 
 /// A run as operators see it.
@@ -155,7 +157,7 @@ const FILE_COLUMNS: &str =
 
 const BATCH_COLUMNS: &str = "b.id, b.organization_id, o.code, b.file_id, f.blob_id, \
      b.original_name, b.accepted_name, b.content_hash, b.size, b.received_at, b.structure, \
-     b.next_message, b.next_offset, b.attempts";
+     b.next_message, b.next_offset, b.attempts, b.reprocess_of, b.operator_import";
 
 fn claimed(row: &AnyRow) -> Result<ClaimedBatch, StoreError> {
     Ok(ClaimedBatch {
@@ -173,6 +175,8 @@ fn claimed(row: &AnyRow) -> Result<ClaimedBatch, StoreError> {
         next_message: to_u64(row.try_get("next_message")?),
         next_offset: to_u64(row.try_get("next_offset")?),
         attempts: row.try_get("attempts")?,
+        reprocess_of: row.try_get("reprocess_of")?,
+        operator_import: row.try_get::<i64, _>("operator_import")? != 0,
     })
 }
 
@@ -912,6 +916,36 @@ impl Db {
         self.batch_claimed(id).await
     }
 
+    /// Takes one run (an operator's import) unless another worker holds a live lease on it.
+    pub async fn take_run(
+        &self,
+        id: i64,
+        now: &str,
+        owner: &str,
+        lease_until: &str,
+    ) -> Result<Option<ClaimedBatch>, StoreError> {
+        let taken = {
+            let _guard = self.write_guard().await;
+            sqlx::query(
+                "UPDATE batches SET lease_owner = $2, lease_until = $3, attempts = attempts + 1 \
+                 WHERE id = $1 AND state = 'processing' \
+                   AND (lease_until IS NULL OR lease_until < $4 OR lease_owner = $2)",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+                > 0
+        };
+        if !taken {
+            return Ok(None);
+        }
+        self.batch_claimed(id).await
+    }
+
     /// Extends a lease; `false` when the run is no longer this owner's.
     pub async fn renew_lease(
         &self,
@@ -981,15 +1015,43 @@ impl Db {
         row.as_ref().map(summary).transpose()
     }
 
-    /// Ends a run: its state, a reason for operators, and its counts.
-    pub async fn finish_run(
+    /// Ends a run in one transaction: the files it leaves in DQA-Reports (contents already
+    /// stored as blobs; a taken name gets `~2`), its state, a reason for operators, and its
+    /// counts by acknowledgement code. Returns the names the files were given.
+    pub async fn complete_run(
         &self,
         batch_id: i64,
         state: &str,
         reason: Option<&str>,
         duplicate_of: Option<i64>,
-    ) -> Result<(), StoreError> {
+        files: &[(String, (i64, u64, String))],
+    ) -> Result<Vec<String>, StoreError> {
+        let now = now_text();
         let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let org: i64 = sqlx::query_scalar("SELECT organization_id FROM batches WHERE id = $1")
+            .bind(batch_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut names = Vec::with_capacity(files.len());
+        for (name, (blob_id, size, hash)) in files {
+            let name = free_name(&mut tx, org, "reports", name).await?;
+            sqlx::query(
+                "INSERT INTO files (organization_id, folder, name, name_key, blob_id, size, \
+                   content_hash, received_at, modified_at, created_at) \
+                 VALUES ($1, 'reports', $2, $3, $4, $5, $6, $7, $7, $7)",
+            )
+            .bind(org)
+            .bind(&name)
+            .bind(name.to_lowercase())
+            .bind(*blob_id)
+            .bind(to_i64(*size))
+            .bind(hash)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+            names.push(name);
+        }
         sqlx::query(
             "UPDATE batches SET state = $2, reason = $3, duplicate_of = $4, finished_at = $5, \
                lease_owner = NULL, lease_until = NULL, \
@@ -1002,10 +1064,11 @@ impl Db {
         .bind(state)
         .bind(reason)
         .bind(duplicate_of)
-        .bind(now_text())
-        .execute(&self.pool)
+        .bind(&now)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(names)
     }
 
     /// The stored responses of a run, in message order, from `from` on, at most `limit`.
@@ -1188,9 +1251,10 @@ async fn free_name(
 }
 
 impl SqlTx {
-    /// Records message `index` of a run with its response and moves the run past it — in the
-    /// transaction that holds the registry's work on the message, so that a message is either
-    /// done (data, log, response, progress) or not at all. `false` when the run's lease was lost
+    /// Records message `index` of a run (which starts at byte `offset` of the file) with its
+    /// response and moves the run past it — in the transaction that holds the registry's work on
+    /// the message, so that a message is either done (data, log, response, progress) or not at
+    /// all. A resumed run starts reading at the recorded offset. `false` when the run's lease was lost
     /// or another worker recorded the message first: the caller must roll back.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_run_message(
@@ -1198,7 +1262,7 @@ impl SqlTx {
         batch_id: i64,
         owner: &str,
         index: u64,
-        next_offset: u64,
+        offset: u64,
         control_id: Option<&str>,
         ack_code: &str,
         message_id: Option<i64>,
@@ -1208,7 +1272,7 @@ impl SqlTx {
             .exec(
                 "UPDATE batches SET next_message = $3 + 1, next_offset = $4 \
                  WHERE id = $1 AND lease_owner = $2 AND next_message = $3 AND state = 'processing'",
-                &args![batch_id, owner, to_i64(index), to_i64(next_offset)],
+                &args![batch_id, owner, to_i64(index), to_i64(offset)],
             )
             .await?;
         if moved == 0 {
