@@ -91,7 +91,11 @@ fn benches(c: &mut Criterion) {
         RIVERS^DANA^^^^^M|20200301|F\r\
         RCP|I|1^RD&Records&HL70126\r";
     let qbp = parse(qbp_text);
-    let request = match parse_query(&qbp, &QueryLimits::default(), (2024, 5, 15)) {
+    let request = match parse_query(
+        &qbp,
+        &QueryLimits::default(),
+        jiff::civil::date(2024, 5, 15),
+    ) {
         Ok(r) => r,
         Err(findings) => panic!("benchmark query is not valid: {findings:?}"),
     };

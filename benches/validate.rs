@@ -42,7 +42,7 @@ fn parse(text: &str) -> Message<'_> {
 }
 
 fn benches(c: &mut Criterion) {
-    let ctx = Context::new((2024, 6, 1), CodeSets::builtin());
+    let ctx = Context::new(jiff::civil::date(2024, 6, 1), CodeSets::builtin());
     let typical = parse(TYPICAL_VXU);
     let clean = validate(&typical, &ctx);
     assert!(

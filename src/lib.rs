@@ -7,6 +7,8 @@
 pub mod auth;
 pub mod batch;
 pub mod cli;
+pub mod clock;
+pub mod date;
 pub mod hl7;
 pub mod load;
 pub mod maintenance;

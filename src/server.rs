@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Authenticator;
+use crate::clock::{IdSource, RandomIds};
 use crate::maintenance::admin::AdminState;
 use crate::maintenance::notice::NoticeContext;
 use crate::maintenance::{self, Clock, Maintenance, MaintenanceConfig, SystemClock};
@@ -67,8 +68,11 @@ pub struct ServerOptions {
     /// Bearer token of the admin API; `None` switches the API off.
     pub admin_token: Option<String>,
     pub notice: NoticeContext,
-    /// Where "now" comes from (tests step a manual clock across window boundaries).
+    /// Where "now" comes from, for the maintenance layer and the registry alike (tests step a
+    /// manual clock across window boundaries).
     pub clock: Arc<dyn Clock>,
+    /// Where the registry's response control ids come from (random by default).
+    pub ids: Arc<dyn IdSource>,
 }
 
 impl ServerOptions {
@@ -85,6 +89,7 @@ impl ServerOptions {
             admin_token: None,
             notice: NoticeContext::default(),
             clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
         }
     }
 }
@@ -227,7 +232,12 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
         notice: options.notice,
     });
     let state = Arc::new(AppState {
-        registry: Registry::new(db.clone(), options.registry),
+        registry: Registry::new(
+            db.clone(),
+            options.registry,
+            options.clock.clone(),
+            options.ids,
+        ),
         auth: Authenticator::new(db.clone())?,
         db,
         limits: options.limits,

@@ -20,7 +20,7 @@ use izport::registry::validate::{
     ack_errors, resolve_vaccine, validate, Context, VaccineSource, DEFAULT_ERR_LIMIT,
 };
 
-const TODAY: (i16, u8, u8) = (2026, 1, 1);
+const TODAY: jiff::civil::Date = jiff::civil::date(2026, 1, 1);
 
 /// MSA-1 and the set of (ERR-3, ERR-4) pairs of an acknowledgement.
 type Outcome = (String, BTreeSet<(String, String)>);

@@ -230,8 +230,9 @@ async fn seed_from(app: &TestApp, qbp_text: &str, copies: usize) {
         "Kurt", "Leon",
     ];
     let msg = Message::parse(qbp_text).expect("qbp parses");
-    let req = parse_query(&msg, &QueryLimits::default(), (2026, 1, 1)).expect("query");
-    let dob = req.birth_date.replace('-', "");
+    let req =
+        parse_query(&msg, &QueryLimits::default(), jiff::civil::date(2026, 1, 1)).expect("query");
+    let dob = req.birth_date.strftime("%Y%m%d").to_string();
     for n in 0..copies {
         let exact = copies == 1;
         let (mrn, authority, kind) = req

@@ -362,7 +362,7 @@ async fn refusals_and_immunity_are_their_own_kinds() {
     assert!(kinds.contains(&("immunity", "38907003")), "{kinds:?}");
     let refusal = observations
         .iter()
-        .find(|o| o.kind == "refusal")
+        .find(|o| o.kind.as_str() == "refusal")
         .expect("refusal");
     assert_eq!(refusal.reason_code.as_deref(), Some("00"));
 }
@@ -494,7 +494,7 @@ async fn onc_2015_update_delete_twin_and_refusal_cases() {
     let observations = app.db.observations_of(banks).await.expect("obs");
     assert!(observations
         .iter()
-        .any(|o| o.kind == "refusal" && o.code == "21"));
+        .any(|o| o.kind.as_str() == "refusal" && o.code == "21"));
 
     // tc07: the same MSH-10 with an update of dose 12128 (new lot number).
     let (_, ack) = app

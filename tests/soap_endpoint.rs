@@ -78,7 +78,7 @@ async fn a_valid_vxu_is_stored_and_acknowledged_aa() {
     let doses = app.db.doses_of(patient_id).await.expect("doses");
     assert_eq!(doses.len(), 1);
     assert_eq!(doses[0].cvx, "08");
-    assert_eq!(doses[0].administered_on, "2024-05-15");
+    assert_eq!(doses[0].administered_on.to_string(), "2024-05-15");
 
     let (logged, last) = app.db.message_log_tail().await.expect("log");
     assert_eq!(logged, 1);

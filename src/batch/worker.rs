@@ -24,7 +24,7 @@ use crate::hl7::{build_ack, AckCode, AckContext, AckParams, ErrEntry, ErrLocatio
 use crate::maintenance::door::FileDoor;
 use crate::maintenance::Maintenance;
 use crate::registry::{work, Registry, RegistryError, RegistryStore, StorageError, Submitter};
-use crate::store::{ClaimedBatch, Db, ExchangeAccount, StoreError, CHUNK_BYTES};
+use crate::store::{ClaimedBatch, Db, ExchangeAccount, SqlTx, StoreError, CHUNK_BYTES};
 
 /// How the worker behaves; every value has a flag in `izport serve`.
 #[derive(Clone, Debug)]
@@ -499,7 +499,7 @@ impl Worker {
             let recorded = self
                 .registry
                 .store()
-                .transact(work(move |tx| {
+                .transact(work(move |tx: &mut SqlTx| {
                     Box::pin(async move {
                         tx.record_run_message(id, &owner, m.index, m.offset, control_id.as_deref(), "AR", None, &ack)
                             .await
@@ -547,7 +547,7 @@ impl Worker {
         let (owner, id) = (self.owner.clone(), run.id);
         self.registry
             .store()
-            .transact(work(move |tx| {
+            .transact(work(move |tx: &mut SqlTx| {
                 Box::pin(async move {
                     for (index, offset, control_id, item) in ready {
                         let (hl7, ack, message_id) = match item {

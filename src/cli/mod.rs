@@ -912,6 +912,7 @@ async fn serve(db: Arc<Db>, args: ServeArgs) -> anyhow::Result<()> {
         admin_token: args.admin_token,
         notice: args.notice.context(),
         clock: Arc::new(SystemClock),
+        ids: Arc::new(crate::clock::RandomIds),
     };
     let tls = options.tls.is_some();
     let server = server::start(db, options).await?;

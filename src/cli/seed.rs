@@ -61,7 +61,9 @@ fn record(p: &Patient, given: &str, multiple: Option<(bool, u8)>) -> PatientReco
         family_name: p.family.to_string(),
         given_name: given.to_string(),
         middle_name: (!p.middle.is_empty()).then(|| p.middle.to_string()),
-        birth_date: format!("{y:04}-{m:02}-{d:02}"),
+        // A synthetic day is always a real date.
+        birth_date: crate::date::ymd(i16::try_from(y).unwrap_or(0), m as u8, d as u8)
+            .unwrap_or_default(),
         sex: Some(p.sex.to_string()),
         mother_maiden_name: Some(p.mother_maiden.to_string()),
         phone: Some(format!("{}{}", p.area_code, p.phone)),
@@ -230,7 +232,12 @@ pub async fn bench_z34(db: Arc<Db>, org_code: &str, queries: usize) -> anyhow::R
         facility_code: "SEEDFAC".into(),
         production: true,
     };
-    let registry = Registry::new(db, RegistryConfig::default());
+    let registry = Registry::new(
+        db,
+        RegistryConfig::default(),
+        Arc::new(crate::clock::SystemClock),
+        Arc::new(crate::clock::RandomIds),
+    );
     let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
     let mut found = 0;
     for (n, (mrn, family, given, dob, sex)) in sample.iter().enumerate() {

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::date::Date;
+
 /// How much of a [`Dtm`] was given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DtmPrecision {
@@ -108,22 +110,6 @@ impl fmt::Display for DtmError {
 
 impl std::error::Error for DtmError {}
 
-/// Whether `year` is a leap year in the proleptic Gregorian calendar.
-pub fn is_leap_year(year: i16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-/// Number of days in `month` (1..=12) of `year`; 0 for an invalid month.
-pub fn days_in_month(year: i16, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
 fn two(b: &[u8], at: usize) -> u8 {
     (b[at] - b'0') * 10 + (b[at + 1] - b'0')
 }
@@ -164,7 +150,7 @@ pub fn parse_dtm(s: &str) -> Result<Dtm, DtmError> {
             return Err(DtmError::MonthOutOfRange { month: m });
         }
         if let Some(d) = day {
-            if d == 0 || d > days_in_month(year_i, m) {
+            if crate::date::ymd(year_i, m, d).is_none() {
                 return Err(DtmError::DayOutOfRange {
                     year: year_i,
                     month: m,
@@ -238,10 +224,11 @@ pub fn parse_dtm(s: &str) -> Result<Dtm, DtmError> {
 }
 
 impl Dtm {
-    /// `(year, month, day)` when the precision is at least a day.
-    pub fn date(&self) -> Option<(i16, u8, u8)> {
+    /// The calendar date when the precision is at least a day.
+    pub fn date(&self) -> Option<Date> {
         match (self.month, self.day) {
-            (Some(m), Some(d)) => Some((self.year, m, d)),
+            // The parser checked the day against the calendar.
+            (Some(m), Some(d)) => crate::date::ymd(self.year, m, d),
             _ => None,
         }
     }
@@ -287,6 +274,7 @@ impl fmt::Display for Dtm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::civil::date;
     use proptest::prelude::*;
 
     fn ok(s: &str) -> Dtm {
@@ -306,7 +294,7 @@ mod tests {
         assert_eq!(ok("202405").date(), None);
         let d = ok("20230421");
         assert_eq!(d.precision, DtmPrecision::Day);
-        assert_eq!(d.date(), Some((2023, 4, 21)));
+        assert_eq!(d.date(), Some(date(2023, 4, 21)));
         assert_eq!(d.time(), None);
         assert_eq!(ok("2024051509").precision, DtmPrecision::Hour);
         assert_eq!(ok("2024051509").time(), Some((9, 0, 0)));
@@ -373,8 +361,8 @@ mod tests {
 
     #[test]
     fn calendar_validation() {
-        assert_eq!(ok("20240229").date(), Some((2024, 2, 29)));
-        assert_eq!(ok("20000229").date(), Some((2000, 2, 29)));
+        assert_eq!(ok("20240229").date(), Some(date(2024, 2, 29)));
+        assert_eq!(ok("20000229").date(), Some(date(2000, 2, 29)));
         assert_eq!(
             parse_dtm("20230229"),
             Err(DtmError::DayOutOfRange {
@@ -445,9 +433,7 @@ mod tests {
         assert_eq!(parse_dtm("0000"), Err(DtmError::YearOutOfRange { year: 0 }));
         assert!(parse_dtm("1000").is_ok());
         assert!(parse_dtm("9999").is_ok());
-        assert!(is_leap_year(2024) && !is_leap_year(2100) && is_leap_year(2000));
-        assert_eq!(days_in_month(2023, 2), 28);
-        assert_eq!(days_in_month(2023, 13), 0);
+        assert!(parse_dtm("21000229").is_err(), "2100 is not a leap year");
     }
 
     #[test]
@@ -538,8 +524,8 @@ mod tests {
         fn valid_dates_parse(y in 1000i16..=9999, m in 1u8..=12, d in 1u8..=31, h in 0u8..24) {
             let s = format!("{y:04}{m:02}{d:02}{h:02}");
             let r = parse_dtm(&s);
-            if d <= days_in_month(y, m) {
-                prop_assert_eq!(r.map(|v| v.date()), Ok(Some((y, m, d))));
+            if let Some(day) = crate::date::ymd(y, m, d) {
+                prop_assert_eq!(r.map(|v| v.date()), Ok(Some(day)));
             } else {
                 prop_assert_eq!(r, Err(DtmError::DayOutOfRange { year: y, month: m, day: d }));
             }

@@ -9,7 +9,7 @@
 //! * [`ack`]: the CDC Z23 acknowledgement ([`build_ack`]).
 //! * [`datatypes`]: HL7 DTM/TS/DT values ([`parse_dtm`]).
 //!
-//! Only `std` is used.
+//! No I/O; dates are the service's one date type ([`crate::date::Date`]).
 
 pub mod ack;
 pub mod datatypes;

@@ -1016,7 +1016,7 @@ mod tests {
             let birth = get("PID-7").expect("PID-7");
             let birth_day = crate::hl7::parse_dtm(&birth).expect("PID-7 is a date");
             let bd = birth_day.date().expect("PID-7 has a day");
-            let birth = Day::from_ymd(i32::from(bd.0), bd.1.into(), bd.2.into());
+            let birth = Day::from_ymd(bd.year().into(), bd.month() as u32, bd.day() as u32);
             assert!(
                 birth < today && birth.0 >= today.0 - EIGHTEEN_YEARS,
                 "{birth:?}"
@@ -1037,7 +1037,7 @@ mod tests {
                 assert!(seen_ids.insert(dose_id), "ORC-3 repeats");
                 let given = at("RXA", "3").expect("RXA-3");
                 let g = crate::hl7::parse_dtm(&given).unwrap().date().unwrap();
-                let given = Day::from_ymd(i32::from(g.0), g.1.into(), g.2.into());
+                let given = Day::from_ymd(g.year().into(), g.month() as u32, g.day() as u32);
                 assert!(
                     given >= birth && given < today,
                     "dose {given:?} birth {birth:?}"

@@ -7,7 +7,6 @@
 //! matters only for reading and announcing it (CT in the registry's notices).
 
 pub mod admin;
-pub mod clock;
 pub mod door;
 pub mod layer;
 pub mod notice;
@@ -21,7 +20,9 @@ use std::str::FromStr;
 use jiff::Timestamp;
 use serde::Serialize;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+/// The clock lives in [`crate::clock`] (the registry takes the same one); re-exported here for
+/// the maintenance API's users.
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use layer::{Maintenance, MaintenanceConfig, PageFormat};
 
 /// The zone the registry's notices use ("CT").

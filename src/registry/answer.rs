@@ -1,26 +1,28 @@
 //! Answering QBP^Q11 history queries (Z34, and Z44 without evaluation) with RSP^K11.
 //!
-//! The same matcher as for VXU: identifiers already linked first, then blocked demographic
-//! candidates. One clear match → Z32 with the consolidated history; possible matches within
-//! RCP-2 → Z31 (Z34 only); more → Z33 TM; none → Z33 NF; a record whose consent does not allow
-//! sharing → Z33 PD (opt-out) or NF (opt-in). Every query is logged with its exact response, and
-//! every patient it returned is recorded in the query audit.
+//! The same matcher as for VXU ([`matching::find`]): one record → Z32 with the consolidated
+//! history; otherwise the records it names, within RCP-2 → Z31 (Z34 only); more → Z33 TM; none
+//! → Z33 NF; a record whose consent does not allow sharing → Z33 PD (opt-out) or NF (opt-in).
+//! Every query is logged with its exact response, and every patient it returned is recorded in
+//! the query audit.
 
-use crate::hl7::{AckContext, AckParams, Message};
-use crate::store::{ConsolidatedDose, StoredObservation};
+use crate::hl7::{AckContext, Message};
 
+use super::apply::Incoming;
 use super::codes::CodeSets;
-use super::consent::{Policy, Status};
-use super::finding::{hl7_code, Finding, Scope};
-use super::identity::{self, Demographics, Verdict};
+use super::consent::{may_share, Policy};
+use super::finding::Finding;
+use super::history::{consolidate, ConsolidatedDose, StoredObservation};
+use super::identity::Demographics;
+use super::matching::{self, Match};
+use super::model::{Identifier, ObservationKind};
+use super::port::{RegistryError, RegistryTx, StoredPatient};
 use super::query::{
-    build_rsp, parse_query, AddressView, CodedValue, DoseKind, DoseView, ImmunityView, PatientId,
-    PatientView, PhoneView, QueryEcho, QueryOutcome, QueryProfile, QueryRequest, RspParams,
+    build_rsp, z44_notice, AddressView, CodedValue, DoseKind, DoseView, ImmunityView, PatientId,
+    PatientView, PhoneView, QueryEcho, QueryOutcome, QueryProfile, QueryRequest, QueryStatus,
+    RspParams,
 };
-use super::{
-    new_control_id, today_utc, Identifier, LogEntry, RegistryConfig, RegistryError, RegistryTx,
-    Response, StoredPatient, Submitter,
-};
+use super::response::{QueryReport, Response};
 
 fn coded(code: Option<&str>, text: &str, system: &str) -> Option<CodedValue> {
     let code = code?.trim();
@@ -48,7 +50,7 @@ pub(super) fn patient_view(p: &StoredPatient) -> PatientView {
         given: r.given_name.clone(),
         middle: r.middle_name.clone(),
         mother_maiden_family: r.mother_maiden_name.clone(),
-        birth_date: r.birth_date.clone(),
+        birth_date: r.birth_date.to_string(),
         sex: r.sex.clone(),
         address: (!address.is_empty() && address.street.len() + address.zip.len() > 0)
             .then_some(address),
@@ -59,7 +61,7 @@ pub(super) fn patient_view(p: &StoredPatient) -> PatientView {
         birth_order: r.birth_order,
         publicity: coded(r.publicity.as_deref(), "", "HL70215"),
         protection: r.protection.as_deref().map(|v| v == "Y"),
-        protection_date: r.protection_date.clone(),
+        protection_date: r.protection_date.map(|d| d.to_string()),
         registry_status: r.registry_status.clone(),
         ..PatientView::default()
     }
@@ -90,7 +92,7 @@ pub(super) fn dose_view(event: &ConsolidatedDose, codes: &CodeSets) -> DoseView 
         registry_dose_id: d.id.to_string(),
         filler_order_id: Some(d.filler_order_id.clone()),
         filler_namespace: Some(d.organization_code.clone()),
-        administered_on: d.administered_on.clone(),
+        administered_on: d.administered_on.to_string(),
         cvx: d.cvx.clone(),
         cvx_text,
         amount: d.amount.clone(),
@@ -102,7 +104,7 @@ pub(super) fn dose_view(event: &ConsolidatedDose, codes: &CodeSets) -> DoseView 
             .as_deref()
             .and_then(|raw| crate::hl7::parse_dtm(raw).ok())
             .and_then(|dtm| dtm.date())
-            .map(super::vxu::format_date),
+            .map(|d| d.to_string()),
         mvx: d.mvx.as_deref().map(|m| {
             let name = codes.mvx(m).map(|x| x.name.clone()).unwrap_or_default();
             CodedValue::new(m, name, "MVX")
@@ -122,23 +124,24 @@ fn other_records(observations: &[StoredObservation]) -> (Vec<DoseView>, Vec<Immu
     let mut doses = Vec::new();
     let mut immunity = Vec::new();
     for (n, o) in observations.iter().enumerate() {
-        match o.kind.as_str() {
-            "immunity" => immunity.push(ImmunityView {
+        let refusal = o.kind == ObservationKind::Refusal;
+        match o.kind {
+            ObservationKind::Immunity => immunity.push(ImmunityView {
                 snomed_code: o.code.clone(),
                 text: o.code_text.clone().unwrap_or_default(),
-                date: o.observed_on.clone(),
+                date: o.observed_on.to_string(),
             }),
-            kind => doses.push(DoseView {
-                kind: if kind == "refusal" {
+            ObservationKind::Refusal | ObservationKind::NotAdministered => doses.push(DoseView {
+                kind: if refusal {
                     DoseKind::Refusal
                 } else {
                     DoseKind::NotAdministered
                 },
                 registry_dose_id: format!("O{n}"),
-                administered_on: o.observed_on.clone(),
+                administered_on: o.observed_on.to_string(),
                 cvx: o.code.clone(),
                 cvx_text: o.code_text.clone().unwrap_or_default(),
-                completion_status: Some(if kind == "refusal" { "RE" } else { "NA" }.into()),
+                completion_status: Some(if refusal { "RE" } else { "NA" }.into()),
                 refusal_reason: coded(
                     o.reason_code.as_deref(),
                     o.reason_text.as_deref().unwrap_or(""),
@@ -159,7 +162,7 @@ fn demographics_of(req: &QueryRequest) -> Demographics {
     Demographics::new(
         &req.family,
         &req.given,
-        &req.birth_date,
+        req.birth_date,
         req.sex.as_deref(),
         req.mother_maiden_family.as_deref(),
         phone.as_deref(),
@@ -170,185 +173,147 @@ fn demographics_of(req: &QueryRequest) -> Demographics {
     )
 }
 
-/// One query, owned, to answer inside a transaction (reads, the log entry and the audit rows).
-pub(super) struct AnswerJob {
-    pub config: std::sync::Arc<RegistryConfig>,
-    pub submitter: Submitter,
-    pub raw: String,
-    pub received_at: String,
-}
-
-impl AnswerJob {
-    /// Answers the QBP in `raw` (which `submit` found to parse).
-    pub(super) async fn run<Tx: RegistryTx>(self, tx: &mut Tx) -> Result<Response, RegistryError> {
-        let Ok(msg) = Message::parse(&self.raw) else {
-            return Err(RegistryError::Unreadable);
-        };
-        let msg = &msg;
-        let submitter = &self.submitter;
-        let raw = self.raw.as_str();
-        let received_at = self.received_at.as_str();
-        let today = today_utc();
-        let processing = msg.get("MSH-11").map(|v| v.into_owned());
-        let mut returned: Vec<(i64, &'static str)> = Vec::new();
-        let (echo, outcome, warnings) = match parse_query(msg, &self.config.query, today) {
-            Err(findings) => (
-                QueryEcho::from_message(msg),
+/// A query's second phase (see [`super::Prepared::apply`]): matches, loads what the answer
+/// shows, writes the RSP to the message log and the query audit.
+pub(super) async fn answer<Tx: RegistryTx>(
+    incoming: Incoming,
+    request: Result<QueryRequest, Vec<Finding>>,
+    tx: &mut Tx,
+) -> Result<Response, RegistryError> {
+    let mut returned: Vec<(i64, &'static str)> = Vec::new();
+    let (echo, outcome, warnings) = match request {
+        Err(findings) => {
+            let Ok(msg) = Message::parse(&incoming.raw) else {
+                return Err(RegistryError::Unreadable);
+            };
+            (
+                QueryEcho::from_message(&msg),
                 QueryOutcome::Rejected(findings),
                 Vec::new(),
-            ),
-            Ok(_) if processing.as_deref() == Some("P") && !submitter.production => (
-                QueryEcho::from_message(msg),
-                QueryOutcome::Rejected(vec![Finding::error(
-                    "ORG-not-in-production",
-                    Scope::Envelope,
-                    crate::hl7::ErrLocation::field("MSH", 1, 11),
-                    hl7_code::UNSUPPORTED_PROCESSING_ID,
-                    "Your organization is not yet approved for production data: send test \
-                     messages (MSH-11 = T) until the registry promotes it.",
-                )]),
-                Vec::new(),
-            ),
-            Ok(req) => {
-                let outcome = self.find(tx, submitter, &req, &mut returned).await?;
-                (QueryEcho::from(&req), outcome, req.warnings.clone())
-            }
-        };
-
-        let ack_id = new_control_id();
-        let timestamp = super::hl7_now();
-        let params = RspParams {
-            ack: AckParams {
-                control_id: &ack_id,
-                timestamp: &timestamp,
-                sending_application: &self.config.identity.application,
-                sending_facility: &self.config.identity.facility,
-            },
-            assigning_authority: &self.config.identity.application,
-        };
-        let ctx = AckContext::from_message(msg);
-        let hl7 = build_rsp(&ctx, &echo, &outcome, &warnings, &params);
-        let ack = outcome.ack_code();
-        let control_id = msg.get("MSH-10").map(|v| v.into_owned());
-        let entry = LogEntry {
-            organization_id: submitter.organization_id,
-            user_id: submitter.user_id,
-            facility_code: &submitter.facility_code,
-            control_id: control_id.as_deref(),
-            message_type: msg.segment("MSH").map(|m| m.field(9).raw()),
-            processing_id: processing.as_deref(),
-            outcome: ack,
-            received_at,
-            request: raw,
-            response: &hl7,
-            errors: 0,
-            warnings: warnings.len(),
-        };
-        let message_id = tx.log_message(&entry).await?;
-        for (patient, what) in &returned {
-            tx.audit_query(&entry, message_id, *patient, what).await?;
+            )
         }
-        Ok(Response {
-            hl7,
-            ack,
-            message_id: Some(message_id),
-            patient_id: returned.first().map(|(id, _)| *id),
-        })
+        Ok(req) => {
+            let outcome = find(tx, &incoming, &req, &mut returned).await?;
+            let echo = QueryEcho::from(&req);
+            (echo, outcome, req.warnings)
+        }
+    };
+
+    let reply = incoming.reply();
+    let identity = &incoming.config().identity;
+    let params = RspParams {
+        ack: reply.params(identity),
+        assigning_authority: &identity.application,
+    };
+    let hl7 = {
+        let Ok(msg) = Message::parse(&incoming.raw) else {
+            return Err(RegistryError::Unreadable);
+        };
+        build_rsp(
+            &AckContext::from_message(&msg),
+            &echo,
+            &outcome,
+            &warnings,
+            &params,
+        )
+    };
+    let ack = outcome.ack_code();
+    let status = outcome.status();
+    // The findings as the RSP's ERR segments report them.
+    let mut findings = match outcome {
+        QueryOutcome::Rejected(rejected) => rejected,
+        _ => Vec::new(),
+    };
+    findings.extend(warnings);
+    if echo.profile == Some(QueryProfile::Z44) && status == QueryStatus::Ok {
+        findings.push(z44_notice());
     }
+    let message_id = tx
+        .log_message(&incoming.log_entry(ack, &hl7, &findings, reply.at))
+        .await?;
+    let stamp = incoming.stamp(message_id, reply.at);
+    for (patient, what) in &returned {
+        tx.audit_query(&stamp, *patient, what).await?;
+    }
+    let mut response = Response::bare(hl7, ack);
+    response.message_id = Some(message_id);
+    response.patient_id = returned.first().map(|(id, _)| *id);
+    response.findings = findings;
+    response.query = Some(QueryReport {
+        profile: echo.profile,
+        status,
+        returned: returned.len(),
+    });
+    Ok(response)
+}
 
-    /// Matches the query and loads what the answer shows; `returned` collects who is shown.
-    async fn find<Tx: RegistryTx>(
-        &self,
-        tx: &mut Tx,
-        submitter: &Submitter,
-        req: &QueryRequest,
-        returned: &mut Vec<(i64, &'static str)>,
-    ) -> Result<QueryOutcome, RegistryError> {
-        let identifiers: Vec<Identifier> = req
-            .identifiers
-            .iter()
-            .map(|i| Identifier {
-                value: i.value.clone(),
-                authority: i.authority.clone(),
-                id_type: i.id_type.clone(),
-            })
-            .collect();
-        let linked = tx
-            .linked_patients(submitter.organization_id, &identifiers)
-            .await?;
-        let who = demographics_of(req);
-        let (found, mut candidates): (Option<i64>, Vec<i64>) = if linked.len() == 1 {
-            (Some(linked[0].id), Vec::new())
-        } else {
-            let pool = tx.candidates(&who, 100).await?;
-            let mut matches = Vec::new();
-            let mut possible: Vec<i64> = linked.iter().map(|p| p.id).collect();
-            for person in &pool {
-                match identity::judge(&who, &person.demographics).verdict {
-                    Verdict::Match => matches.push(person.id),
-                    Verdict::Possible => possible.push(person.id),
-                    Verdict::NoMatch => {}
-                }
-            }
-            if matches.len() == 1 && linked.is_empty() {
-                (Some(matches[0]), Vec::new())
-            } else {
-                matches.extend(possible);
-                (None, matches)
-            }
-        };
+/// Matches the query and loads what the answer shows; `returned` collects who is shown.
+async fn find<Tx: RegistryTx>(
+    tx: &mut Tx,
+    incoming: &Incoming,
+    req: &QueryRequest,
+    returned: &mut Vec<(i64, &'static str)>,
+) -> Result<QueryOutcome, RegistryError> {
+    let identifiers: Vec<Identifier> = req
+        .identifiers
+        .iter()
+        .map(|i| Identifier {
+            value: i.value.clone(),
+            authority: i.authority.clone(),
+            id_type: i.id_type.clone(),
+        })
+        .collect();
+    let org = incoming.submitter.organization_id;
+    let found = matching::find(tx, org, &identifiers, &demographics_of(req)).await?;
 
-        let policy = self.config.consent.policy;
-        let shareable = |status: Status| match policy {
-            Policy::OptOut => status.shareable(),
-            Policy::OptIn => status == Status::Consented,
+    let policy = incoming.config().consent.policy;
+    let codes = CodeSets::active();
+    if let Match::One { person, .. } = &found {
+        let Some(patient) = tx.patient(person.id).await? else {
+            return Ok(QueryOutcome::NotFound);
         };
-        let codes = CodeSets::active();
-        if let Some(id) = found {
-            let Some(patient) = tx.patient(id).await? else {
-                return Ok(QueryOutcome::NotFound);
-            };
-            if !shareable(patient.consent) {
-                return Ok(match policy {
-                    Policy::OptOut => QueryOutcome::Protected,
-                    Policy::OptIn => QueryOutcome::NotFound,
-                });
-            }
-            let (events, observations) = tx.history(patient.id).await?;
-            let mut doses: Vec<DoseView> = events.iter().map(|e| dose_view(e, codes)).collect();
-            let (others, immunity) = other_records(&observations);
-            doses.extend(others);
-            doses.sort_by(|a, b| a.administered_on.cmp(&b.administered_on));
-            returned.push((patient.id, "Z32"));
-            return Ok(QueryOutcome::Found {
-                patient: Box::new(patient_view(&patient)),
-                doses,
-                immunity,
+        if !may_share(policy, patient.consent) {
+            return Ok(match policy {
+                Policy::OptOut => QueryOutcome::Protected,
+                Policy::OptIn => QueryOutcome::NotFound,
             });
         }
+        let (reports, observations) = tx.history(patient.id).await?;
+        let events = consolidate(reports);
+        let mut doses: Vec<DoseView> = events.iter().map(|e| dose_view(e, codes)).collect();
+        let (others, immunity) = other_records(&observations);
+        doses.extend(others);
+        doses.sort_by(|a, b| a.administered_on.cmp(&b.administered_on));
+        returned.push((patient.id, "Z32"));
+        return Ok(QueryOutcome::Found {
+            patient: Box::new(patient_view(&patient)),
+            doses,
+            immunity,
+        });
+    }
 
-        candidates.sort_unstable();
-        candidates.dedup();
-        if candidates.len() > req.max_candidates as usize {
-            return Ok(QueryOutcome::TooMany);
-        }
-        // Z44 asks for one evaluated history; a list of candidates is not an answer to it.
-        if candidates.is_empty() || req.profile == QueryProfile::Z44 {
-            return Ok(QueryOutcome::NotFound);
-        }
-        let mut views = Vec::new();
-        for id in candidates {
-            if let Some(p) = tx.patient(id).await? {
-                if shareable(p.consent) {
-                    returned.push((p.id, "Z31 candidate"));
-                    views.push(patient_view(&p));
-                }
+    let mut candidates = found.ids();
+    candidates.sort_unstable();
+    candidates.dedup();
+    if candidates.len() > req.max_candidates as usize {
+        return Ok(QueryOutcome::TooMany);
+    }
+    // Z44 asks for one evaluated history; a list of candidates is not an answer to it.
+    if candidates.is_empty() || req.profile == QueryProfile::Z44 {
+        return Ok(QueryOutcome::NotFound);
+    }
+    let mut views = Vec::new();
+    for id in candidates {
+        if let Some(p) = tx.patient(id).await? {
+            if may_share(policy, p.consent) {
+                returned.push((p.id, "Z31 candidate"));
+                views.push(patient_view(&p));
             }
         }
-        Ok(if views.is_empty() {
-            QueryOutcome::NotFound
-        } else {
-            QueryOutcome::Candidates(views)
-        })
     }
+    Ok(if views.is_empty() {
+        QueryOutcome::NotFound
+    } else {
+        QueryOutcome::Candidates(views)
+    })
 }

@@ -14,6 +14,8 @@
 
 use std::collections::HashSet;
 
+use crate::date::Date;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
     /// Most states: records are shared unless PD1-12 = Y protects them.
@@ -87,18 +89,27 @@ impl Status {
     }
 }
 
+/// Whether a query may return a record whose consent status is `status`: under opt-out unless
+/// protected or withdrawn; under opt-in only with consent on file.
+pub fn may_share(policy: Policy, status: Status) -> bool {
+    match policy {
+        Policy::OptOut => status.shareable(),
+        Policy::OptIn => status == Status::Consented,
+    }
+}
+
 /// What the message says about consent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Affirmation {
-    Given { date: String },
-    Withdrawn { date: String },
+    Given { date: Date },
+    Withdrawn { date: Date },
     Silent,
 }
 
-/// Reads PD1-12 and PD1-13 (already as YYYY-MM-DD, or None). `received_on` stands in for a
+/// Reads PD1-12 and PD1-13 (already read as a date, or None). `received_on` stands in for a
 /// missing date.
-pub fn affirmation(pd1_12: Option<&str>, pd1_13: Option<&str>, received_on: &str) -> Affirmation {
-    let date = pd1_13.unwrap_or(received_on).to_string();
+pub fn affirmation(pd1_12: Option<&str>, pd1_13: Option<Date>, received_on: Date) -> Affirmation {
+    let date = pd1_13.unwrap_or(received_on);
     match pd1_12.map(|v| v.trim().to_ascii_uppercase()).as_deref() {
         Some("N") => Affirmation::Given { date },
         Some("Y") => Affirmation::Withdrawn { date },
@@ -110,7 +121,7 @@ pub fn affirmation(pd1_12: Option<&str>, pd1_13: Option<&str>, received_on: &str
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     /// The status and date to record on the patient (None: leave as is).
-    pub record: Option<(Status, String)>,
+    pub record: Option<(Status, Date)>,
     /// Keep nothing identifiable: the patient is rejected.
     pub reject_patient: bool,
     /// Keep only disaster-related doses (the others are rejected).
@@ -130,18 +141,12 @@ pub fn decide(
         disaster_only: false,
     };
     match (policy, affirmation) {
-        (Policy::OptOut, Affirmation::Withdrawn { date }) => {
-            keep(Some((Status::Protected, date.clone())))
-        }
-        (Policy::OptOut, Affirmation::Given { date }) => {
-            keep(Some((Status::Consented, date.clone())))
-        }
+        (Policy::OptOut, Affirmation::Withdrawn { date }) => keep(Some((Status::Protected, *date))),
+        (Policy::OptOut, Affirmation::Given { date }) => keep(Some((Status::Consented, *date))),
         (Policy::OptOut, Affirmation::Silent) => keep(None),
-        (Policy::OptIn, Affirmation::Given { date }) => {
-            keep(Some((Status::Consented, date.clone())))
-        }
+        (Policy::OptIn, Affirmation::Given { date }) => keep(Some((Status::Consented, *date))),
         (Policy::OptIn, Affirmation::Withdrawn { date }) => Decision {
-            record: on_file.map(|_| (Status::Withdrawn, date.clone())),
+            record: on_file.map(|_| (Status::Withdrawn, *date)),
             reject_patient: on_file.is_none() && !has_disaster_doses,
             disaster_only: true,
         },
@@ -159,27 +164,28 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::civil::date;
 
     fn given() -> Affirmation {
         Affirmation::Given {
-            date: "2024-05-01".into(),
+            date: date(2024, 5, 1),
         }
     }
 
     #[test]
     fn pd1_12_and_13_read_as_affirmations() {
         assert_eq!(
-            affirmation(Some("N"), Some("2024-05-01"), "2024-06-01"),
+            affirmation(Some("N"), Some(date(2024, 5, 1)), date(2024, 6, 1)),
             given()
         );
         assert_eq!(
-            affirmation(Some("y"), None, "2024-06-01"),
+            affirmation(Some("y"), None, date(2024, 6, 1)),
             Affirmation::Withdrawn {
-                date: "2024-06-01".into()
+                date: date(2024, 6, 1)
             }
         );
         assert_eq!(
-            affirmation(None, Some("2024-05-01"), "2024-06-01"),
+            affirmation(None, Some(date(2024, 5, 1)), date(2024, 6, 1)),
             Affirmation::Silent
         );
     }
@@ -194,10 +200,7 @@ mod tests {
             "disaster doses are kept"
         );
         let affirmed = decide(Policy::OptIn, None, &given(), false);
-        assert_eq!(
-            affirmed.record,
-            Some((Status::Consented, "2024-05-01".into()))
-        );
+        assert_eq!(affirmed.record, Some((Status::Consented, date(2024, 5, 1))));
         assert!(!affirmed.reject_patient && !affirmed.disaster_only);
         let on_file = decide(
             Policy::OptIn,
@@ -210,13 +213,13 @@ mod tests {
             Policy::OptIn,
             Some(Status::Consented),
             &Affirmation::Withdrawn {
-                date: "2024-07-01".into(),
+                date: date(2024, 7, 1),
             },
             false,
         );
         assert_eq!(
             withdrawn.record,
-            Some((Status::Withdrawn, "2024-07-01".into()))
+            Some((Status::Withdrawn, date(2024, 7, 1)))
         );
         assert!(!Status::Withdrawn.shareable());
     }
@@ -227,15 +230,29 @@ mod tests {
             Policy::OptOut,
             None,
             &Affirmation::Withdrawn {
-                date: "2024-01-01".into(),
+                date: date(2024, 1, 1),
             },
             false,
         );
-        assert_eq!(
-            protect.record,
-            Some((Status::Protected, "2024-01-01".into()))
-        );
+        assert_eq!(protect.record, Some((Status::Protected, date(2024, 1, 1))));
         assert!(!protect.reject_patient && !protect.disaster_only);
         assert!(!decide(Policy::OptOut, None, &Affirmation::Silent, false).reject_patient);
+    }
+
+    #[test]
+    fn sharing_follows_the_policy() {
+        use Status::*;
+        let out: Vec<bool> = [None, Consented, Withdrawn, Protected]
+            .map(|s| may_share(Policy::OptOut, s))
+            .to_vec();
+        assert_eq!(out, [true, true, false, false]);
+        let opt_in: Vec<bool> = [None, Consented, Withdrawn, Protected]
+            .map(|s| may_share(Policy::OptIn, s))
+            .to_vec();
+        assert_eq!(
+            opt_in,
+            [false, true, false, false],
+            "opt-in shares only with consent"
+        );
     }
 }

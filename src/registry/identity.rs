@@ -4,6 +4,8 @@
 //! block candidates on birth date or name, guard against twins, and never merge silently on a
 //! weak signal — a weak signal only puts the two records on a review list.
 
+use crate::date::Date;
+
 /// Tokens that are placeholders, not names ("BABY BOY", "TWIN A", "INFANT GIRL").
 const NOISE: &[&str] = &[
     "BABY", "BABYBOY", "BABYGIRL", "BOY", "GIRL", "INFANT", "NEWBORN", "NB", "TWIN", "TRIPLET",
@@ -55,8 +57,7 @@ pub fn digits(text: &str) -> String {
 pub struct Demographics {
     pub family: String,
     pub given: String,
-    /// YYYY-MM-DD
-    pub birth_date: String,
+    pub birth_date: Date,
     pub sex: Option<String>,
     pub mother_maiden: String,
     /// The last 10 digits of the phone number, if any.
@@ -74,7 +75,7 @@ impl Demographics {
     pub fn new(
         family: &str,
         given: &str,
-        birth_date: &str,
+        birth_date: Date,
         sex: Option<&str>,
         mother_maiden: Option<&str>,
         phone: Option<&str>,
@@ -88,7 +89,7 @@ impl Demographics {
         Demographics {
             family: normalize_family(family),
             given: normalize_name(given),
-            birth_date: birth_date.to_string(),
+            birth_date,
             sex: sex
                 .map(|s| s.trim().to_ascii_uppercase())
                 .filter(|s| s == "F" || s == "M"),
@@ -123,8 +124,10 @@ fn both<'a>(a: &'a str, b: &'a str) -> Option<(&'a str, &'a str)> {
 }
 
 /// Birth dates one keying slip apart: day and month swapped, one digit different, or two
-/// adjacent digits transposed ("21" keyed as "12").
-fn dates_close(a: &str, b: &str) -> bool {
+/// adjacent digits transposed ("21" keyed as "12"). Slips happen to the digits as typed, so the
+/// two dates are compared as `YYYY-MM-DD` text.
+fn dates_close(a: Date, b: Date) -> bool {
+    let (a, b) = (a.to_string(), b.to_string());
     if a.len() != 10 || b.len() != 10 {
         return false;
     }
@@ -194,7 +197,7 @@ pub fn judge(incoming: &Demographics, stored: &Demographics) -> Judgement {
         };
         return verdict(Verdict::Possible, reason);
     }
-    if names_eq && dates_close(&incoming.birth_date, &stored.birth_date) {
+    if names_eq && dates_close(incoming.birth_date, stored.birth_date) {
         return verdict(
             Verdict::Possible,
             "same name, birth dates one keying slip apart",
@@ -248,7 +251,7 @@ mod tests {
         Demographics::new(
             family,
             given,
-            dob,
+            crate::date::parse_iso(dob).expect("test date"),
             Some("F"),
             None,
             None,
@@ -343,7 +346,7 @@ mod tests {
         let d = Demographics::new(
             "A",
             "B",
-            "2020-01-01",
+            jiff::civil::date(2020, 1, 1),
             None,
             None,
             Some("+1 (616) 555-9999"),

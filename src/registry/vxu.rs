@@ -8,37 +8,31 @@
 
 use std::borrow::Cow;
 
+use crate::date::Date;
 use crate::hl7::{parse_dtm, DtmPrecision, ErrLocation, Message, Segment};
 
 use super::codes::CodeSets;
 use super::finding::{dose_rejected, hl7_code, patient_rejected, Finding, Scope};
-use super::validate::resolve_vaccine;
-use super::{
+use super::model::{
     DoseAction, DoseRecord, Identifier, ObservationKind, ObservationRecord, PatientChanges,
     PatientRecord,
 };
-
-/// A calendar date as (year, month, day); ordering is chronological.
-pub type Date = (i16, u8, u8);
-
-pub fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.0, d.1, d.2)
-}
+use super::validate::resolve_vaccine;
 
 fn text(v: Option<Cow<'_, str>>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// An HL7 date of at least day precision, as YYYY-MM-DD.
-fn date_of(raw: &str) -> Option<String> {
+/// An HL7 date of at least day precision.
+fn date_of(raw: &str) -> Option<Date> {
     let dtm = parse_dtm(raw.trim()).ok()?;
     if dtm.precision < DtmPrecision::Day {
         return None;
     }
-    dtm.date().map(format_date)
+    dtm.date()
 }
 
-fn optional_date(raw: Option<Cow<'_, str>>) -> Option<String> {
+fn optional_date(raw: Option<Cow<'_, str>>) -> Option<Date> {
     text(raw).and_then(|r| date_of(&r))
 }
 
@@ -282,8 +276,7 @@ fn orders(
                             kind: ObservationKind::Immunity,
                             code,
                             code_text: text(obx.get(5, 2)),
-                            observed_on: optional_date(obx.get(14, 1))
-                                .unwrap_or_else(|| date.clone()),
+                            observed_on: optional_date(obx.get(14, 1)).unwrap_or(date),
                             reason_code: None,
                             reason_text: None,
                         });

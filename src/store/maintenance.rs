@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::records::timestamp_text;
 use super::{now_text, Db, StoreError};
 use crate::maintenance::{Kind, Mode, Snapshot, Window};
 
@@ -20,10 +21,6 @@ pub struct NewWindow {
     pub refuse_percent: u8,
 }
 
-fn ts_text(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
 fn parse_ts(text: &str) -> Result<Timestamp, StoreError> {
     text.parse().map_err(|e| {
         StoreError::Corrupt(format!(
@@ -33,30 +30,30 @@ fn parse_ts(text: &str) -> Result<Timestamp, StoreError> {
 }
 
 fn window_from(row: &AnyRow) -> Result<Window, StoreError> {
-    let opt_ts = |i: usize| -> Result<Option<Timestamp>, StoreError> {
-        row.try_get::<Option<String>, _>(i)?
+    let opt_ts = |column: &str| -> Result<Option<Timestamp>, StoreError> {
+        row.try_get::<Option<String>, _>(column)?
             .map(|t| parse_ts(&t))
             .transpose()
     };
-    let kind: String = row.try_get(1)?;
-    let mode: String = row.try_get(2)?;
-    let percent: i64 = row.try_get(9)?;
+    let kind: String = row.try_get("kind")?;
+    let mode: String = row.try_get("mode")?;
+    let percent: i64 = row.try_get("refuse_percent")?;
     Ok(Window {
-        id: row.try_get(0)?,
+        id: row.try_get("id")?,
         kind: kind
             .parse()
             .map_err(|e| StoreError::Corrupt(format!("maintenance window kind: {e}")))?,
         mode: mode
             .parse()
             .map_err(|e| StoreError::Corrupt(format!("maintenance window mode: {e}")))?,
-        starts_at: parse_ts(&row.try_get::<String, _>(3)?)?,
-        ends_at: opt_ts(4)?,
-        planned_ends_at: opt_ts(5)?,
-        time_zone: row.try_get(6)?,
-        reason: row.try_get(7)?,
-        organization: row.try_get(8)?,
+        starts_at: parse_ts(&row.try_get::<String, _>("starts_at")?)?,
+        ends_at: opt_ts("ends_at")?,
+        planned_ends_at: opt_ts("planned_ends_at")?,
+        time_zone: row.try_get("time_zone")?,
+        reason: row.try_get("reason")?,
+        organization: row.try_get("organization_code")?,
         refuse_percent: percent.clamp(0, 100) as u8,
-        cancelled: row.try_get::<Option<String>, _>(10)?.is_some(),
+        cancelled: row.try_get::<Option<String>, _>("cancelled_at")?.is_some(),
     })
 }
 
@@ -83,8 +80,8 @@ impl Db {
         )
         .bind(w.kind.as_str())
         .bind(w.mode.as_str())
-        .bind(ts_text(w.starts_at))
-        .bind(w.ends_at.map(ts_text))
+        .bind(timestamp_text(w.starts_at))
+        .bind(w.ends_at.map(timestamp_text))
         .bind(&w.time_zone)
         .bind(&w.reason)
         .bind(w.organization.as_deref())
@@ -92,7 +89,7 @@ impl Db {
         .bind(now_text())
         .fetch_one(&self.pool)
         .await?
-        .try_get(0)?;
+        .try_get("id")?;
         Ok(id)
     }
 
@@ -104,7 +101,7 @@ impl Db {
         organization: Option<&str>,
     ) -> Result<u64, StoreError> {
         let _guard = self.write_guard().await;
-        let now = ts_text(now);
+        let now = timestamp_text(now);
         let done = sqlx::query(
             "UPDATE maintenance_windows SET ends_at = $1 \
              WHERE cancelled_at IS NULL AND starts_at <= $1 AND (ends_at IS NULL OR ends_at > $1) \
@@ -132,13 +129,13 @@ impl Db {
         if window.starts_at > now {
             sqlx::query("UPDATE maintenance_windows SET cancelled_at = $2 WHERE id = $1")
                 .bind(id)
-                .bind(ts_text(now))
+                .bind(timestamp_text(now))
                 .execute(&self.pool)
                 .await?;
         } else if window.ends_at.is_none_or(|end| end > now) {
             sqlx::query("UPDATE maintenance_windows SET ends_at = $2 WHERE id = $1")
                 .bind(id)
-                .bind(ts_text(now))
+                .bind(timestamp_text(now))
                 .execute(&self.pool)
                 .await?;
         } else {
@@ -180,7 +177,7 @@ impl Db {
              WHERE cancelled_at IS NULL AND (ends_at IS NULL OR ends_at > $1) \
              ORDER BY starts_at, id"
         ))
-        .bind(ts_text(now))
+        .bind(timestamp_text(now))
         .fetch_all(&self.pool)
         .await?;
         let windows = rows
@@ -224,8 +221,8 @@ impl Db {
                AND starts_at < $2 AND (ends_at IS NULL OR ends_at > $1) \
              ORDER BY starts_at, id"
         ))
-        .bind(ts_text(from))
-        .bind(ts_text(to))
+        .bind(timestamp_text(from))
+        .bind(timestamp_text(to))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(window_from).collect()

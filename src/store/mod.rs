@@ -7,11 +7,16 @@
 mod files;
 mod maintenance;
 mod orgs;
+mod read_models;
+mod records;
+mod registry_tx;
 mod reviews;
 mod seed;
 pub(crate) mod sql;
-mod submissions;
 mod writer;
+
+#[cfg(test)]
+mod registry_tests;
 
 pub use files::{
     content_hash, Backlog, BatchSummary, ClaimedBatch, ContentHasher, ExchangeAccount, FileEntry,
@@ -19,14 +24,15 @@ pub use files::{
 };
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};
+pub use registry_tx::SqlTx;
 pub use reviews::{Readiness, Review, TestMessage};
 pub use seed::{SeedDose, SeedPatient};
-pub use submissions::{consolidate, ConsolidatedDose, SqlTx, StoredDose, StoredObservation};
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::registry::{RegistryError, StorageError};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
@@ -52,6 +58,19 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database writer: {0}")]
     Writer(String),
+}
+
+/// The store's errors cross the registry's port as its [`StorageError`].
+impl From<StoreError> for StorageError {
+    fn from(e: StoreError) -> StorageError {
+        StorageError::new(e)
+    }
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> RegistryError {
+        RegistryError::Storage(e.into())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,11 +244,10 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Current time as stored in the database: RFC 3339, UTC, microseconds.
+/// Current time as stored in the database: RFC 3339, UTC, microseconds. (The registry's own
+/// writes are stamped with the registry's clock instead, see [`crate::registry::Stamp`].)
 pub(crate) fn now_text() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    records::timestamp_text(jiff::Timestamp::now())
 }
 
 #[cfg(test)]

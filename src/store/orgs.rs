@@ -57,7 +57,7 @@ impl Db {
         .fetch_one(&mut *tx)
         .await;
         let org_id: i64 = match created {
-            Ok(row) => row.try_get(0)?,
+            Ok(row) => row.try_get("id")?,
             Err(e) if is_unique_violation(&e) => {
                 return Err(StoreError::Conflict(format!(
                     "organization {code} already exists"
@@ -94,22 +94,22 @@ impl Db {
                 .await?;
         let mut out = Vec::with_capacity(orgs.len());
         for org in orgs {
-            let id: i64 = org.try_get(0)?;
+            let id: i64 = org.try_get("id")?;
             let mut summary = OrgSummary {
-                code: org.try_get(1)?,
-                name: org.try_get(2)?,
+                code: org.try_get("code")?,
+                name: org.try_get("name")?,
                 facilities: Vec::new(),
                 users: Vec::new(),
             };
             for f in &facilities {
-                if f.try_get::<i64, _>(0)? == id {
-                    summary.facilities.push(f.try_get(1)?);
+                if f.try_get::<i64, _>("organization_id")? == id {
+                    summary.facilities.push(f.try_get("facility_code")?);
                 }
             }
             for u in &users {
-                if u.try_get::<i64, _>(0)? == id {
-                    let name: String = u.try_get(1)?;
-                    let status: String = u.try_get(2)?;
+                if u.try_get::<i64, _>("organization_id")? == id {
+                    let name: String = u.try_get("username")?;
+                    let status: String = u.try_get("status")?;
                     summary.users.push(if status == "active" {
                         name
                     } else {
@@ -147,7 +147,7 @@ impl Db {
         .fetch_one(&self.pool)
         .await;
         match created {
-            Ok(row) => Ok(row.try_get(0)?),
+            Ok(row) => Ok(row.try_get("id")?),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
                 "user {username} already exists"
             ))),
@@ -198,10 +198,11 @@ impl Db {
         facility: &str,
     ) -> Result<Option<Credentials>, StoreError> {
         let row = sqlx::query(
-            "SELECT u.id, u.organization_id, o.code, u.password_hash, u.status, \
+            "SELECT u.id, u.organization_id, o.code, u.password_hash, u.status AS user_status, \
                     (SELECT COUNT(*) FROM facilities f \
-                      WHERE f.organization_id = u.organization_id AND f.facility_code = $2), \
-                    o.status \
+                      WHERE f.organization_id = u.organization_id AND f.facility_code = $2) \
+                      AS facility_count, \
+                    o.status AS organization_status \
                FROM users u JOIN organizations o ON o.id = u.organization_id \
               WHERE u.username = $1",
         )
@@ -210,16 +211,16 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let status: String = row.try_get(4)?;
-        let facility_count: i64 = row.try_get(5)?;
+        let status: String = row.try_get("user_status")?;
+        let facility_count: i64 = row.try_get("facility_count")?;
         Ok(Some(Credentials {
-            user_id: row.try_get(0)?,
-            organization_id: row.try_get(1)?,
-            organization_code: row.try_get(2)?,
-            password_hash: row.try_get(3)?,
+            user_id: row.try_get("id")?,
+            organization_id: row.try_get("organization_id")?,
+            organization_code: row.try_get("code")?,
+            password_hash: row.try_get("password_hash")?,
             active: status == "active",
             facility_known: facility_count > 0,
-            production: row.try_get::<String, _>(6)? == "production",
+            production: row.try_get::<String, _>("organization_status")? == "production",
         }))
     }
 }
@@ -277,7 +278,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((r.try_get("rule_id")?, r.try_get("level")?)))
             .collect()
     }
 }
@@ -309,7 +310,13 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("name")?,
+                    r.try_get("content")?,
+                    r.try_get("imported_at")?,
+                ))
+            })
             .collect()
     }
 

@@ -63,7 +63,7 @@ impl Db {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no organization {code}")))?;
-        let (org_id, status): (i64, String) = (org.try_get(0)?, org.try_get(1)?);
+        let (org_id, status): (i64, String) = (org.try_get("id")?, org.try_get("status")?);
         let rows = sqlx::query(
             "SELECT received_at, control_id, outcome, error_count, warning_count FROM message_log \
              WHERE organization_id = $1 AND processing_id = 'T' ORDER BY id DESC LIMIT 20",
@@ -75,11 +75,11 @@ impl Db {
             .iter()
             .map(|r| {
                 Ok(TestMessage {
-                    received_at: r.try_get(0)?,
-                    control_id: r.try_get(1)?,
-                    outcome: r.try_get(2)?,
-                    errors: r.try_get(3)?,
-                    warnings: r.try_get(4)?,
+                    received_at: r.try_get("received_at")?,
+                    control_id: r.try_get("control_id")?,
+                    outcome: r.try_get("outcome")?,
+                    errors: r.try_get("error_count")?,
+                    warnings: r.try_get("warning_count")?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -109,12 +109,12 @@ impl Db {
         rows.iter()
             .map(|r| {
                 Ok(Review {
-                    id: r.try_get(0)?,
-                    patient_id: r.try_get(1)?,
-                    candidate_id: r.try_get(2)?,
-                    reason: r.try_get(3)?,
-                    status: r.try_get(4)?,
-                    created_at: r.try_get(5)?,
+                    id: r.try_get("id")?,
+                    patient_id: r.try_get("patient_id")?,
+                    candidate_id: r.try_get("candidate_id")?,
+                    reason: r.try_get("reason")?,
+                    status: r.try_get("status")?,
+                    created_at: r.try_get("created_at")?,
                 })
             })
             .collect()

@@ -77,7 +77,7 @@ impl Db {
         .bind(&now)
         .fetch_one(&self.pool)
         .await?
-        .try_get(0)?;
+        .try_get("id")?;
         Ok((org, user, message))
     }
 
@@ -105,7 +105,7 @@ impl Db {
             .bind(&r.family_name)
             .bind(&r.given_name)
             .bind(r.middle_name.as_deref())
-            .bind(&r.birth_date)
+            .bind(r.birth_date.to_string())
             .bind(r.sex.as_deref())
             .bind(r.mother_maiden_name.as_deref())
             .bind(org)
@@ -123,7 +123,7 @@ impl Db {
             .bind(r.birth_order.map(i64::from))
             .fetch_one(&mut *tx)
             .await?
-            .try_get(0)?;
+            .try_get("id")?;
             ids.push(id);
         }
         for chunk in patients
@@ -217,13 +217,14 @@ impl Db {
     ) -> Result<Vec<(String, String, String, String, String)>, StoreError> {
         let (lo, hi): (Option<i64>, Option<i64>) = {
             let row = sqlx::query(
-                "SELECT MIN(p.id), MAX(p.id) FROM patients p JOIN organizations o ON o.id = p.created_by_org \
+                "SELECT MIN(p.id) AS lo, MAX(p.id) AS hi FROM patients p \
+                   JOIN organizations o ON o.id = p.created_by_org \
                  WHERE o.code = $1",
             )
             .bind(org_code)
             .fetch_one(&self.pool)
             .await?;
-            (row.try_get(0)?, row.try_get(1)?)
+            (row.try_get("lo")?, row.try_get("hi")?)
         };
         let (Some(lo), Some(hi)) = (lo, hi) else {
             return Ok(Vec::new());
@@ -234,7 +235,8 @@ impl Db {
             tries += 1;
             let id = lo + (rand::random::<u64>() % ((hi - lo + 1) as u64)) as i64;
             let row = sqlx::query(
-                "SELECT i.id_value, p.family_name, p.given_name, p.birth_date, COALESCE(p.sex, 'U') \
+                "SELECT i.id_value, p.family_name, p.given_name, p.birth_date, \
+                   COALESCE(p.sex, 'U') AS sex \
                  FROM patients p JOIN patient_identifiers i ON i.patient_id = p.id WHERE p.id = $1 \
                  AND i.assigning_authority = 'SEEDEHR'",
             )
@@ -242,13 +244,13 @@ impl Db {
             .fetch_optional(&self.pool)
             .await?;
             if let Some(r) = row {
-                let dob: String = r.try_get(3)?;
+                let dob: String = r.try_get("birth_date")?;
                 out.push((
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
+                    r.try_get("id_value")?,
+                    r.try_get("family_name")?,
+                    r.try_get("given_name")?,
                     dob.replace('-', ""),
-                    r.try_get(4)?,
+                    r.try_get("sex")?,
                 ));
             }
         }

@@ -4,7 +4,9 @@
 //! against about 1 µs for a cached rusqlite statement, and a registry message runs 15–25 of them
 //! while holding SQLite's only write lock. The statements are written once, with `$N`
 //! placeholders (both SQLite and PostgreSQL read them), and bound from [`Arg`]s; rows come back
-//! as [`Row`]s read with [`Row::get`].
+//! as [`Row`]s whose columns are read by name with [`Row::get`].
+
+use std::sync::Arc;
 
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
@@ -58,24 +60,36 @@ pub(crate) use args;
 /// A result row from either driver.
 pub(crate) enum Row {
     Any(AnyRow),
-    Lite(Vec<rusqlite::types::Value>),
+    Lite {
+        /// The statement's column names, shared by its rows.
+        names: Arc<[String]>,
+        values: Vec<rusqlite::types::Value>,
+    },
 }
 
 impl Row {
-    pub fn get<T: Cell>(&self, index: usize) -> Result<T, StoreError> {
+    /// The value of the column named `column` (its name in the result: `i.id` is `id`, use
+    /// `AS` to name an expression).
+    pub fn get<T: Cell>(&self, column: &str) -> Result<T, StoreError> {
         match self {
-            Row::Any(row) => T::from_any(row, index),
-            Row::Lite(values) => match values.get(index) {
-                Some(value) => T::from_lite(value),
-                None => Err(StoreError::Corrupt(format!("no column {index}"))),
-            },
+            Row::Any(row) => T::from_any(row, column),
+            Row::Lite { names, values } => {
+                let value = names
+                    .iter()
+                    .position(|n| n == column)
+                    .and_then(|i| values.get(i));
+                match value {
+                    Some(value) => T::from_lite(value),
+                    None => Err(StoreError::Corrupt(format!("no column {column}"))),
+                }
+            }
         }
     }
 }
 
 /// A column type the registry reads: integers and text, each possibly NULL.
 pub(crate) trait Cell: Sized {
-    fn from_any(row: &AnyRow, index: usize) -> Result<Self, StoreError>;
+    fn from_any(row: &AnyRow, column: &str) -> Result<Self, StoreError>;
     fn from_lite(value: &rusqlite::types::Value) -> Result<Self, StoreError>;
 }
 
@@ -87,8 +101,8 @@ fn wrong_type(expected: &str, value: &rusqlite::types::Value) -> StoreError {
 }
 
 impl Cell for Option<i64> {
-    fn from_any(row: &AnyRow, index: usize) -> Result<Self, StoreError> {
-        Ok(row.try_get(index)?)
+    fn from_any(row: &AnyRow, column: &str) -> Result<Self, StoreError> {
+        Ok(row.try_get(column)?)
     }
     fn from_lite(value: &rusqlite::types::Value) -> Result<Self, StoreError> {
         use rusqlite::types::Value;
@@ -101,8 +115,8 @@ impl Cell for Option<i64> {
 }
 
 impl Cell for i64 {
-    fn from_any(row: &AnyRow, index: usize) -> Result<Self, StoreError> {
-        Ok(row.try_get(index)?)
+    fn from_any(row: &AnyRow, column: &str) -> Result<Self, StoreError> {
+        Ok(row.try_get(column)?)
     }
     fn from_lite(value: &rusqlite::types::Value) -> Result<Self, StoreError> {
         Option::<i64>::from_lite(value)?.ok_or_else(|| wrong_type("an integer", value))
@@ -110,8 +124,8 @@ impl Cell for i64 {
 }
 
 impl Cell for Option<String> {
-    fn from_any(row: &AnyRow, index: usize) -> Result<Self, StoreError> {
-        Ok(row.try_get(index)?)
+    fn from_any(row: &AnyRow, column: &str) -> Result<Self, StoreError> {
+        Ok(row.try_get(column)?)
     }
     fn from_lite(value: &rusqlite::types::Value) -> Result<Self, StoreError> {
         use rusqlite::types::Value;
@@ -124,8 +138,8 @@ impl Cell for Option<String> {
 }
 
 impl Cell for String {
-    fn from_any(row: &AnyRow, index: usize) -> Result<Self, StoreError> {
-        Ok(row.try_get(index)?)
+    fn from_any(row: &AnyRow, column: &str) -> Result<Self, StoreError> {
+        Ok(row.try_get(column)?)
     }
     fn from_lite(value: &rusqlite::types::Value) -> Result<Self, StoreError> {
         Option::<String>::from_lite(value)?.ok_or_else(|| wrong_type("text", value))
@@ -184,6 +198,7 @@ pub(crate) fn lite_rows(
 ) -> Result<Vec<Row>, StoreError> {
     let mut stmt = prepare(conn, sql, args)?;
     let columns = stmt.column_count();
+    let names: Arc<[String]> = stmt.column_names().into_iter().map(String::from).collect();
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
@@ -191,7 +206,10 @@ pub(crate) fn lite_rows(
         for i in 0..columns {
             values.push(row.get::<_, rusqlite::types::Value>(i)?);
         }
-        out.push(Row::Lite(values));
+        out.push(Row::Lite {
+            names: names.clone(),
+            values,
+        });
     }
     Ok(out)
 }
@@ -258,11 +276,25 @@ mod tests {
         assert_eq!(changed, 2);
         let rows = lite_rows(&conn, "SELECT a, b, c FROM t WHERE a = $1", &args![7_i64]).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].get::<i64>(0).unwrap(), 7);
-        assert_eq!(rows[0].get::<String>(1).unwrap(), "x");
-        assert_eq!(rows[0].get::<Option<String>>(2).unwrap(), None);
-        assert!(rows[0].get::<i64>(2).is_err(), "NULL is not an integer");
-        assert!(rows[0].get::<String>(0).is_err(), "an integer is not text");
-        assert!(rows[0].get::<i64>(9).is_err(), "no such column");
+        assert_eq!(rows[0].get::<i64>("a").unwrap(), 7);
+        assert_eq!(rows[0].get::<String>("b").unwrap(), "x");
+        assert_eq!(rows[0].get::<Option<String>>("c").unwrap(), None);
+        assert!(rows[0].get::<i64>("c").is_err(), "NULL is not an integer");
+        assert!(
+            rows[0].get::<String>("a").is_err(),
+            "an integer is not text"
+        );
+        assert!(rows[0].get::<i64>("d").is_err(), "no such column");
+        let rows = lite_rows(&conn, "SELECT t.a, COUNT(*) AS n FROM t", &[]).unwrap();
+        assert_eq!(
+            rows[0].get::<i64>("a").unwrap(),
+            7,
+            "a qualified column by its name"
+        );
+        assert_eq!(
+            rows[0].get::<i64>("n").unwrap(),
+            2,
+            "an expression by its alias"
+        );
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::submissions::SqlTx;
+use super::registry_tx::SqlTx;
 use super::StoreError;
 use crate::registry::{RegistryError, TxWork};
 
@@ -93,7 +93,7 @@ impl Writer {
 
 fn open(path: &str) -> Result<rusqlite::Connection, rusqlite::Error> {
     let conn = rusqlite::Connection::open(path)?;
-    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get("journal_mode"))?;
     conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.set_prepared_statement_cache_capacity(64);
@@ -204,7 +204,7 @@ mod tests {
     fn kept(path: &str) -> Vec<i64> {
         let conn = rusqlite::Connection::open(path).unwrap();
         let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
-        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        let rows = stmt.query_map([], |r| r.get("v")).unwrap();
         rows.map(Result::unwrap).collect()
     }
 
@@ -235,10 +235,11 @@ mod tests {
         for task in tasks {
             match task.await.unwrap() {
                 Ok(v) => answered.push(v),
-                Err(e) => assert!(matches!(
-                    e,
-                    RegistryError::Unreadable | RegistryError::Store(StoreError::Writer(_))
-                )),
+                Err(RegistryError::Unreadable) => {}
+                Err(RegistryError::Storage(e)) => assert!(
+                    matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Writer(_))),
+                    "{e}"
+                ),
             }
         }
         let expected: Vec<i64> = (0..40).filter(|i| *i != 7 && *i != 11).collect();
@@ -277,9 +278,12 @@ mod tests {
         };
         writer.transact(insert(5)).await.unwrap();
         let duplicate = writer.transact(insert(5)).await;
+        let Err(RegistryError::Storage(e)) = duplicate else {
+            panic!("a duplicate key is a storage error: {duplicate:?}");
+        };
         assert!(matches!(
-            duplicate,
-            Err(RegistryError::Store(StoreError::Sqlite(_)))
+            e.downcast_ref::<StoreError>(),
+            Some(StoreError::Sqlite(_))
         ));
         writer.transact(insert(6)).await.unwrap();
         assert_eq!(kept(&path), vec![5, 6]);

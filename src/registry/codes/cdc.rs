@@ -20,7 +20,8 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::{normalize_ndc, CodeSets, CodeStatus, Date, VisStatus};
+use super::{normalize_ndc, CodeSets, CodeStatus, VisStatus};
+use crate::date::{self, Date};
 
 /// File names CDC (and its update script) use; the defaults for [`ParseError::file`].
 pub const CVX_FILE: &str = "cvx.xml";
@@ -595,13 +596,13 @@ fn is_cvx(code: &str) -> bool {
 fn parse_any_date(text: &str) -> Option<Date> {
     let t = text.trim();
     if t.contains('/') {
-        return Date::parse_us(t);
+        return date::parse_us(t);
     }
     if t.contains('-') {
         let day = t.split([' ', 'T']).next().unwrap_or(t);
-        return Date::parse_iso(day);
+        return date::parse_iso(day);
     }
-    Date::parse_compact(t)
+    date::parse_compact(t)
 }
 
 /// A parsed XML element: name (without namespace prefix), direct text, children, line.

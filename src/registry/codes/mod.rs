@@ -12,7 +12,6 @@
 //! 11-digit 5-4-2 form (see [`normalize_ndc`]).
 
 pub mod cdc;
-mod date;
 pub mod tables;
 mod tsv;
 
@@ -23,11 +22,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::LazyLock;
 
+use crate::date::Date;
+
 pub use cdc::{
     CdcRecords, CodesError, CptRecord, CvxRecord, CvxVisRecord, MvxRecord, NdcLinkRecord,
     NdcRecords, NdcSaleRecord, NdcUseRecord, ParseError, Vac2VgRecord, VisRecord,
 };
-pub use date::Date;
 pub use tables::{CodeTable, Entry, EntryStatus, Table};
 pub use tsv::TsvTables;
 

@@ -351,7 +351,7 @@ impl TsvRow<'_> {
     fn date(&self, index: usize) -> Result<Option<Date>, ParseError> {
         match self.get(index) {
             "" => Ok(None),
-            v => Date::parse_iso(v)
+            v => crate::date::parse_iso(v)
                 .map(Some)
                 .ok_or_else(|| self.error(format!("'{v}' is not a YYYY-MM-DD date"))),
         }

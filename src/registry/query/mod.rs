@@ -26,12 +26,3 @@ pub use request::{parse_query, QueryLimits, QueryRequest};
 pub use response::{
     build_rsp, z44_notice, QueryEcho, QueryOutcome, QueryStatus, ResponseProfile, RspParams,
 };
-
-/// A calendar date as (year, month, day); ordering is chronological. The same shape as the
-/// VXU validator's date, so one "today" serves both.
-pub type Date = (i16, u8, u8);
-
-/// `YYYY-MM-DD`.
-pub fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.0, d.1, d.2)
-}

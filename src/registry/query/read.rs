@@ -17,7 +17,6 @@ use std::borrow::Cow;
 
 use crate::hl7::{parse_dtm, DtmPrecision, Field, Message, Repetition, Segment};
 
-use super::format_date;
 use super::model::{
     AddressView, CodedValue, DoseKind, DoseView, ImmunityView, NextOfKinView, PatientId,
     PatientView, PhoneView, VisDocument, VisView,
@@ -63,7 +62,7 @@ fn comp(rep: &Repetition<'_>, n: usize) -> String {
 fn date(raw: &str) -> String {
     match parse_dtm(raw.trim()) {
         Ok(dtm) if dtm.precision >= DtmPrecision::Day => match dtm.date() {
-            Some(d) => format_date(d),
+            Some(d) => d.to_string(),
             None => raw.to_string(),
         },
         _ => raw.to_string(),

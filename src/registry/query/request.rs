@@ -27,7 +27,7 @@ use crate::hl7::{parse_dtm, Delimiters, DtmPrecision, ErrLocation, Message, Segm
 use crate::registry::finding::{cdc_code, hl7_code, Finding, Scope};
 
 use super::model::{AddressView, PatientId, PhoneView, QueryProfile};
-use super::{format_date, Date};
+use crate::date::Date;
 
 /// The registry's limits on candidate lists (RCP-2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,8 +67,8 @@ pub struct QueryRequest {
     pub middle: Option<String>,
     /// QPD-5.1.
     pub mother_maiden_family: Option<String>,
-    /// QPD-6, `YYYY-MM-DD`.
-    pub birth_date: String,
+    /// QPD-6.
+    pub birth_date: Date,
     /// QPD-7, upper case F, M, U or X (anything else is dropped with a warning).
     pub sex: Option<String>,
     /// QPD-8.
@@ -409,7 +409,7 @@ fn required_name(value: &str, comp: u32, findings: &mut Vec<Finding>) -> Option<
     Some(value.to_string())
 }
 
-fn birth_date(qpd: &Segment<'_, '_>, today: Date, findings: &mut Vec<Finding>) -> Option<String> {
+fn birth_date(qpd: &Segment<'_, '_>, today: Date, findings: &mut Vec<Finding>) -> Option<Date> {
     let loc = || ErrLocation::field("QPD", 1, 6);
     let Some(raw) = text(qpd.get(6, 1)) else {
         findings.push(query_error(
@@ -447,16 +447,15 @@ fn birth_date(qpd: &Segment<'_, '_>, today: Date, findings: &mut Vec<Finding>) -
                     loc(),
                     hl7_code::DATA_TYPE,
                     format!(
-                        "The patient's birth date (QPD-6) {} is in the future; the query was \
-                         not run.",
-                        format_date(d)
+                        "The patient's birth date (QPD-6) {d} is in the future; the query was \
+                         not run."
                     ),
                 )
                 .with_cdc(cdc_code::ILLOGICAL_DATE),
             );
             None
         }
-        Some(d) => Some(format_date(d)),
+        Some(d) => Some(d),
     }
 }
 

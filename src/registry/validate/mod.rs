@@ -36,7 +36,7 @@
 //!             ORC|RE||D-1^CLINIC\r\
 //!             RXA|0|1|20240514||9876^Nope^CVX|999|||01^Historical^NIP001||||||||||CP|A\r";
 //! let msg = Message::parse(text).expect("HL7");
-//! let ctx = Context::new((2024, 6, 1), CodeSets::builtin());
+//! let ctx = Context::new(jiff::civil::date(2024, 6, 1), CodeSets::builtin());
 //! let findings = validate(&msg, &ctx);
 //! assert_eq!(ack_code(&findings), AckCode::AE); // the dose is rejected, the patient is kept
 //! assert_eq!(rejected_doses(&findings), vec![1]);
@@ -59,6 +59,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
+use crate::date::Date;
 use crate::hl7::{Message, Severity};
 use crate::registry::codes::CodeSets;
 use crate::registry::finding::Finding;
@@ -67,9 +68,6 @@ pub use ack::{ack_errors, DEFAULT_ERR_LIMIT};
 pub use docs::{render_rules, Coverage, FieldCoverage, RulesFormat, FIELD_COVERAGE};
 pub use rules::{rule_info, rules, RuleInfo};
 pub use vaccine::{resolve_vaccine, ResolvedVaccine, SetAside, VaccineError, VaccineSource};
-
-/// A calendar date as (year, month, day); ordering is chronological.
-pub type Date = (i16, u8, u8);
 
 /// What an organization makes of a rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -11,7 +11,7 @@ use crate::hl7::{AckCode, Message, Severity};
 use crate::registry::codes::CodeSets;
 use crate::registry::finding::{ack_code, patient_rejected, rejected_doses, Finding, Scope};
 
-const TODAY: Date = (2024, 6, 1);
+const TODAY: Date = jiff::civil::date(2024, 6, 1);
 
 /// A clean VXU (synthetic data): one administered HepB dose with VFC, funding and VIS.
 const BASE: &str = concat!(
@@ -906,7 +906,8 @@ proptest! {
     fn segments_dropped_or_repeated_never_panic(
         drop in proptest::collection::vec(0usize..11, 0..4),
         dup in proptest::collection::vec(0usize..11, 0..4),
-        today in (1900i16..2100, 1u8..=12, 1u8..=28),
+        today in (1900i16..2100, 1i8..=12, 1i8..=28)
+            .prop_map(|(y, m, d)| jiff::civil::date(y, m, d)),
     ) {
         let base = lines(BASE);
         let mut ls: Vec<String> = Vec::new();

@@ -3,10 +3,9 @@
 
 use std::borrow::Cow;
 
-use crate::hl7::datatypes::days_in_month;
 use crate::hl7::{parse_dtm, Component, DtmPrecision, Repetition, Segment};
 
-use super::Date;
+use crate::date::{month_bounds, Date};
 
 /// Trims a value; `None` when nothing is left or it is the HL7 null `""`.
 pub(crate) fn trimmed(v: Cow<'_, str>) -> Option<Cow<'_, str>> {
@@ -79,31 +78,6 @@ pub(crate) fn shown(value: &str) -> String {
     out
 }
 
-pub(crate) fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.0, d.1, d.2)
-}
-
-/// The day after `d` (d must be a real date).
-pub(crate) fn next_day(d: Date) -> Date {
-    let (y, m, day) = d;
-    if day < days_in_month(y, m) {
-        (y, m, day + 1)
-    } else if m < 12 {
-        (y, m + 1, 1)
-    } else {
-        (y.saturating_add(1), 1, 1)
-    }
-}
-
-/// Whole years from `birth` to `on`.
-pub(crate) fn age_years(birth: Date, on: Date) -> i32 {
-    let mut years = i32::from(on.0) - i32::from(birth.0);
-    if (on.1, on.2) < (birth.1, birth.2) {
-        years -= 1;
-    }
-    years
-}
-
 /// A parsed HL7 date/time reduced to what the rules use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct When {
@@ -124,10 +98,10 @@ impl When {
 pub(crate) fn when(raw: &str) -> Option<When> {
     let dtm = parse_dtm(raw.trim()).ok()?;
     let y = dtm.year;
-    let (first, last) = match (dtm.month, dtm.day) {
-        (Some(m), Some(d)) => ((y, m, d), (y, m, d)),
-        (Some(m), None) => ((y, m, 1), (y, m, days_in_month(y, m))),
-        _ => ((y, 1, 1), (y, 12, 31)),
+    let (first, last) = match (dtm.date(), dtm.month) {
+        (Some(day), _) => (day, day),
+        (None, Some(m)) => month_bounds(y, m)?,
+        (None, None) => (month_bounds(y, 1)?.0, month_bounds(y, 12)?.1),
     };
     Some(When {
         first,
@@ -484,11 +458,6 @@ mod tests {
         assert_eq!(number("1e5"), None);
         assert_eq!(number("."), None);
         assert_eq!(number("0.5mL"), None);
-        assert_eq!(next_day((2024, 2, 28)), (2024, 2, 29));
-        assert_eq!(next_day((2023, 2, 28)), (2023, 3, 1));
-        assert_eq!(next_day((2023, 12, 31)), (2024, 1, 1));
-        assert_eq!(age_years((2000, 6, 15), (2018, 6, 14)), 17);
-        assert_eq!(age_years((2000, 6, 15), (2018, 6, 15)), 18);
         assert!(is_us_zip("59715") && is_us_zip("59715-1234") && is_us_zip("597151234"));
         assert!(!is_us_zip("5971") && !is_us_zip("59715-12") && !is_us_zip("K1A 0B1"));
         assert_eq!(name_issue("Richardson"), None);
@@ -508,7 +477,11 @@ mod tests {
         let w = when("202405").expect("month");
         assert_eq!(
             (w.first, w.last, w.day()),
-            ((2024, 5, 1), (2024, 5, 31), None)
+            (
+                jiff::civil::date(2024, 5, 1),
+                jiff::civil::date(2024, 5, 31),
+                None
+            )
         );
         assert!(when("20240515093012-0500").is_some_and(|w| w.has_offset));
         assert!(when("2024-05-15").is_none());

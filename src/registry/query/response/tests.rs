@@ -1,13 +1,13 @@
 use super::*;
+use crate::date::Date;
 use crate::hl7::{Segment, Severity};
 use crate::registry::finding::Scope;
 use crate::registry::query::model::{NextOfKinView, PatientId, VisView};
 use crate::registry::query::read::{read_rsp, RspPatient};
 use crate::registry::query::request::{parse_query, QueryLimits};
-use crate::registry::query::Date;
 use proptest::prelude::*;
 
-const TODAY: Date = (2024, 5, 15);
+const TODAY: Date = jiff::civil::date(2024, 5, 15);
 const AUTHORITY: &str = "IZREG";
 
 const QBP: &str = "MSH|^~\\&|MYEHR|MYCLINIC|IZAPP|IZFAC|20240515093012-0500||QBP^Q11^QBP_Q11|Q-1|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS|EHRORG|IZORG\r\

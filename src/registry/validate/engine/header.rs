@@ -105,10 +105,7 @@ impl<'a, 'm, 'x> Engine<'a, 'm, 'x> {
                             i,
                             l(7),
                             None,
-                            format!(
-                                "The message date (MSH-7) {} is in the future.",
-                                format_date(w.first)
-                            ),
+                            format!("The message date (MSH-7) {} is in the future.", w.first),
                         );
                     } else {
                         self.msg_date = w.day();

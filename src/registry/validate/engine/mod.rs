@@ -19,12 +19,12 @@ mod patient;
 
 use super::rules::R;
 use super::text::{
-    age_years, comp, components, format_date, is_identifier_type, is_oid, is_us_country,
-    is_us_state, is_us_zip, is_value_type, lot_problem, name_issue, next_day, number, shown, val,
-    when, xtn_problem, NameIssue,
+    comp, components, is_identifier_type, is_oid, is_us_country, is_us_state, is_us_zip,
+    is_value_type, lot_problem, name_issue, number, shown, val, when, xtn_problem, NameIssue,
 };
 use super::vaccine::{resolve, ResolvedVaccine, VaccineError, VaccineSource};
-use super::{Context, Date};
+use super::Context;
+use crate::date::{age_years, next_day, Date};
 
 type Key = (usize, u32, u32, u32);
 
@@ -119,14 +119,6 @@ fn lookup(table: Table, code: &str) -> Option<&'static Entry> {
         .and_then(|i| TABLE_INDEX.get(i))
         .and_then(|index| index.get(code).copied());
     exact.or_else(|| table.code_table().lookup_ignore_case(code))
-}
-
-fn codes_date(d: crate::registry::codes::Date) -> Date {
-    (
-        i16::try_from(d.year()).unwrap_or(i16::MAX),
-        d.month(),
-        d.day(),
-    )
 }
 
 pub(crate) struct Engine<'a, 'm, 'x> {

@@ -34,7 +34,7 @@ impl Products {
                 self.makers.push(m.to_ascii_uppercase());
             }
         }
-        match ndc.end_date.map(codes_date) {
+        match ndc.end_date {
             None => self.current = true,
             Some(end) => self.last_end = Some(self.last_end.map_or(end, |e| e.max(end))),
         }
@@ -76,7 +76,7 @@ fn in_use_until(codes: &CodeSets, rec: &CvxCode) -> Option<Date> {
     if p.current {
         return None;
     }
-    match (rec.last_updated.map(codes_date), p.last_end) {
+    match (rec.last_updated, p.last_end) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
@@ -269,7 +269,7 @@ impl<'a, 'm, 'x> Engine<'a, 'm, 'x> {
                     None
                 }
                 Some(day) => {
-                    let shown_day = format_date(day);
+                    let shown_day = day;
                     if day > self.limit {
                         self.emit(
                             R::RXA_3_FUTURE,
@@ -851,7 +851,7 @@ impl<'a, 'm, 'x> Engine<'a, 'm, 'x> {
                 ),
                 Some(rec) => {
                     let inactive = rec.status == CodeStatus::Inactive
-                        && matches!((admin, rec.last_updated), (Some(a), Some(u)) if a > codes_date(u));
+                        && matches!((admin, rec.last_updated), (Some(a), Some(u)) if a > u);
                     let ndc = vaccine
                         .as_ref()
                         .ok()
@@ -1329,7 +1329,7 @@ impl<'a, 'm, 'x> Engine<'a, 'm, 'x> {
                         d,
                         format!(
                             "The VIS was presented ({}) after the administration date.",
-                            format_date(day)
+                            day
                         ),
                     );
                 }

@@ -181,7 +181,7 @@ impl<'a, 'm, 'x> Engine<'a, 'm, 'x> {
                     None,
                     format!(
                         "The patient's birth date (PID-7) {} is in the future.",
-                        format_date(w.first)
+                        w.first
                     ),
                 ),
                 Some(w) => {
@@ -193,7 +193,7 @@ impl<'a, 'm, 'x> Engine<'a, 'm, 'x> {
                             None,
                             format!(
                                 "The patient's birth date (PID-7) {} is more than 120 years ago.",
-                                format_date(w.first)
+                                w.first
                             ),
                         );
                     }
