@@ -33,6 +33,22 @@ pub struct FileDoorOptions {
     pub worker: Option<WorkerOptions>,
 }
 
+impl FileDoorOptions {
+    /// Both parts on loopback with an ephemeral port, no quiet period and quick polling: for
+    /// tests and tools that want a file door at once.
+    pub fn local() -> Self {
+        let mut sftp = SftpOptions::local(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        sftp.quiet = std::time::Duration::ZERO;
+        FileDoorOptions {
+            sftp: Some(sftp),
+            worker: Some(WorkerOptions {
+                poll: std::time::Duration::from_millis(20),
+                ..WorkerOptions::default()
+            }),
+        }
+    }
+}
+
 /// The file door of a running server.
 pub struct RunningFileDoor {
     pub sftp: Option<SftpServer>,
@@ -41,6 +57,13 @@ pub struct RunningFileDoor {
 }
 
 impl RunningFileDoor {
+    /// Stops the worker at once, mid-transaction if it is in one (tests of resumption).
+    pub fn abort_worker(&self) {
+        if let Some(w) = &self.worker {
+            w.abort();
+        }
+    }
+
     /// Stops taking connections and lets the worker finish the message group in hand (its run
     /// is resumed later, here or on another node).
     pub async fn shutdown(self) {

@@ -913,6 +913,7 @@ async fn serve(db: Arc<Db>, args: ServeArgs) -> anyhow::Result<()> {
         notice: args.notice.context(),
         clock: Arc::new(SystemClock),
         ids: Arc::new(crate::clock::RandomIds),
+        files: crate::batch::FileDoorOptions::default(),
     };
     let tls = options.tls.is_some();
     let server = server::start(db, options).await?;

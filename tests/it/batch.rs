@@ -40,7 +40,7 @@ impl russh::client::Handler for Client {
 
 async fn app_with_files() -> TestApp {
     spawn_app_with(Options {
-        files: Some(FileDoorOptions::testing()),
+        files: Some(FileDoorOptions::local()),
         ..Options::default()
     })
     .await
@@ -314,7 +314,7 @@ async fn stat_right_after_close_finds_the_upload_even_once_it_has_moved() {
 
 #[tokio::test]
 async fn uploads_over_the_limit_are_refused_with_a_clear_error() {
-    let mut files = FileDoorOptions::testing();
+    let mut files = FileDoorOptions::local();
     if let Some(s) = files.sftp.as_mut() {
         s.max_file_bytes = 64 * 1024;
     }
@@ -478,7 +478,7 @@ async fn a_drill_for_one_organization_holds_only_its_files() {
 
 #[tokio::test]
 async fn a_rename_over_an_existing_file_and_a_second_upload_of_a_name_in_progress_fail() {
-    let mut files = FileDoorOptions::testing();
+    let mut files = FileDoorOptions::local();
     if let Some(s) = files.sftp.as_mut() {
         s.quiet = Duration::from_secs(3600);
     }
@@ -603,7 +603,7 @@ async fn public_key_logins_and_the_host_key_kept_across_restarts() {
 async fn a_run_interrupted_midway_is_finished_by_another_worker_exactly_once() {
     // The first server's worker is stopped mid-file (as a killed node would stop); a second
     // node on the same database takes the run over when its lease runs out.
-    let mut files = FileDoorOptions::testing();
+    let mut files = FileDoorOptions::local();
     if let Some(w) = files.worker.as_mut() {
         w.group = 5;
         w.lease = Duration::from_millis(300);
