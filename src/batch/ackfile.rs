@@ -65,7 +65,11 @@ impl<'a> AckFileWriter<'a> {
             batches: 0,
             in_batch: 0,
         };
-        let line = w.head("FHS", w.header.control_id.to_string(), w.header.input_control_id);
+        let line = w.head(
+            "FHS",
+            w.header.control_id.to_string(),
+            w.header.input_control_id,
+        );
         (w, line)
     }
 
@@ -80,7 +84,11 @@ impl<'a> AckFileWriter<'a> {
             e(h.receiving_application),
             e(h.receiving_facility),
             h.timestamp,
-            if id == "FHS" { e(h.file_name) } else { String::new() },
+            if id == "FHS" {
+                e(h.file_name)
+            } else {
+                String::new()
+            },
             e(&control),
             reference.map(e).unwrap_or_default(),
             self.ending.as_str()

@@ -166,7 +166,10 @@ impl Worker {
 
     /// Runs until `shutdown` turns true: takes over runs whose lease ran out, claims new uploads,
     /// processes them one at a time.
-    pub fn spawn(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(
+        self: Arc<Self>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut last_sweep = std::time::Instant::now();
             loop {
@@ -194,7 +197,9 @@ impl Worker {
                     );
                     match self.db.remove_orphan_blobs(&day_ago).await {
                         Ok(0) => {}
-                        Ok(n) => tracing::info!(removed = n, "removed contents of abandoned uploads"),
+                        Ok(n) => {
+                            tracing::info!(removed = n, "removed contents of abandoned uploads")
+                        }
                         Err(e) => tracing::warn!(error = %e, "removing abandoned uploads failed"),
                     }
                 }
@@ -252,7 +257,8 @@ impl Worker {
         let Some(account) = self.db.exchange_account_of(&run.organization_code).await? else {
             let text = "The organization has no data exchange account; the file was not \
                         processed.";
-            self.end_with_report(&run, RunEnd::Rejected, text, None, &[]).await?;
+            self.end_with_report(&run, RunEnd::Rejected, text, None, &[])
+                .await?;
             return Ok(RunEnd::Rejected);
         };
         let structure = match &run.structure {
@@ -300,7 +306,8 @@ impl Worker {
                         "The file name does not follow the registry's convention, so the file \
                          was not processed: {why}. Upload it again under a correct name."
                     );
-                    self.end_with_report(run, RunEnd::Rejected, &text, None, &[]).await?;
+                    self.end_with_report(run, RunEnd::Rejected, &text, None, &[])
+                        .await?;
                     return Ok(Err(RunEnd::Rejected));
                 }
                 Ok(name) => {
@@ -433,7 +440,11 @@ impl Worker {
                     }
                     if last_renew.elapsed() > self.options.lease / 4 {
                         last_renew = std::time::Instant::now();
-                        if !self.db.renew_lease(run.id, &self.owner, &self.lease_until()).await? {
+                        if !self
+                            .db
+                            .renew_lease(run.id, &self.owner, &self.lease_until())
+                            .await?
+                        {
                             return Ok(RunEnd::LeaseLost);
                         }
                     }
@@ -463,7 +474,10 @@ impl Worker {
         group: Vec<Incoming>,
     ) -> Result<Option<RunEnd>, BatchError> {
         let mut retry = Vec::new();
-        match self.transact_group(run, submitter, received_at, &group).await {
+        match self
+            .transact_group(run, submitter, received_at, &group)
+            .await
+        {
             Ok(()) => return Ok(None),
             Err(e) if lease_lost(&e) => return Ok(Some(RunEnd::LeaseLost)),
             Err(e) if group.len() == 1 => {
@@ -501,9 +515,18 @@ impl Worker {
                 .store()
                 .transact(work(move |tx: &mut SqlTx| {
                     Box::pin(async move {
-                        tx.record_run_message(id, &owner, m.index, m.offset, control_id.as_deref(), "AR", None, &ack)
-                            .await
-                            .map_err(RegistryError::from)
+                        tx.record_run_message(
+                            id,
+                            &owner,
+                            m.index,
+                            m.offset,
+                            control_id.as_deref(),
+                            "AR",
+                            None,
+                            &ack,
+                        )
+                        .await
+                        .map_err(RegistryError::from)
                     })
                 }))
                 .await?;
@@ -522,7 +545,7 @@ impl Worker {
         group: &[Incoming],
     ) -> Result<(), RegistryError> {
         enum Ready {
-            Prepared(crate::registry::Prepared),
+            Prepared(Box<crate::registry::Prepared>),
             Fixed(String),
         }
         let mut ready = Vec::with_capacity(group.len());
@@ -540,7 +563,9 @@ impl Worker {
                     ),
                 ))
             } else {
-                Ready::Prepared(self.registry.prepare(submitter, &text, received_at).await?)
+                Ready::Prepared(Box::new(
+                    self.registry.prepare(submitter, &text, received_at).await?,
+                ))
             };
             ready.push((m.index, m.offset, control_id, item));
         }
@@ -684,7 +709,11 @@ impl Worker {
             .collect();
         let mut files = vec![(name, blob)];
         if !warnings.is_empty() {
-            let text = report_text(run, "The file was processed, with these remarks:", &structure.problems);
+            let text = report_text(
+                run,
+                "The file was processed, with these remarks:",
+                &structure.problems,
+            );
             let note = self.db.store_bytes(text.as_bytes()).await?;
             files.push((format!("{}.warnings.txt", run.accepted_name), note));
         }

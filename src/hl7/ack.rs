@@ -769,7 +769,7 @@ mod tests {
 
     /// `cargo test --release -- --ignored --nocapture ack_speed`
     #[test]
-    #[ignore]
+    #[ignore = "manual: speed check, run in release with --nocapture"]
     fn ack_speed() {
         use std::hint::black_box;
         use std::time::Instant;

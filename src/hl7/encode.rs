@@ -590,7 +590,7 @@ mod tests {
 
     /// `cargo test --release -- --ignored --nocapture build_speed`
     #[test]
-    #[ignore]
+    #[ignore = "manual: speed check, run in release with --nocapture"]
     fn build_speed() {
         use std::hint::black_box;
         use std::time::Instant;

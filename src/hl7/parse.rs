@@ -1512,7 +1512,7 @@ pub(crate) mod tests {
 
     /// Throughput check: `cargo test --release -- --ignored --nocapture throughput`.
     #[test]
-    #[ignore]
+    #[ignore = "manual: speed check, run in release with --nocapture"]
     fn throughput() {
         use std::hint::black_box;
         use std::time::{Duration, Instant};

@@ -1196,7 +1196,8 @@ impl Db {
         .await?;
         let row = sqlx::query(
             "SELECT COUNT(*) AS runs, \
-               COALESCE(SUM(COALESCE(total_messages, 0) - next_message), 0) AS messages \
+               CAST(COALESCE(SUM(COALESCE(total_messages, 0) - next_message), 0) AS BIGINT) \
+                 AS messages \
              FROM batches WHERE state = 'processing'",
         )
         .fetch_one(&self.pool)

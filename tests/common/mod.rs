@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use izport::auth::hash_password;
+use izport::batch::FileDoorOptions;
 use izport::maintenance::{
     Clock, Maintenance, MaintenanceConfig, ManualClock, PageFormat, SystemClock,
 };
-use izport::batch::FileDoorOptions;
 use izport::registry::RegistryConfig;
 use izport::server::{self, Limits, RunningServer, ServerOptions};
 use izport::store::Db;

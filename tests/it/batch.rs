@@ -80,6 +80,16 @@ async fn stop_window(app: &TestApp, org: Option<&str>) {
 }
 
 async fn connect(app: &TestApp, user: &str, password: &str) -> Result<SftpSession, String> {
+    connect_with_handle(app, user, password)
+        .await
+        .map(|(_, s)| s)
+}
+
+async fn connect_with_handle(
+    app: &TestApp,
+    user: &str,
+    password: &str,
+) -> Result<(russh::client::Handle<Client>, SftpSession), String> {
     let config = Arc::new(russh::client::Config::default());
     let mut session = russh::client::connect(config, app.sftp_addr(), Client)
         .await
@@ -99,9 +109,10 @@ async fn connect(app: &TestApp, user: &str, password: &str) -> Result<SftpSessio
         .request_subsystem(true, "sftp")
         .await
         .map_err(|e| format!("subsystem: {e}"))?;
-    SftpSession::new(channel.into_stream())
+    let sftp = SftpSession::new(channel.into_stream())
         .await
-        .map_err(|e| format!("sftp: {e}"))
+        .map_err(|e| format!("sftp: {e}"))?;
+    Ok((session, sftp))
 }
 
 async fn login(app: &TestApp) -> SftpSession {
@@ -112,6 +123,17 @@ async fn put(sftp: &SftpSession, path: &str, content: &[u8]) {
     let mut f = sftp.create(path).await.expect("create");
     f.write_all(content).await.expect("write");
     f.shutdown().await.expect("close");
+}
+
+/// The error of a result expected to fail (the client's `File` has no `Debug` for `expect_err`).
+fn refused<T>(
+    r: Result<T, russh_sftp::client::error::Error>,
+    what: &str,
+) -> russh_sftp::client::error::Error {
+    match r {
+        Ok(_) => panic!("{what}: expected a refusal"),
+        Err(e) => e,
+    }
 }
 
 fn status_of(e: russh_sftp::client::error::Error) -> StatusCode {
@@ -188,18 +210,31 @@ async fn a_file_goes_through_the_registry_and_is_answered_in_dqa_reports() {
         ["Accepted", "DQA-Reports", "HL7-Dropoff", "Receive"],
         "exactly the four folders"
     );
-    let messages: Vec<String> = (1..=3).map(|n| vxu(&format!("M{n}"), &format!("MRN{n}"))).collect();
+    let messages: Vec<String> = (1..=3)
+        .map(|n| vxu(&format!("M{n}"), &format!("MRN{n}")))
+        .collect();
     let content = batch_file(&messages, 3);
     put(&sftp, "/HL7-Dropoff/CLINICX24153.hl7", content.as_bytes()).await;
 
     let (name, ack) = report(&sftp, "CLINICX24153.hl7.ack").await;
     assert_eq!(name, "CLINICX24153.hl7.ack");
-    assert!(ack.ends_with("\r\n") && !ack.replace("\r\n", "").contains('\r'), "CRLF lines");
+    assert!(
+        ack.ends_with("\r\n") && !ack.replace("\r\n", "").contains('\r'),
+        "CRLF lines"
+    );
     let fhs = segments(&ack, "FHS");
     assert_eq!(fhs.len(), 1);
-    assert_eq!(field(fhs[0], 11), "F-77", "FHS-12 echoes the input's FHS-11");
+    assert_eq!(
+        field(fhs[0], 11),
+        "F-77",
+        "FHS-12 echoes the input's FHS-11"
+    );
     let bhs = segments(&ack, "BHS");
-    assert_eq!(field(bhs[0], 11), "B-88", "BHS-12 echoes the input's BHS-11");
+    assert_eq!(
+        field(bhs[0], 11),
+        "B-88",
+        "BHS-12 echoes the input's BHS-11"
+    );
     let msa = segments(&ack, "MSA");
     let echoed: Vec<&str> = msa.iter().map(|m| field(m, 2)).collect();
     assert_eq!(echoed, ["M1", "M2", "M3"], "one ACK per message, in order");
@@ -209,7 +244,10 @@ async fn a_file_goes_through_the_registry_and_is_answered_in_dqa_reports() {
 
     // The upload left HL7-Dropoff for Accepted, byte for byte.
     assert!(names(&sftp, "/HL7-Dropoff").await.is_empty());
-    let kept = sftp.read("/Accepted/CLINICX24153.hl7").await.expect("accepted copy");
+    let kept = sftp
+        .read("/Accepted/CLINICX24153.hl7")
+        .await
+        .expect("accepted copy");
     assert_eq!(kept, content.as_bytes());
     // The same registry path as SOAP: the patients are there.
     for n in 1..=3 {
@@ -223,13 +261,22 @@ async fn a_file_goes_through_the_registry_and_is_answered_in_dqa_reports() {
         );
     }
     // A read-only folder refuses writes, removal and renames; mkdir is refused everywhere.
-    let e = sftp.create("/Accepted/x.hl7").await.expect_err("read-only");
+    let e = refused(sftp.create("/Accepted/x.hl7").await, "read-only");
     assert_eq!(status_of(e), StatusCode::PermissionDenied);
-    let e = sftp.remove_file("/Accepted/CLINICX24153.hl7").await.expect_err("read-only");
+    let e = sftp
+        .remove_file("/Accepted/CLINICX24153.hl7")
+        .await
+        .expect_err("read-only");
     assert_eq!(status_of(e), StatusCode::PermissionDenied);
-    let e = sftp.create_dir("/HL7-Dropoff/sub").await.expect_err("no mkdir");
+    let e = sftp
+        .create_dir("/HL7-Dropoff/sub")
+        .await
+        .expect_err("no mkdir");
     assert_eq!(status_of(e), StatusCode::PermissionDenied);
-    let e = sftp.symlink("/HL7-Dropoff/a", "/Accepted/CLINICX24153.hl7").await.expect_err("no links");
+    let e = sftp
+        .symlink("/HL7-Dropoff/a", "/Accepted/CLINICX24153.hl7")
+        .await
+        .expect_err("no links");
     assert_eq!(status_of(e), StatusCode::OpUnsupported);
 }
 
@@ -240,19 +287,29 @@ async fn paths_outside_the_tree_are_refused_cleanly() {
     let sftp = login(&app).await;
     assert_eq!(sftp.canonicalize("..").await.expect("realpath"), "/");
     assert_eq!(
-        sftp.canonicalize("/HL7-Dropoff/../Accepted").await.expect("realpath"),
+        sftp.canonicalize("/HL7-Dropoff/../Accepted")
+            .await
+            .expect("realpath"),
         "/Accepted"
     );
-    for bad in ["/../../etc/passwd", "/etc", "/users/OTHER/HL7-Dropoff", "/HL7-Dropoff/a/b"] {
+    for bad in [
+        "/../../etc/passwd",
+        "/etc",
+        "/users/OTHER/HL7-Dropoff",
+        "/HL7-Dropoff/a/b",
+    ] {
         let e = sftp.read(bad).await.expect_err(bad);
         assert_eq!(status_of(e), StatusCode::NoSuchFile, "{bad}");
     }
     for bad in ["..\\..\\x", "/HL7-Dropoff/a\u{1}b.hl7"] {
-        let e = sftp.create(bad).await.expect_err(bad);
+        let e = refused(sftp.create(bad).await, bad);
         assert_eq!(status_of(e), StatusCode::Failure, "{bad}");
     }
     let long = format!("/HL7-Dropoff/{}.hl7", "x".repeat(300));
-    assert_eq!(status_of(sftp.create(long).await.expect_err("long")), StatusCode::Failure);
+    assert_eq!(
+        status_of(refused(sftp.create(long).await, "long")),
+        StatusCode::Failure
+    );
     // The session still works after every refusal.
     assert_eq!(names(&sftp, "/HL7-Dropoff").await, Vec::<String>::new());
 }
@@ -273,7 +330,12 @@ async fn a_filepart_upload_renamed_at_the_end_is_processed_once() {
     account(&app).await;
     let sftp = login(&app).await;
     let content = batch_file(&[vxu("W1", "MRNW1")], 1);
-    put(&sftp, "/HL7-Dropoff/CLINICX24154.hl7.filepart", content.as_bytes()).await;
+    put(
+        &sftp,
+        "/HL7-Dropoff/CLINICX24154.hl7.filepart",
+        content.as_bytes(),
+    )
+    .await;
     // WinSCP sets the time after the upload: that must not fail.
     let mut attrs = russh_sftp::protocol::FileAttributes::empty();
     attrs.mtime = Some(1_700_000_000);
@@ -308,7 +370,10 @@ async fn stat_right_after_close_finds_the_upload_even_once_it_has_moved() {
     put(&sftp, "/HL7-Dropoff/CLINICX24155.hl7", content.as_bytes()).await;
     report(&sftp, "CLINICX24155.hl7.ack").await;
     // paramiko's put() checks the size this way after closing.
-    let meta = sftp.metadata("/HL7-Dropoff/CLINICX24155.hl7").await.expect("stat");
+    let meta = sftp
+        .metadata("/HL7-Dropoff/CLINICX24155.hl7")
+        .await
+        .expect("stat");
     assert_eq!(meta.size, Some(content.len() as u64));
 }
 
@@ -325,13 +390,22 @@ async fn uploads_over_the_limit_are_refused_with_a_clear_error() {
     .await;
     account(&app).await;
     let sftp = login(&app).await;
-    let mut f = sftp.create("/HL7-Dropoff/CLINICX24156.hl7").await.expect("create");
+    let mut f = sftp
+        .create("/HL7-Dropoff/CLINICX24156.hl7")
+        .await
+        .expect("create");
     let big = vec![b'x'; 128 * 1024];
     let written = f.write_all(&big).await;
     let closed = f.shutdown().await;
-    assert!(written.is_err() || closed.is_err(), "the limit stops the upload");
+    assert!(
+        written.is_err() || closed.is_err(),
+        "the limit stops the upload"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(names(&sftp, "/HL7-Dropoff").await.is_empty(), "nothing kept");
+    assert!(
+        names(&sftp, "/HL7-Dropoff").await.is_empty(),
+        "nothing kept"
+    );
 }
 
 #[tokio::test]
@@ -339,20 +413,41 @@ async fn a_wrong_name_junk_and_an_empty_file_each_get_an_error_report() {
     let app = app_with_files().await;
     account(&app).await;
     let sftp = login(&app).await;
-    put(&sftp, "/HL7-Dropoff/immunizations.hl7", batch_file(&[vxu("N1", "MRNN1")], 1).as_bytes()).await;
+    put(
+        &sftp,
+        "/HL7-Dropoff/immunizations.hl7",
+        batch_file(&[vxu("N1", "MRNN1")], 1).as_bytes(),
+    )
+    .await;
     let (_, text) = report(&sftp, "immunizations.hl7.error.txt").await;
     assert!(text.contains("CLINICXYYDDD.hl7"), "{text}");
-    put(&sftp, "/HL7-Dropoff/CLINICX24157.hl7", b"\x00\x01\x02\xff binary junk").await;
+    put(
+        &sftp,
+        "/HL7-Dropoff/CLINICX24157.hl7",
+        b"\x00\x01\x02\xff binary junk",
+    )
+    .await;
     let (_, text) = report(&sftp, "CLINICX24157.hl7.error.txt").await;
     assert!(text.contains("binary"), "{text}");
     put(&sftp, "/HL7-Dropoff/CLINICX24158.hl7", b"").await;
     let (_, text) = report(&sftp, "CLINICX24158.hl7.error.txt").await;
     assert!(text.contains("empty"), "{text}");
     assert!(
-        app.db.patient_by_identifier(ORG, "MRNN1").await.expect("lookup").is_none(),
+        app.db
+            .patient_by_identifier(ORG, "MRNN1")
+            .await
+            .expect("lookup")
+            .is_none(),
         "a wrongly named file is not processed"
     );
-    let states: Vec<String> = app.db.runs(Some(ORG)).await.expect("runs").into_iter().map(|r| r.state).collect();
+    let states: Vec<String> = app
+        .db
+        .runs(Some(ORG))
+        .await
+        .expect("runs")
+        .into_iter()
+        .map(|r| r.state)
+        .collect();
     assert_eq!(states, ["rejected", "unreadable", "unreadable"]);
 }
 
@@ -366,7 +461,10 @@ async fn the_same_content_again_is_recognized_and_not_processed_twice() {
     report(&sftp, "CLINICX24160.hl7.ack").await;
     put(&sftp, "/HL7-Dropoff/CLINICX24161.hl7", content.as_bytes()).await;
     let (_, text) = report(&sftp, "CLINICX24161.hl7.error.txt").await;
-    assert!(text.contains("CLINICX24160.hl7"), "names the earlier file: {text}");
+    assert!(
+        text.contains("CLINICX24160.hl7"),
+        "names the earlier file: {text}"
+    );
     let runs = app.db.runs(Some(ORG)).await.expect("runs");
     assert_eq!(runs[1].state, "duplicate");
     assert_eq!(runs[1].duplicate_of, Some(runs[0].id));
@@ -388,11 +486,17 @@ async fn broken_messages_lying_counts_two_msh_and_windows_1252_each_get_their_an
         });
     }
     // A message that is two MSH in a row: each MSH starts a message.
-    messages.push("MSH|^~\\&|TESTEHR|CLINIC|IZPORT|IZPORT|20240515093012-0500||VXU^V04^VXU_V04|TWO-A|P|2.5.1".into());
+    messages.push(
+        "MSH|^~\\&|TESTEHR|CLINIC|IZPORT|IZPORT|20240515093012-0500||VXU^V04^VXU_V04|TWO-A|P|2.5.1"
+            .into(),
+    );
     let mut content = batch_file(&messages, 999);
     // Windows-1252 bytes in a name.
     let cp1252 = vxu("CP1", "MRNCP1").replace("Tester^Tina", "Pe\u{f1}a^Jos\u{e9}");
-    content = content.replace("BTS|999", &format!("{}\r\nBTS|999", cp1252.replace('\r', "\r\n")));
+    content = content.replace(
+        "BTS|999",
+        &format!("{}\r\nBTS|999", cp1252.replace('\r', "\r\n")),
+    );
     let bytes: Vec<u8> = content
         .chars()
         .map(|c| match c {
@@ -409,7 +513,11 @@ async fn broken_messages_lying_counts_two_msh_and_windows_1252_each_get_their_an
     assert_eq!(field(msa[0], 1), "AA");
     assert_eq!(field(msa[200], 2), "TWO-A");
     assert_eq!(field(msa[201], 1), "AA", "the Windows-1252 message is read");
-    assert_eq!(segments(&ack, "BTS"), ["BTS|202"], "our own counts are right");
+    assert_eq!(
+        segments(&ack, "BTS"),
+        ["BTS|202"],
+        "our own counts are right"
+    );
     let (_, warnings) = report(&sftp, "CLINICX24162.hl7.warnings.txt").await;
     assert!(warnings.contains("declares 999"), "{warnings}");
     assert!(warnings.contains("Windows-1252"), "{warnings}");
@@ -428,7 +536,12 @@ async fn files_wait_out_maintenance_and_are_processed_afterwards_without_resendi
     account(&app).await;
     let sftp = login(&app).await;
     start_window(&app, Mode::Maintenance, None).await;
-    put(&sftp, "/HL7-Dropoff/CLINICX24163.hl7", batch_file(&[vxu("MW1", "MRNMW1")], 1).as_bytes()).await;
+    put(
+        &sftp,
+        "/HL7-Dropoff/CLINICX24163.hl7",
+        batch_file(&[vxu("MW1", "MRNMW1")], 1).as_bytes(),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         names(&sftp, "/HL7-Dropoff").await,
@@ -460,18 +573,41 @@ async fn a_drill_for_one_organization_holds_only_its_files() {
         .await
         .expect("org");
     app.db
-        .set_exchange_account("OTHER", "OTHERX", &hash_password(SFTP_PASSWORD).expect("hash"))
+        .set_exchange_account(
+            "OTHER",
+            "OTHERX",
+            &hash_password(SFTP_PASSWORD).expect("hash"),
+        )
         .await
         .expect("account");
     start_window(&app, Mode::Maintenance, Some(ORG)).await;
     let mine = login(&app).await;
-    let theirs = connect(&app, "OTHERX", SFTP_PASSWORD).await.expect("other login");
-    put(&mine, "/HL7-Dropoff/CLINICX24164.hl7", batch_file(&[vxu("D1", "MRND1")], 1).as_bytes()).await;
-    put(&theirs, "/HL7-Dropoff/OTHERX24164.hl7", batch_file(&[vxu("D2", "MRND2")], 1).as_bytes()).await;
+    let theirs = connect(&app, "OTHERX", SFTP_PASSWORD)
+        .await
+        .expect("other login");
+    put(
+        &mine,
+        "/HL7-Dropoff/CLINICX24164.hl7",
+        batch_file(&[vxu("D1", "MRND1")], 1).as_bytes(),
+    )
+    .await;
+    put(
+        &theirs,
+        "/HL7-Dropoff/OTHERX24164.hl7",
+        batch_file(&[vxu("D2", "MRND2")], 1).as_bytes(),
+    )
+    .await;
     report(&theirs, "OTHERX24164.hl7.ack").await;
-    assert_eq!(names(&mine, "/HL7-Dropoff").await, ["CLINICX24164.hl7"], "held");
+    assert_eq!(
+        names(&mine, "/HL7-Dropoff").await,
+        ["CLINICX24164.hl7"],
+        "held"
+    );
     assert!(names(&theirs, "/Accepted").await.len() == 1);
-    assert!(names(&mine, "/DQA-Reports").await.is_empty(), "and not visible to the other");
+    assert!(
+        names(&mine, "/DQA-Reports").await.is_empty(),
+        "and not visible to the other"
+    );
     stop_window(&app, Some(ORG)).await;
     report(&mine, "CLINICX24164.hl7.ack").await;
 }
@@ -493,22 +629,32 @@ async fn a_rename_over_an_existing_file_and_a_second_upload_of_a_name_in_progres
     put(&a, "/HL7-Dropoff/CLINICX24170.hl7", b"MSH|1\r").await;
     put(&a, "/HL7-Dropoff/CLINICX24171.hl7.part", b"MSH|2\r").await;
     let e = a
-        .rename("/HL7-Dropoff/CLINICX24171.hl7.part", "/HL7-Dropoff/CLINICX24170.hl7")
+        .rename(
+            "/HL7-Dropoff/CLINICX24171.hl7.part",
+            "/HL7-Dropoff/CLINICX24170.hl7",
+        )
         .await
         .expect_err("rename over a file");
     assert_eq!(status_of(e), StatusCode::Failure);
-    let mut first = a.create("/HL7-Dropoff/CLINICX24172.hl7").await.expect("first");
+    let mut first = a
+        .create("/HL7-Dropoff/CLINICX24172.hl7")
+        .await
+        .expect("first");
     first.write_all(b"MSH|3\r").await.expect("write");
-    let e = b
-        .open_with_flags(
+    let e = refused(
+        b.open_with_flags(
             "/HL7-Dropoff/CLINICX24172.hl7",
             OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE,
         )
-        .await
-        .expect_err("second upload of the same name");
+        .await,
+        "second upload of the same name",
+    );
     assert_eq!(status_of(e), StatusCode::Failure);
     first.shutdown().await.expect("close");
-    assert_eq!(a.read("/HL7-Dropoff/CLINICX24172.hl7").await.expect("kept"), b"MSH|3\r");
+    assert_eq!(
+        a.read("/HL7-Dropoff/CLINICX24172.hl7").await.expect("kept"),
+        b"MSH|3\r"
+    );
 }
 
 #[tokio::test]
@@ -516,10 +662,20 @@ async fn a_dropped_connection_mid_upload_leaves_nothing() {
     let app = app_with_files().await;
     account(&app).await;
     {
-        let sftp = login(&app).await;
-        let mut f = sftp.create("/HL7-Dropoff/CLINICX24173.hl7").await.expect("create");
+        let (handle, sftp) = connect_with_handle(&app, IMPORT, SFTP_PASSWORD)
+            .await
+            .expect("login");
+        let mut f = sftp
+            .create("/HL7-Dropoff/CLINICX24173.hl7")
+            .await
+            .expect("create");
         f.write_all(b"MSH|^~\\&|partial").await.expect("write");
-        // No close: the session and connection go away.
+        f.flush().await.expect("flush");
+        // The connection goes away before any close.
+        handle
+            .disconnect(russh::Disconnect::ByApplication, "gone", "en")
+            .await
+            .expect("disconnect");
         drop(f);
         drop(sftp);
     }
@@ -546,7 +702,11 @@ async fn a_query_in_a_file_is_answered_in_the_acknowledgement_file() {
     assert_eq!(msh.len(), 2);
     assert!(field(msh[1], 8).starts_with("RSP^K11"), "{ack}");
     let qak = segments(&ack, "QAK");
-    assert_eq!(field(qak[0], 2), "OK", "the VXU before it in the file is found: {ack}");
+    assert_eq!(
+        field(qak[0], 2),
+        "OK",
+        "the VXU before it in the file is found: {ack}"
+    );
 }
 
 #[tokio::test]
@@ -559,7 +719,12 @@ async fn errors_only_accounts_get_only_the_acks_that_are_not_aa() {
         .expect("options");
     let sftp = login(&app).await;
     let bad = vxu("E2", "MRNE2").replace("|20230421|F", "||F");
-    put(&sftp, "/HL7-Dropoff/CLINICX24175.hl7", batch_file(&[vxu("E1", "MRNE1"), bad], 2).as_bytes()).await;
+    put(
+        &sftp,
+        "/HL7-Dropoff/CLINICX24175.hl7",
+        batch_file(&[vxu("E1", "MRNE1"), bad], 2).as_bytes(),
+    )
+    .await;
     let (_, ack) = report(&sftp, "CLINICX24175.hl7.ack").await;
     let msa = segments(&ack, "MSA");
     assert_eq!(msa.len(), 1);
@@ -574,7 +739,10 @@ async fn public_key_logins_and_the_host_key_kept_across_restarts() {
     let seed: [u8; 32] = [7; 32];
     let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&seed));
     let public = key.public_key().to_openssh().expect("openssh");
-    let fingerprint = key.public_key().fingerprint(ssh_key::HashAlg::Sha256).to_string();
+    let fingerprint = key
+        .public_key()
+        .fingerprint(ssh_key::HashAlg::Sha256)
+        .to_string();
     app.db
         .add_exchange_key(ORG, &public, &fingerprint, None)
         .await
@@ -595,7 +763,9 @@ async fn public_key_logins_and_the_host_key_kept_across_restarts() {
     app.restart().await;
     let after = app.db.sftp_host_key().await.expect("key").expect("kept");
     assert_eq!(before.1, after.1, "the same fingerprint after a restart");
-    let (_, fingerprint) = izport::batch::sftp::host_key(&app.db).await.expect("host key");
+    let (_, fingerprint) = izport::batch::sftp::host_key(&app.db)
+        .await
+        .expect("host key");
     assert_eq!(fingerprint, before.1);
 }
 
@@ -615,8 +785,15 @@ async fn a_run_interrupted_midway_is_finished_by_another_worker_exactly_once() {
     .await;
     account(&app).await;
     let sftp = login(&app).await;
-    let messages: Vec<String> = (0..400).map(|n| vxu(&format!("K{n}"), &format!("MRNK{n}"))).collect();
-    put(&sftp, "/HL7-Dropoff/CLINICX24176.hl7", batch_file(&messages, 400).as_bytes()).await;
+    let messages: Vec<String> = (0..400)
+        .map(|n| vxu(&format!("K{n}"), &format!("MRNK{n}")))
+        .collect();
+    put(
+        &sftp,
+        "/HL7-Dropoff/CLINICX24176.hl7",
+        batch_file(&messages, 400).as_bytes(),
+    )
+    .await;
     // Wait until some, not all, messages are done, then stop that node abruptly.
     let mut stopped = false;
     for _ in 0..400 {

@@ -1,7 +1,8 @@
-//! Tests of the code sets. Those that read CDC's files run only when `IZPORT_CODES_DIR` points
-//! at a directory of them (the shared reference folder); they are skipped otherwise.
+//! Tests of the code sets. Those that read CDC's files are ignored with the reason "needs
+//! IZPORT_CODES_DIR" and run with `--ignored` when `IZPORT_CODES_DIR` points at a directory of
+//! them (the shared reference folder); run without it, they fail saying so.
 //!
-//! Regenerate the shipped tables with:
+//! Regenerate the shipped tables with (a manual step, never run by CI):
 //! `IZPORT_CODES_DIR=/path/to/codes cargo test generate_builtin_tables -- --ignored`
 
 use std::collections::BTreeSet;
@@ -777,12 +778,12 @@ const BUILTIN_HEAD_CVX: &str =
 // ---------------------------------------------------------------------------------------------
 // Against CDC's files (only with IZPORT_CODES_DIR)
 
-fn codes_dir() -> Option<PathBuf> {
+/// `IZPORT_CODES_DIR`; panics when it is unset (the tests that call this are ignored then).
+fn codes_dir() -> PathBuf {
     match std::env::var_os("IZPORT_CODES_DIR") {
-        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => {
-            eprintln!("IZPORT_CODES_DIR is not set: skipping the test against CDC's files");
-            None
+            panic!("IZPORT_CODES_DIR is not set: this test needs a folder of CDC's code-set files")
         }
     }
 }
@@ -796,11 +797,9 @@ fn read_cdc(dir: &Path) -> CdcRecords {
 
 /// Writes the built-in tables from CDC's files. Run after a CDC update, then commit the TSVs.
 #[test]
-#[ignore = "writes data/codes/*.tsv; needs IZPORT_CODES_DIR"]
+#[ignore = "manual: writes data/codes/*.tsv from IZPORT_CODES_DIR"]
 fn generate_builtin_tables() {
-    let Some(dir) = codes_dir() else {
-        return;
-    };
+    let dir = codes_dir();
     let sets = read_cdc(&dir).to_code_sets();
     let out = match std::env::var_os("IZPORT_CODES_OUT") {
         Some(d) => PathBuf::from(d),
@@ -825,10 +824,9 @@ fn generate_builtin_tables() {
 }
 
 #[test]
+#[ignore = "needs IZPORT_CODES_DIR: CDC's code-set files"]
 fn cdc_files_give_the_builtin_tables() {
-    let Some(dir) = codes_dir() else {
-        return;
-    };
+    let dir = codes_dir();
     let records = read_cdc(&dir);
     assert_eq!(records.cvx.len(), 288);
     assert_eq!(records.mvx.len(), 89);
@@ -891,10 +889,9 @@ fn cdc_files_give_the_builtin_tables() {
 /// The const tables agree with the codebase's code-set XML files, except where tables.rs
 /// says it corrects them.
 #[test]
+#[ignore = "needs IZPORT_CODES_DIR: CDC's code-set files"]
 fn small_tables_match_the_code_set_files() {
-    let Some(dir) = codes_dir() else {
-        return;
-    };
+    let dir = codes_dir();
     let files: [(&str, Table); 17] = [
         ("Body_Route.xml", Table::Route),
         ("Body_Site.xml", Table::Site),
@@ -974,21 +971,17 @@ fn small_tables_match_the_code_set_files() {
     }
 }
 
-/// NDCs that the shared HL7 corpus sends in RXA-5 map to a CVX. Runs when `IZPORT_CORPUS_DIR`
-/// names the corpus (as CI sets it), or when `IZPORT_CODES_DIR` is set and the corpus sits at
-/// `$IZPORT_CODES_DIR/../../corpus` (the shared folder's layout).
+/// NDCs that the shared HL7 corpus sends in RXA-5 map to a CVX.
 #[test]
+#[ignore = "needs IZPORT_CORPUS_DIR: the shared HL7 corpus"]
 fn corpus_ndcs_resolve() {
     let corpus = match std::env::var_os("IZPORT_CORPUS_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => match codes_dir() {
-            Some(dir) => dir.join("../../corpus"),
-            None => return,
-        },
+        _ => panic!("IZPORT_CORPUS_DIR is not set: this test needs the shared HL7 corpus"),
     };
-    let Ok(entries) = std::fs::read_dir(&corpus) else {
-        eprintln!("no corpus at {}: skipping", corpus.display());
-        return;
+    let entries = match std::fs::read_dir(&corpus) {
+        Ok(entries) => entries,
+        Err(e) => panic!("IZPORT_CORPUS_DIR={}: {e}", corpus.display()),
     };
     let sets = CodeSets::builtin();
     let mut seen = BTreeSet::new();

@@ -1,32 +1,37 @@
 //! `izport codes import`: CDC's published files into the database, read back as the tables in
-//! force. Runs when IZPORT_CODES_DIR points at a folder of CDC code-set files.
+//! force.
 
 use izport::cli::codes;
 use izport::store::Db;
 
-#[tokio::test]
-async fn cdc_files_import_and_read_back() {
-    let dir = tempfile::tempdir().expect("temp dir");
+use crate::inputs::codes_dir;
+
+async fn fresh_db(dir: &tempfile::TempDir) -> Db {
     let db = Db::connect(&format!("sqlite:{}", dir.path().join("codes.db").display()))
         .await
         .expect("connect");
     db.migrate().await.expect("migrate");
+    db
+}
 
+#[tokio::test]
+async fn a_folder_without_cdc_files_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = fresh_db(&dir).await;
     // Nothing imported: the built-in tables are in force.
     assert!(codes::imported(&db).await.expect("read").is_none());
-
-    // A folder without CDC's files is refused, and nothing changes.
     let empty = tempfile::tempdir().expect("empty dir");
     assert!(codes::import(&db, empty.path()).await.is_err());
     assert!(codes::imported(&db).await.expect("read").is_none());
+}
 
-    let Ok(cdc) = std::env::var("IZPORT_CODES_DIR") else {
-        eprintln!("IZPORT_CODES_DIR not set: import of CDC files skipped");
-        return;
-    };
-    let summary = codes::import(&db, std::path::Path::new(&cdc))
-        .await
-        .expect("import");
+#[tokio::test]
+#[ignore = "needs IZPORT_CODES_DIR: CDC's code-set files"]
+async fn cdc_files_import_and_read_back() {
+    let cdc = codes_dir();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = fresh_db(&dir).await;
+    let summary = codes::import(&db, &cdc).await.expect("import");
     let rows = |name: &str| {
         summary
             .iter()

@@ -1,8 +1,6 @@
 //! The SOAP endpoint end to end: real server, real HTTP, real database.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn connectivity12(body_ns_prefix: &str, echo: &str) -> String {
     format!(
