@@ -196,7 +196,7 @@ fn segments<'a>(text: &'a str, id: &str) -> Vec<&'a str> {
         .collect()
 }
 
-fn field<'a>(segment: &'a str, n: usize) -> &'a str {
+fn field(segment: &str, n: usize) -> &str {
     segment.split('|').nth(n).unwrap_or("")
 }
 
