@@ -2,7 +2,7 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked && strip target/release/izport
+RUN cargo build --release --locked -p izport && strip target/release/izport
 
 FROM debian:bookworm-slim
 RUN useradd --system --home /var/lib/izport --create-home izport

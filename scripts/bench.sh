@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The project's benchmarks in one command: end-to-end load runs against a freshly started release
-# server (connectivityTest ceiling, durable VXU, VXU/Z34 mix) on SQLite and, when a PostgreSQL URL
+# The project's benchmarks in one command: end-to-end load runs (izport-load run) against a freshly
+# started release server (connectivityTest ceiling, durable VXU, VXU/Z34 mix) on SQLite and, when a PostgreSQL URL
 # is given, on PostgreSQL; then the criterion benches. Prints one Markdown table at the end.
 #
 #   scripts/bench.sh                      # SQLite load runs + criterion
@@ -20,8 +20,9 @@ PATIENTS=${BENCH_PATIENTS:-0}
 PORT=${BENCH_PORT:-18080}
 PASSWORD=bench-password-1
 
-cargo build --release --quiet
+cargo build --release --quiet -p izport -p izport-load
 BIN="${CARGO_TARGET_DIR:-target}/release/izport"
+LOAD_BIN="${CARGO_TARGET_DIR:-target}/release/izport-load"
 WORK=$(mktemp -d)
 RESULTS="$WORK/results.tsv"
 SERVER_PID=""
@@ -49,7 +50,7 @@ load() {
     local backend=$1 run=$2; shift 2
     echo "== $backend: $run" >&2
     local json
-    json=$(IZPORT_LOAD_PASSWORD=$PASSWORD "$BIN" load --url "http://127.0.0.1:$PORT/soap" \
+    json=$(IZPORT_LOAD_PASSWORD=$PASSWORD "$LOAD_BIN" run --url "http://127.0.0.1:$PORT/soap" \
         --username loaduser --facility LFAC -c "$CLIENTS" --duration "$DURATION" --json "$@" | tail -n 1)
     printf '%s\t%s\t%s\n' "$backend" "$run" "$json" >>"$RESULTS"
 }
@@ -77,11 +78,11 @@ bench_backend() {
         echo "== $backend: seeding $PATIENTS patients" >&2
         local start end
         start=$(date +%s)
-        quiet "$BIN" --database-url "$url" seed --patients "$PATIENTS"
+        quiet "$LOAD_BIN" seed --database-url "$url" --patients "$PATIENTS"
         end=$(date +%s)
         printf '%s\tseed\t{"patients":%s,"seconds":%s}\n' "$backend" "$PATIENTS" "$((end - start))" >>"$RESULTS"
         printf '%s\tz34\t%s\n' "$backend" \
-            "$("$BIN" --database-url "$url" bench-z34 --queries 2000 --json | tail -n 1)" >>"$RESULTS"
+            "$("$LOAD_BIN" bench-z34 --database-url "$url" --queries 2000 --json | tail -n 1)" >>"$RESULTS"
     fi
 }
 

@@ -10,7 +10,6 @@ pub mod cli;
 pub mod clock;
 pub mod date;
 pub mod hl7;
-pub mod load;
 pub mod maintenance;
 pub mod registry;
 pub mod server;

@@ -95,6 +95,9 @@ pub enum BatchCommand {
         file: PathBuf,
         #[arg(long)]
         org: String,
+        /// The registry's settings, as `serve` takes them
+        #[command(flatten)]
+        registry: super::serve::RegistryArgs,
     },
 }
 
@@ -159,8 +162,8 @@ pub async fn exchange_account(db: &Db, args: ExchangeAccountArgs) -> anyhow::Res
         );
     }
     if let Some(path) = &args.add_key {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let key = russh::keys::ssh_key::PublicKey::from_openssh(text.trim())
             .map_err(|e| anyhow!("{} is not an OpenSSH public key: {e}", path.display()))?;
         let algorithm = key.algorithm();
@@ -170,9 +173,7 @@ pub async fn exchange_account(db: &Db, args: ExchangeAccountArgs) -> anyhow::Res
         ) {
             bail!("only ed25519 and ECDSA keys are accepted (this one is {algorithm})");
         }
-        let fingerprint = key
-            .fingerprint(russh::keys::HashAlg::Sha256)
-            .to_string();
+        let fingerprint = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
         let bare = russh::keys::ssh_key::PublicKey::new(key.key_data().clone(), "");
         let line = bare
             .to_openssh()
@@ -180,7 +181,10 @@ pub async fn exchange_account(db: &Db, args: ExchangeAccountArgs) -> anyhow::Res
         let comment = (!key.comment().is_empty()).then(|| key.comment().to_string());
         db.add_exchange_key(&args.code, &line, &fingerprint, comment.as_deref())
             .await?;
-        println!("key {fingerprint} added to {}'s data exchange account", args.code);
+        println!(
+            "key {fingerprint} added to {}'s data exchange account",
+            args.code
+        );
     }
     if args.ack_mode.is_some() || args.strict_counts.is_some() {
         db.set_exchange_options(&args.code, args.ack_mode.as_deref(), args.strict_counts)
@@ -200,11 +204,7 @@ pub async fn sftp(db: &Db, command: SftpCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(
-    db: &Arc<Db>,
-    command: BatchCommand,
-    registry: crate::registry::RegistryConfig,
-) -> anyhow::Result<()> {
+pub async fn run(db: &Arc<Db>, command: BatchCommand) -> anyhow::Result<()> {
     match command {
         BatchCommand::List { org, json } => {
             let runs = db.runs(org.as_deref()).await?;
@@ -251,7 +251,8 @@ pub async fn run(
             println!(
                 "messages       {} of {}",
                 run.processed_messages,
-                run.total_messages.map_or("?".to_string(), |t| t.to_string())
+                run.total_messages
+                    .map_or("?".to_string(), |t| t.to_string())
             );
             println!(
                 "answers        AA {}, AE {}, AR {}",
@@ -278,7 +279,12 @@ pub async fn run(
             let new = db.queue_run(file_id, Some(id), false, &name).await?;
             println!("run {new} queued: a worker processes {name} again");
         }
-        BatchCommand::Import { file, org } => {
+        BatchCommand::Import {
+            file,
+            org,
+            registry,
+        } => {
+            let registry = registry.config()?;
             let account = db.exchange_account_of(&org).await?.ok_or_else(|| {
                 anyhow!(
                     "organization {org} has no data exchange account: create one with \
@@ -298,9 +304,15 @@ pub async fn run(
                 .accept_file(account.organization_id, &name, (blob.0, blob.1, &blob.2))
                 .await?;
             let run_id = db.queue_run(file_id, None, true, &name).await?;
-            eprintln!("{name}: {} bytes stored as {accepted}, run {run_id}", blob.1);
+            eprintln!(
+                "{name}: {} bytes stored as {accepted}, run {run_id}",
+                blob.1
+            );
             let clock = Arc::new(SystemClock);
-            let maintenance = Arc::new(Maintenance::new(clock.clone(), MaintenanceConfig::default()));
+            let maintenance = Arc::new(Maintenance::new(
+                clock.clone(),
+                MaintenanceConfig::default(),
+            ));
             maintenance.refresh(db).await?;
             let worker = Worker::new(
                 db.clone(),
@@ -320,7 +332,10 @@ pub async fn run(
                 .process(run, &mut |done, total| bar.show(done, total))
                 .await?;
             bar.done();
-            let summary = db.run(run_id).await?.ok_or_else(|| anyhow!("run {run_id} vanished"))?;
+            let summary = db
+                .run(run_id)
+                .await?
+                .ok_or_else(|| anyhow!("run {run_id} vanished"))?;
             eprintln!(
                 "run {run_id}: {} — {} messages in {:.1} s (AA {}, AE {}, AR {}); reports in {}'s DQA-Reports",
                 end.as_str(),
@@ -354,8 +369,10 @@ impl Progress {
         }
         self.last = std::time::Instant::now();
         let width = 40u64;
-        let filled = if total == 0 { width } else { done.min(total) * width / total };
-        let bar: String = (0..width).map(|i| if i < filled { '#' } else { '.' }).collect();
+        let filled = (done.min(total) * width).checked_div(total).unwrap_or(width);
+        let bar: String = (0..width)
+            .map(|i| if i < filled { '#' } else { '.' })
+            .collect();
         eprint!("\r[{bar}] {done}/{total} messages");
         let _ = std::io::stderr().flush();
     }

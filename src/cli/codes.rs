@@ -5,12 +5,57 @@
 //! parsers and stores the resulting tables in the database, in the same format the binary ships.
 //! Every izport process installs them over the built-in tables when it starts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clap::Subcommand;
 
 use crate::registry::codes::{cdc, CodeSets, TsvTables};
 use crate::store::Db;
+
+#[derive(Subcommand, Debug)]
+pub enum CodesCommand {
+    /// Load cvx.xml, mvx.xml, vac2vg.xml, cpt.xml, NDC_Unit_use.txt, NDC_Unit_sale.txt,
+    /// NDC_Linker.txt (and vis.xml, cvxvis.xml if present) from DIR into the database; servers
+    /// use them from their next start
+    Import { dir: PathBuf },
+    /// Which code tables are in force: built-in or imported (and when)
+    Status,
+    /// Forget imported tables: servers use the built-in ones from their next start
+    Reset,
+}
+
+pub async fn run(db: &Db, command: CodesCommand) -> anyhow::Result<()> {
+    match command {
+        CodesCommand::Import { dir } => {
+            for (table, rows) in import(db, &dir).await? {
+                println!("{table}\t{rows} rows");
+            }
+            println!("imported; running servers use these tables from their next start");
+        }
+        CodesCommand::Status => match imported(db).await? {
+            Some((sets, at)) => print_counts(&format!("imported tables (imported {at})"), &sets),
+            None => print_counts("built-in tables", CodeSets::builtin()),
+        },
+        CodesCommand::Reset => {
+            db.clear_code_tables().await?;
+            println!(
+                "imported code tables removed; servers use the built-in ones from their next start"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_counts(what: &str, sets: &CodeSets) {
+    println!(
+        "{what}: {} CVX, {} MVX, {} NDC, {} CPT",
+        sets.cvx_codes().count(),
+        sets.mvx_codes().count(),
+        sets.ndc_codes().count(),
+        sets.cpt_codes().count()
+    );
+}
 
 /// Parses CDC's files in `dir` and stores them; returns (table, rows) per table.
 pub async fn import(db: &Db, dir: &Path) -> anyhow::Result<Vec<(String, usize)>> {

@@ -203,6 +203,9 @@ pub struct WindowRequest {
     pub refuse_percent: Option<u8>,
 }
 
+/// The share of requests an intermittent window refuses when none is given.
+pub const DEFAULT_REFUSE_PERCENT: u8 = 50;
+
 /// Turns operator input (CLI or API) into a window; `immediate` starts it now.
 pub fn new_window(
     req: &WindowRequest,
@@ -214,12 +217,10 @@ pub fn new_window(
         .clone()
         .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string());
     let tz = time::zone(&tz_name).map_err(|e| e.to_string())?;
-    let mode: Mode = req
-        .mode
-        .as_deref()
-        .unwrap_or("maintenance")
-        .parse()
-        .map_err(|e: super::ParseError| e.to_string())?;
+    let mode: Mode = match req.mode.as_deref() {
+        Some(mode) => mode.parse().map_err(|e: super::ParseError| e.to_string())?,
+        None => Mode::default(),
+    };
     let default_kind = if immediate { "unplanned" } else { "scheduled" };
     let kind: Kind = req
         .kind
@@ -260,7 +261,7 @@ pub fn new_window(
     let refuse_percent = match (mode, req.refuse_percent) {
         (Mode::Intermittent, Some(p)) if (1..=100).contains(&p) => p,
         (Mode::Intermittent, Some(p)) => return Err(format!("refuse_percent {p} is not 1-100")),
-        (Mode::Intermittent, None) => 50,
+        (Mode::Intermittent, None) => DEFAULT_REFUSE_PERCENT,
         (_, _) => 100,
     };
     Ok(NewWindow {

@@ -39,6 +39,15 @@ impl std::str::FromStr for PageFormat {
     }
 }
 
+impl std::fmt::Display for PageFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PageFormat::Html => "html",
+            PageFormat::Soap => "soap",
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct MaintenanceConfig {
     pub page_format: PageFormat,

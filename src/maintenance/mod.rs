@@ -29,10 +29,11 @@ pub use layer::{Maintenance, MaintenanceConfig, PageFormat};
 pub const DEFAULT_TIME_ZONE: &str = "America/Chicago";
 
 /// What partners get while a window is in force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// 503 Service Unavailable with the maintenance sentence.
+    /// 503 Service Unavailable with the maintenance sentence (the default).
+    #[default]
     Maintenance,
     /// 502 Proxy Error, as partners saw during the April 2023 unplanned outage.
     Outage,

@@ -18,7 +18,7 @@ pub struct NoticeContext {
 impl Default for NoticeContext {
     fn default() -> Self {
         NoticeContext {
-            registry_name: "the immunization registry".into(),
+            registry_name: "The immunization registry".into(),
             contact: Vec::new(),
         }
     }

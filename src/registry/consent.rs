@@ -37,6 +37,15 @@ impl std::str::FromStr for Policy {
     }
 }
 
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Policy::OptOut => "opt-out",
+            Policy::OptIn => "opt-in",
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ConsentConfig {
     pub policy: Policy,

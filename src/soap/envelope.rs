@@ -36,12 +36,10 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
-/// SOAP 1.2 envelope namespace.
-pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
-/// SOAP 1.1 envelope namespace.
-pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-/// Namespace of the CDC IIS 2011 WSDL.
-pub const CDC_2011_NS: &str = "urn:cdc:iisb:2011";
+use super::wire::{
+    is_xml_char, CDC_2011_NS, CONNECTIVITY_TEST, SOAP11_NS, SOAP12_NS, SUBMIT_SINGLE_MESSAGE,
+};
+
 /// XML Schema instance namespace (for `xsi:nil`).
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// WS-Addressing 1.0 namespace. Its header blocks are accepted and ignored.
@@ -306,8 +304,8 @@ enum OpKind {
 impl OpKind {
     fn name(self) -> &'static str {
         match self {
-            OpKind::ConnectivityTest => "connectivityTest",
-            OpKind::SubmitSingleMessage => "submitSingleMessage",
+            OpKind::ConnectivityTest => CONNECTIVITY_TEST,
+            OpKind::SubmitSingleMessage => SUBMIT_SINGLE_MESSAGE,
         }
     }
 
@@ -646,8 +644,8 @@ impl<'i> Parser<'i> {
                     return Err(DecodeError::BodyNotSingle);
                 }
                 let kind = match (ns.as_deref(), local.as_str()) {
-                    (Some(CDC_2011_NS), "connectivityTest") => OpKind::ConnectivityTest,
-                    (Some(CDC_2011_NS), "submitSingleMessage") => OpKind::SubmitSingleMessage,
+                    (Some(CDC_2011_NS), CONNECTIVITY_TEST) => OpKind::ConnectivityTest,
+                    (Some(CDC_2011_NS), SUBMIT_SINGLE_MESSAGE) => OpKind::SubmitSingleMessage,
                     _ => {
                         return Err(DecodeError::UnknownOperation {
                             namespace: clip(ns.as_deref().unwrap_or("")),
@@ -892,11 +890,6 @@ fn is_xml_space_char(c: char) -> bool {
 
 fn is_xml_whitespace(s: &str) -> bool {
     s.chars().all(is_xml_space_char)
-}
-
-/// The `Char` production of XML 1.0.
-pub(crate) fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
 fn clark_name(ns: Option<&str>, local: &str) -> String {

@@ -1,9 +1,9 @@
 //! Encoding of SOAP responses and faults for the CDC IIS 2011 contract.
 //!
-//! Documents are written as strings. Text is escaped with [`escape_text`]:
-//! `&`, `<` and `>` become entity references, and every CR becomes `&#xD;`
-//! so that HL7 segment separators survive the XML line-end normalisation of
-//! the receiving parser. The envelope is in the namespace of the request's
+//! Documents are written as strings. Text is escaped with
+//! [`wire::escape_into`](super::wire::escape_into) (CR as `&#xD;`, so that HL7
+//! segment separators survive the XML line-end normalisation of the receiving
+//! parser; LF and tab as references too). The envelope is in the namespace of the request's
 //! SOAP version (always with the `soap` prefix), and the body children are
 //! qualified with the CDC namespace (`iis` prefix), as
 //! `elementFormDefault="qualified"` requires.
@@ -12,7 +12,8 @@
 //! `MessageTooLargeFault`, `UnsupportedOperationFault` and the generic
 //! `fault`, each holding `Code`, `Reason` and `Detail`.
 
-use super::envelope::{is_xml_char, DecodeError, SoapVersion, CDC_2011_NS};
+use super::envelope::{DecodeError, SoapVersion};
+use super::wire::{escape_into, CDC_2011_NS};
 
 /// The kinds of fault this service sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,7 +193,7 @@ impl Fault {
                         "<soap:Reason><soap:Text xml:lang=\"en\">",
                     ],
                 );
-                escape_into(&mut out, reason, false);
+                escape_into(&mut out, reason);
                 out.push_str("</soap:Text></soap:Reason><soap:Detail>");
                 self.push_detail_element(&mut out, detail);
                 out.push_str("</soap:Detail>");
@@ -206,7 +207,7 @@ impl Fault {
                         "</faultcode><faultstring>",
                     ],
                 );
-                escape_into(&mut out, reason, false);
+                escape_into(&mut out, reason);
                 out.push_str("</faultstring><detail>");
                 self.push_detail_element(&mut out, detail);
                 out.push_str("</detail>");
@@ -229,7 +230,7 @@ impl Fault {
                 "</iis:Reason><iis:Detail>",
             ],
         );
-        escape_into(out, detail, false);
+        escape_into(out, detail);
         push_all(out, &["</iis:Detail></iis:", element, ">"]);
     }
 }
@@ -249,7 +250,7 @@ fn response(version: SoapVersion, element: &str, value: &str) -> String {
     let mut out = String::with_capacity(320 + value.len() + value.len() / 8);
     open_envelope(&mut out, version);
     push_all(&mut out, &["<iis:", element, "><iis:return>"]);
-    escape_into(&mut out, value, false);
+    escape_into(&mut out, value);
     push_all(&mut out, &["</iis:return></iis:", element, ">"]);
     close_envelope(&mut out);
     out
@@ -278,43 +279,9 @@ fn push_all(out: &mut String, parts: &[&str]) {
     }
 }
 
-/// Escapes text content: `&`, `<`, `>` as entity references and CR as
-/// `&#xD;`. Characters XML 1.0 cannot carry at all (most C0 controls) are
-/// replaced by U+FFFD so the document stays well-formed.
-pub fn escape_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    escape_into(&mut out, s, false);
-    out
-}
-
-/// Escapes an attribute value for use between double quotes: as
-/// [`escape_text`], plus `"` as `&quot;` and tab and LF as character
-/// references (so attribute-value normalisation keeps them).
-pub fn escape_attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    escape_into(&mut out, s, true);
-    out
-}
-
-fn escape_into(out: &mut String, s: &str, attribute: bool) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\n' if attribute => out.push_str("&#xA;"),
-            '\t' if attribute => out.push_str("&#x9;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => out.push('\u{FFFD}'),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::envelope::{SOAP11_NS, SOAP12_NS};
+    use super::super::wire::{SOAP11_NS, SOAP12_NS};
     use super::*;
     use quick_xml::events::Event;
     use quick_xml::name::ResolveResult;
@@ -658,7 +625,7 @@ mod tests {
         for version in [SoapVersion::V12, SoapVersion::V11] {
             let xml = submit_response(version, hl7);
             assert!(xml.contains("MSH|^~\\&amp;|IIS"));
-            assert!(xml.contains("2.5.1&#xD;MSA|AA|M1&#xD;&lt;x&gt;\n\t\"'"));
+            assert!(xml.contains("2.5.1&#xD;MSA|AA|M1&#xD;&lt;x&gt;&#xA;&#x9;&quot;'"));
             assert!(!xml.contains('\r'));
             let nodes = parse(&xml);
             let env = |l: &str| q(version.namespace(), l);
@@ -692,20 +659,7 @@ mod tests {
     }
 
     #[test]
-    fn escaping() {
-        assert_eq!(
-            escape_text("a&b<c>d\re\"f\n\tg"),
-            "a&amp;b&lt;c&gt;d&#xD;e\"f\n\tg"
-        );
-        assert_eq!(
-            escape_attr("a&b<c>d\re\"f\n\tg"),
-            "a&amp;b&lt;c&gt;d&#xD;e&quot;f&#xA;&#x9;g"
-        );
-        assert_eq!(
-            escape_text("x\u{1}\u{B}y\u{FFFF}"),
-            "x\u{FFFD}\u{FFFD}y\u{FFFD}"
-        );
-        assert_eq!(escape_text("]]>"), "]]&gt;");
+    fn control_characters_never_break_the_document() {
         // Control characters from an HL7 layer never break the document.
         parse(&submit_response(SoapVersion::V12, "\u{B}MSH|\u{1C}\r"));
     }

@@ -328,11 +328,11 @@ mod tests {
     fn version_guess_prefers_the_envelope_namespace() {
         let v11 = format!(
             "<e:Envelope xmlns:e=\"{}\"><e:Body/></e:Envelope>",
-            envelope::SOAP11_NS
+            super::super::wire::SOAP11_NS
         );
         let v12 = format!(
             "<e:Envelope xmlns:e=\"{}\"><e:Body/></e:Envelope>",
-            envelope::SOAP12_NS
+            super::super::wire::SOAP12_NS
         );
         assert_eq!(
             guess_version("application/soap+xml", v11.as_bytes()),

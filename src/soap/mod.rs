@@ -4,6 +4,7 @@
 pub mod envelope;
 pub mod fault;
 mod handler;
+pub mod wire;
 pub mod wsdl;
 
 pub use handler::{body_too_large, get_soap, post_soap};

@@ -5,7 +5,7 @@
 //! placeholder [`ADDRESS_PLACEHOLDER`], which [`render`] replaces with the
 //! public address of the SOAP endpoint.
 
-use super::fault::escape_attr;
+use super::wire::escape;
 
 /// The WSDL as shipped, with the address placeholder in it.
 pub const WSDL_TEMPLATE: &str = include_str!("../../wsdl/cdc-iis-2011.wsdl");
@@ -20,12 +20,12 @@ pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 /// The WSDL with `address` (for example `https://iis.example.org/soap`) as
 /// the endpoint location. The address is XML-escaped.
 pub fn render(address: &str) -> String {
-    WSDL_TEMPLATE.replace(ADDRESS_PLACEHOLDER, &escape_attr(address))
+    WSDL_TEMPLATE.replace(ADDRESS_PLACEHOLDER, &escape(address))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::envelope::CDC_2011_NS;
+    use super::super::wire::CDC_2011_NS;
     use super::*;
     use quick_xml::events::Event;
     use quick_xml::name::ResolveResult;

@@ -91,8 +91,9 @@ pub struct Db {
     writer: Option<writer::Writer>,
 }
 
-/// The file path of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, options after `?` dropped).
-fn sqlite_path(url: &str) -> Option<String> {
+/// The file path of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, options after `?` dropped);
+/// `None` for other URLs and in-memory databases.
+pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split('?').next().unwrap_or(rest);

@@ -22,6 +22,8 @@ pub struct Credentials {
 pub struct OrgSummary {
     pub code: String,
     pub name: String,
+    /// `production` (approved for production data) or `onboarding` (test messages only).
+    pub status: String,
     pub facilities: Vec<String>,
     pub users: Vec<String>,
 }
@@ -80,7 +82,7 @@ impl Db {
     }
 
     pub async fn list_organizations(&self) -> Result<Vec<OrgSummary>, StoreError> {
-        let orgs = sqlx::query("SELECT id, code, name FROM organizations ORDER BY code")
+        let orgs = sqlx::query("SELECT id, code, name, status FROM organizations ORDER BY code")
             .fetch_all(&self.pool)
             .await?;
         let facilities = sqlx::query(
@@ -98,6 +100,7 @@ impl Db {
             let mut summary = OrgSummary {
                 code: org.try_get("code")?,
                 name: org.try_get("name")?,
+                status: org.try_get("status")?,
                 facilities: Vec::new(),
                 users: Vec::new(),
             };

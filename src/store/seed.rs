@@ -1,4 +1,4 @@
-//! Bulk writes for `izport seed`: synthetic patients and histories in large batches, straight
+//! Bulk writes for `izport-load seed`: synthetic patients and histories in large batches, straight
 //! into the tables the registry reads. (The registry's own path does one message per
 //! transaction; a million patients that way would take an hour.)
 

@@ -17,11 +17,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use super::*;
-use crate::hl7::Message;
+use izport::hl7::Message;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Behaviour {
-    /// Answers like izport will once queries land: AA for VXU, RSP OK for Z34, echo.
+    /// Answers like izport: AA for a VXU; for a Z34, the Z32 history of a patient an earlier VXU
+    /// created, else NF; the echo.
     Good,
     /// As `Good`, but closes the connection after every response.
     CloseEach,
@@ -60,7 +61,10 @@ fn envelope(inner: &str) -> String {
     )
 }
 
-fn answer(body: &str) -> (u16, String) {
+/// MRNs of the patients the mock's VXUs created.
+type Known = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
+fn answer(body: &str, known: &Known) -> (u16, String) {
     if body.contains("connectivityTest>") {
         let start = body.find("<urn:echoBack>").map_or(0, |i| i + 14);
         let end = body.find("</urn:echoBack>").unwrap_or(start);
@@ -77,15 +81,27 @@ fn answer(body: &str) -> (u16, String) {
     let control = msg.get("MSH-10").expect("MSH-10").into_owned();
     let reply = match msg.get("MSH-9-1").as_deref() {
         Some("VXU") => {
-            assert!(msg.get("PID-3-1").is_some() && msg.get("RXA-5-1").is_some());
+            let mrn = msg.get("PID-3-1").expect("PID-3").into_owned();
+            assert!(msg.get("RXA-5-1").is_some());
+            known.lock().expect("known").insert(mrn);
             format!("MSH|^~\\&amp;|IZPORT|IZPORT|||20250101||ACK^V04^ACK|A1|P|2.5.1\r\nMSA|AA|{control}\r\n")
                 .replace("\r\n", "&#xD;")
         }
         Some("QBP") => {
             let tag = msg.get("QPD-2").expect("QPD-2").into_owned();
+            let mrn = msg.get("QPD-3-1").expect("QPD-3").into_owned();
+            let (profile, status, pid) = if known.lock().expect("known").contains(&mrn) {
+                (
+                    "Z32",
+                    "OK",
+                    format!("PID|1||7^^^IZPORT^SR~{mrn}^^^IZLOAD^MR&#xD;"),
+                )
+            } else {
+                ("Z33", "NF", String::new())
+            };
             format!(
-                "MSH|^~\\&amp;|IZPORT|IZPORT|||20250101||RSP^K11^RSP_K11|A2|P|2.5.1&#xD;\
-                 MSA|AA|{control}&#xD;QAK|{tag}|OK|Z34^Request Immunization History^CDCPHINVS&#xD;"
+                "MSH|^~\\&amp;|IZPORT|IZPORT|||20250101||RSP^K11^RSP_K11|A2|P|2.5.1|||||||||{profile}^CDCPHINVS&#xD;\
+                 MSA|AA|{control}&#xD;QAK|{tag}|{status}|Z34^Request Immunization History^CDCPHINVS&#xD;{pid}"
             )
         }
         other => panic!("unexpected message type {other:?}"),
@@ -101,6 +117,7 @@ fn answer(body: &str) -> (u16, String) {
 async fn handle(
     behaviour: Behaviour,
     requests: Arc<AtomicU64>,
+    known: Known,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     requests.fetch_add(1, Ordering::Relaxed);
@@ -129,9 +146,9 @@ async fn handle(
         ),
         Behaviour::Slow => {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            answer(&body)
+            answer(&body, &known)
         }
-        _ => answer(&body),
+        _ => answer(&body, &known),
     };
     let mut response = Response::new(Full::new(Bytes::from(text)));
     *response.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
@@ -149,15 +166,17 @@ async fn mock(behaviour: Behaviour) -> Mock {
     let requests = Arc::new(AtomicU64::new(0));
     let connections = Arc::new(AtomicU64::new(0));
     let (r, c) = (requests.clone(), connections.clone());
+    let known = Known::default();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             c.fetch_add(1, Ordering::Relaxed);
-            let r = r.clone();
+            let (r, known) = (r.clone(), known.clone());
             tokio::spawn(async move {
-                let service = service_fn(move |req| handle(behaviour, r.clone(), req));
+                let service =
+                    service_fn(move |req| handle(behaviour, r.clone(), known.clone(), req));
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;

@@ -1,4 +1,4 @@
-//! Load generator for the CDC IIS SOAP web service (`izport load`).
+//! Load generator for the CDC IIS SOAP web service (`izport-load run`).
 //!
 //! [`run`] opens `concurrency` keep-alive HTTP/1.1 connections (plain or TLS) to the target,
 //! one per worker task, and has each worker send requests back to back until the stop
@@ -8,8 +8,10 @@
 //! * `vxu`: `submitSingleMessage` with a VXU^V04 for a new synthetic patient ([`synth`]);
 //!   `ok` when the ACK has MSA-1 `AA` and MSA-2 the MSH-10 sent.
 //! * `z34`: `submitSingleMessage` with a QBP^Q11 Z34 query for a patient an earlier `ok` VXU
-//!   of this run created (a random synthetic one before any exists); `ok` when the answer is
-//!   an RSP with MSA-1 `AA` and QAK-2 `OK` or `NF` for the tag sent.
+//!   of this run created; `ok` only when the answer is that patient's history (an RSP Z32
+//!   with MSA-1 `AA`, QAK-2 `OK`, the tag sent, and the patient's MRN in PID-3): NF, AR or a
+//!   Z31 candidate list are failures. Before any VXU of the run has succeeded, the query is
+//!   for a patient nobody created, and `ok` means QAK-2 `NF`.
 //! * `connectivity`: `connectivityTest`; `ok` when `return` is the echo.
 //!
 //! Every response is classified ([`soap::classify`]) into an outcome (`ok`, `http_503`,
@@ -25,7 +27,6 @@ mod client;
 pub mod mix;
 mod report;
 pub mod soap;
-pub mod synth;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -44,10 +45,16 @@ use tokio::task::JoinSet;
 pub use mix::{Mix, MixError, RequestKind};
 pub use report::{KindReport, Latencies, LoadReport};
 
+use crate::synth::{self, Generator, Patient};
 use client::{Sender, Target};
 use soap::{Envelopes, Expect, Outcome};
-use synth::{Generator, Patient};
 
+/// Concurrent connections unless told otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// How long a run lasts unless told otherwise.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+/// Per-request timeout unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most concurrent connections a run may use.
 pub const MAX_CONCURRENCY: usize = 1024;
 /// Longest run.
@@ -63,7 +70,7 @@ const POOL_CAPACITY: usize = 10_000;
 /// Pause of a worker after a failed connection attempt.
 const CONNECT_BACKOFF: Duration = Duration::from_millis(100);
 /// `echoBack` of every connectivityTest.
-const ECHO: &str = "izport load: connectivity test";
+const ECHO: &str = "izport-load: connectivity test";
 
 /// When a run ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,13 +114,13 @@ impl LoadOptions {
             username: String::new(),
             password: String::new(),
             facility: String::new(),
-            concurrency: 8,
-            stop: Stop::Duration(Duration::from_secs(10)),
+            concurrency: DEFAULT_CONCURRENCY,
+            stop: Stop::Duration(DEFAULT_DURATION),
             mix: Mix::default(),
             ca_cert: None,
             insecure: false,
             seed: 1,
-            timeout: Duration::from_secs(30),
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
@@ -222,8 +229,8 @@ where
         target,
         envelopes,
         content_types: [
-            HeaderValue::from_static(soap::SUBMIT_CONTENT_TYPE),
-            HeaderValue::from_static(soap::CONNECTIVITY_CONTENT_TYPE),
+            header_value(soap::submit_content_type())?,
+            header_value(soap::connectivity_content_type())?,
         ],
         mix: options.mix.clone(),
         stop: options.stop,
@@ -279,6 +286,10 @@ where
         options.concurrency,
         options.mix.to_string(),
     ))
+}
+
+fn header_value(text: String) -> Result<HeaderValue, LoadError> {
+    HeaderValue::try_from(text).map_err(|e| LoadError::InvalidOption(e.to_string()))
 }
 
 /// What the workers of a run share.
@@ -356,6 +367,9 @@ enum Prepared {
     },
     Z34 {
         message: synth::Generated,
+        /// The MRN of the patient asked for when this run created it (its history must come
+        /// back); `None` for a patient no VXU of the run created (NF must come back).
+        mrn: Option<String>,
     },
 }
 
@@ -385,14 +399,19 @@ async fn worker(
             }
             RequestKind::Z34 => {
                 let known = lock(&shared.pool).pick(&mut rng);
-                let message = match known {
-                    Some(patient) => generator.z34(&patient),
+                match known {
+                    Some(patient) => Prepared::Z34 {
+                        message: generator.z34(&patient),
+                        mrn: Some(patient.mrn.clone()),
+                    },
                     None => {
                         let stranger = generator.patient();
-                        generator.z34(&stranger)
+                        Prepared::Z34 {
+                            message: generator.z34(&stranger),
+                            mrn: None,
+                        }
                     }
-                };
-                Prepared::Z34 { message }
+                }
             }
         };
         let (body, content_type, expect) = match &prepared {
@@ -408,12 +427,13 @@ async fn worker(
                     control_id: &message.control_id,
                 },
             ),
-            Prepared::Z34 { message } => (
+            Prepared::Z34 { message, mrn } => (
                 shared.envelopes.submit(&message.text),
                 &shared.content_types[0],
                 Expect::Query {
                     control_id: &message.control_id,
                     tag: &message.query_tag,
+                    mrn: mrn.as_deref(),
                 },
             ),
         };

@@ -8,57 +8,38 @@ use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
-use crate::hl7::Message;
+use izport::hl7::Message;
 
-pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
-pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-pub const CDC_NS: &str = "urn:cdc:iisb:2011";
+use izport::soap::wire::{
+    escape_into, is_xml_char, CONNECTIVITY_TEST_ACTION, SUBMIT_SINGLE_MESSAGE_ACTION,
+};
+pub use izport::soap::wire::{CDC_2011_NS as CDC_NS, SOAP11_NS, SOAP12_NS};
+
+/// Content type of a SOAP 1.2 request for the operation with this action.
+fn content_type(action: &str) -> String {
+    format!("application/soap+xml; charset=utf-8; action=\"{action}\"")
+}
 
 /// Content type of a SOAP 1.2 submitSingleMessage request (the action is the WSDL's).
-pub const SUBMIT_CONTENT_TYPE: &str =
-    "application/soap+xml; charset=utf-8; action=\"urn:cdc:iisb:2011:submitSingleMessage\"";
+pub fn submit_content_type() -> String {
+    content_type(SUBMIT_SINGLE_MESSAGE_ACTION)
+}
+
 /// Content type of a SOAP 1.2 connectivityTest request.
-pub const CONNECTIVITY_CONTENT_TYPE: &str =
-    "application/soap+xml; charset=utf-8; action=\"urn:cdc:iisb:2011:connectivityTest\"";
+pub fn connectivity_content_type() -> String {
+    content_type(CONNECTIVITY_TEST_ACTION)
+}
 
 /// A value that cannot be put into an XML document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0} contains a character that XML cannot carry")]
 pub struct NotXml(pub &'static str);
 
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-/// Appends `text` as XML character data: `&`, `<`, `>` as entities; CR, LF and tab as
-/// character references (so XML end-of-line handling keeps HL7 segment separators).
-/// The caller has checked every character with [`is_xml_char`].
-fn escape_into(out: &mut String, text: &str) {
-    let mut rest = text;
-    while let Some(i) = rest.find(['&', '<', '>', '\r', '\n', '\t', '"']) {
-        out.push_str(&rest[..i]);
-        let (c, tail) = rest[i..].split_at(1);
-        out.push_str(match c {
-            "&" => "&amp;",
-            "<" => "&lt;",
-            ">" => "&gt;",
-            "\r" => "&#xD;",
-            "\n" => "&#xA;",
-            "\t" => "&#x9;",
-            _ => "&quot;",
-        });
-        rest = tail;
-    }
-    out.push_str(rest);
-}
-
 fn escaped(what: &'static str, text: &str) -> Result<String, NotXml> {
     if !text.chars().all(is_xml_char) {
         return Err(NotXml(what));
     }
-    let mut out = String::with_capacity(text.len() + 16);
-    escape_into(&mut out, text);
-    Ok(out)
+    Ok(izport::soap::wire::escape(text))
 }
 
 /// SOAP 1.2 request bodies, with everything but the HL7 message built once.
@@ -121,15 +102,7 @@ impl Envelopes {
             self.submit_prefix.len() + hl7.len() + hl7.len() / 16 + SUBMIT_SUFFIX.len() + 32,
         );
         out.push_str(&self.submit_prefix);
-        if hl7.chars().all(is_xml_char) {
-            escape_into(&mut out, hl7);
-        } else {
-            let clean: String = hl7
-                .chars()
-                .map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' })
-                .collect();
-            escape_into(&mut out, &clean);
-        }
+        escape_into(&mut out, hl7);
         out.push_str(SUBMIT_SUFFIX);
         Bytes::from(out)
     }
@@ -142,9 +115,14 @@ pub enum Expect<'a> {
     Echo(&'a str),
     /// VXU: an ACK with MSA-1 `AA` and MSA-2 the sent MSH-10.
     Ack { control_id: &'a str },
-    /// Z34: an RSP with MSA-1 `AA`, MSA-2 the sent MSH-10, QAK-1 the sent tag and QAK-2 `OK`
-    /// or `NF`.
-    Query { control_id: &'a str, tag: &'a str },
+    /// Z34: an RSP with MSA-1 `AA`, MSA-2 the sent MSH-10 and QAK-1 the sent tag; for a
+    /// patient this run created (`mrn`), the Z32 history of that patient ([`is_history_of`]);
+    /// for one it did not (`None`), QAK-2 `NF`.
+    Query {
+        control_id: &'a str,
+        tag: &'a str,
+        mrn: Option<&'a str>,
+    },
 }
 
 /// How one request ended.
@@ -161,8 +139,11 @@ pub enum Outcome {
     Ack(String),
     /// MSA-2 (or QAK-1 for a query) does not name what was sent.
     Mismatch,
-    /// An RSP whose QAK-2 is neither OK nor NF (`TM`, `PD`, `AE`, …).
+    /// An RSP whose QAK-2 is not the one expected: `NF` for a patient this run created, `OK`
+    /// for one it did not, `TM`, `PD`, `AE`, ….
     Qak(String),
+    /// QAK-2 `OK`, but not the Z32 history of the patient asked for (e.g. a Z31 candidate list).
+    NotThePatient,
     /// The body could not be read as the expected SOAP response (or HL7 in it).
     BadResponse,
     /// No complete response within the per-request timeout.
@@ -185,7 +166,7 @@ fn code_key(code: &str) -> Option<&str> {
 
 impl Outcome {
     /// The name of this outcome in reports: `ok`, `http_503`, `soap_fault_SecurityFault`,
-    /// `ack_AE`, `ack_AR`, `ack_mismatch`, `qak_TM`, `bad_response`, `timeout`,
+    /// `ack_AE`, `ack_AR`, `ack_mismatch`, `qak_TM`, `not_the_patient`, `bad_response`, `timeout`,
     /// `connect_error`, `io_error`.
     pub fn key(&self) -> Cow<'static, str> {
         match self {
@@ -205,6 +186,7 @@ impl Outcome {
                 Some(c) => format!("qak_{c}").into(),
                 None => "qak_other".into(),
             },
+            Outcome::NotThePatient => "not_the_patient".into(),
             Outcome::BadResponse => "bad_response".into(),
             Outcome::Timeout => "timeout".into(),
             Outcome::ConnectError => "connect_error".into(),
@@ -398,7 +380,11 @@ fn check_return(operation: &str, text: &str, expect: &Expect<'_>) -> Outcome {
                 Ok(()) => Outcome::Ok,
             }
         }
-        Expect::Query { control_id, tag } => {
+        Expect::Query {
+            control_id,
+            tag,
+            mrn,
+        } => {
             if operation != "submitSingleMessageResponse" {
                 return Outcome::BadResponse;
             }
@@ -414,15 +400,36 @@ fn check_return(operation: &str, text: &str, expect: &Expect<'_>) -> Outcome {
             let Some(status) = msg.get("QAK-2") else {
                 return Outcome::BadResponse;
             };
-            match status.trim() {
-                "OK" | "NF" if msg.get("QAK-1").as_deref().map(str::trim) == Some(tag) => {
-                    Outcome::Ok
-                }
-                "OK" | "NF" => Outcome::Mismatch,
-                other => Outcome::Qak(other.to_string()),
+            if msg.get("QAK-1").as_deref().map(str::trim) != Some(tag) {
+                return Outcome::Mismatch;
+            }
+            match (status.trim(), mrn) {
+                ("OK", Some(mrn)) if is_history_of(&msg, mrn) => Outcome::Ok,
+                // An OK that is not this patient's Z32 (a Z31 candidate list, another patient).
+                ("OK", Some(_)) => Outcome::NotThePatient,
+                ("NF", None) => Outcome::Ok,
+                (other, _) => Outcome::Qak(other.to_string()),
             }
         }
     }
+}
+
+/// Whether `msg` is what a history query for the patient with medical record number `mrn`
+/// gets when the registry holds that patient: an RSP whose profile (MSH-21) is Z32, with QAK-2
+/// `OK` and one PID that lists `mrn` among its identifiers (PID-3). A Z31 (a list of candidates,
+/// also QAK-2 `OK`) is not.
+pub fn is_history_of(msg: &Message<'_>, mrn: &str) -> bool {
+    let one_pid = msg.segments_named("PID").count() == 1;
+    let lists_mrn = msg.segment("PID").is_some_and(|pid| {
+        pid.field(3)
+            .repetitions()
+            .any(|id| id.component(1).value() == mrn)
+    });
+    msg.get("MSH-9-1").as_deref() == Some("RSP")
+        && msg.get("MSH-21-1").as_deref().map(str::trim) == Some("Z32")
+        && msg.get("QAK-2").as_deref().map(str::trim) == Some("OK")
+        && one_pid
+        && lists_mrn
 }
 
 /// Checks MSA-1 (must be AA) and MSA-2 (must be the sent control id).
@@ -524,10 +531,11 @@ mod tests {
     }
 
     #[test]
-    fn today_izport_refuses_queries_with_ar() {
+    fn a_refused_query_is_a_failure() {
         let q = Expect::Query {
             control_id: "M200",
             tag: "Q200",
+            mrn: Some("MRN1"),
         };
         assert_eq!(
             classify(200, submit_response(ACK_AR_QBP).as_bytes(), &q).key(),
@@ -535,29 +543,59 @@ mod tests {
         );
     }
 
+    /// An RSP in the shape of the CDC IG's Z32/Z31/Z33 examples: profile in MSH-21, QAK-2
+    /// status, then one PID per patient returned.
+    fn rsp(profile: &str, qak: &str, tag: &str, pids: &[&str]) -> String {
+        let mut hl7 = format!(
+            "MSH|^~\\&|IZPORT|IZPORT|IZLOAD|LFAC|20250304||RSP^K11^RSP_K11|IZ3|P|2.5.1|||NE|NE|||||{profile}^CDCPHINVS\r\
+             MSA|AA|M7\rQAK|{tag}|{qak}|Z34^Request Immunization History^CDCPHINVS\r\
+             QPD|Z34^Request Immunization History^CDCPHINVS|{tag}\r"
+        );
+        for (n, pid3) in pids.iter().enumerate() {
+            hl7.push_str(&format!("PID|{}||{pid3}||Doe^Jane||20200101|F\r", n + 1));
+        }
+        submit_response(&hl7)
+    }
+
     #[test]
     fn query_responses() {
         let q = Expect::Query {
             control_id: "M7",
             tag: "Q7",
+            mrn: Some("MRN7"),
         };
-        let rsp = |qak: &str, tag: &str| {
-            submit_response(&format!(
-                "MSH|^~\\&|IZPORT|IZPORT|IZLOAD|LFAC|20250304||RSP^K11^RSP_K11|IZ3|P|2.5.1|||NE|NE|||||Z32^CDCPHINVS\r\
-                 MSA|AA|M7\rQAK|{tag}|{qak}|Z34^Request Immunization History^CDCPHINVS\r\
-                 QPD|Z34^Request Immunization History^CDCPHINVS|{tag}\r"
-            ))
-        };
-        assert_eq!(classify(200, rsp("OK", "Q7").as_bytes(), &q), Outcome::Ok);
-        assert_eq!(classify(200, rsp("NF", "Q7").as_bytes(), &q), Outcome::Ok);
+        let history = rsp("Z32", "OK", "Q7", &["42^^^IZPORT^SR~MRN7^^^IZLOAD^MR"]);
+        assert_eq!(classify(200, history.as_bytes(), &q), Outcome::Ok);
+        // The patient this run created is not found: a failure.
+        let nf = rsp("Z33", "NF", "Q7", &[]);
+        assert_eq!(classify(200, nf.as_bytes(), &q).key(), "qak_NF");
+        // A Z31 candidate list is QAK-2 OK too, but not the history asked for.
+        let z31 = rsp(
+            "Z31",
+            "OK",
+            "Q7",
+            &["42^^^IZPORT^SR~MRN7^^^IZLOAD^MR", "43^^^IZPORT^SR"],
+        );
+        assert_eq!(classify(200, z31.as_bytes(), &q).key(), "not_the_patient");
+        // Another patient's history.
+        let other = rsp("Z32", "OK", "Q7", &["44^^^IZPORT^SR~MRN8^^^IZLOAD^MR"]);
+        assert_eq!(classify(200, other.as_bytes(), &q), Outcome::NotThePatient);
         assert_eq!(
-            classify(200, rsp("OK", "Q8").as_bytes(), &q),
+            classify(200, rsp("Z32", "OK", "Q8", &["MRN7"]).as_bytes(), &q),
             Outcome::Mismatch
         );
         assert_eq!(
-            classify(200, rsp("TM", "Q7").as_bytes(), &q).key(),
+            classify(200, rsp("Z33", "TM", "Q7", &[]).as_bytes(), &q).key(),
             "qak_TM"
         );
+        // A query for a patient no VXU of the run created: NF is the right answer.
+        let stranger = Expect::Query {
+            control_id: "M7",
+            tag: "Q7",
+            mrn: None,
+        };
+        assert_eq!(classify(200, nf.as_bytes(), &stranger), Outcome::Ok);
+        assert_eq!(classify(200, history.as_bytes(), &stranger).key(), "qak_OK");
         // An AA ACK (not an RSP) to a query is not an answer.
         assert_eq!(
             classify(
@@ -567,7 +605,7 @@ mod tests {
             ),
             Outcome::BadResponse
         );
-        let ae = rsp("AE", "Q7").replace("MSA|AA|", "MSA|AE|");
+        let ae = rsp("Z33", "AE", "Q7", &[]).replace("MSA|AA|", "MSA|AE|");
         assert_eq!(classify(200, ae.as_bytes(), &q).key(), "ack_AE");
     }
 

@@ -1,5 +1,6 @@
-//! `izport seed` and `izport bench-z34`: a registry of realistic synthetic patients, and the
-//! history-query latency measured inside the service against it.
+//! `izport-load seed` and `izport-load bench-z34`: a registry of realistic synthetic patients,
+//! written through the service's store, and the history-query latency measured inside the
+//! service (around `Registry::submit`) against it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,11 +8,11 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::load::synth::{Day, Generator, Patient};
-use crate::registry::codes::CodeSets;
-use crate::registry::vxu::vaccine_group;
-use crate::registry::{PatientRecord, Registry, RegistryConfig, Submitter};
-use crate::store::{Db, SeedDose, SeedPatient};
+use crate::synth::{Day, Generator, Patient};
+use izport::registry::codes::CodeSets;
+use izport::registry::vxu::vaccine_group;
+use izport::registry::{PatientRecord, Registry, RegistryConfig, Submitter};
+use izport::store::{Db, SeedDose, SeedPatient};
 
 /// The childhood schedule the histories follow: (CVX, age in days, manufacturer).
 const SCHEDULE: &[(&str, i32, &str)] = &[
@@ -53,6 +54,15 @@ const SCHEDULE: &[(&str, i32, &str)] = &[
     ("114", 5840, "PMC"),
 ];
 
+/// The organization seeded records belong to unless told otherwise.
+pub const DEFAULT_SEED_ORG: &str = "SEED";
+/// The seed of the synthetic data unless told otherwise.
+pub const DEFAULT_SEED: u64 = 1;
+/// Most patients one `seed` run creates.
+pub const MAX_PATIENTS: u64 = 100_000_000;
+/// Queries `bench_z34` sends unless told otherwise.
+pub const DEFAULT_QUERIES: usize = 2000;
+
 const SEED_PASSWORD_HASH_INPUT: &str = "seed data has no login";
 
 fn record(p: &Patient, given: &str, multiple: Option<(bool, u8)>) -> PatientRecord {
@@ -62,7 +72,7 @@ fn record(p: &Patient, given: &str, multiple: Option<(bool, u8)>) -> PatientReco
         given_name: given.to_string(),
         middle_name: (!p.middle.is_empty()).then(|| p.middle.to_string()),
         // A synthetic day is always a real date.
-        birth_date: crate::date::ymd(i16::try_from(y).unwrap_or(0), m as u8, d as u8)
+        birth_date: izport::date::ymd(i16::try_from(y).unwrap_or(0), m as u8, d as u8)
             .unwrap_or_default(),
         sex: Some(p.sex.to_string()),
         mother_maiden_name: Some(p.mother_maiden.to_string()),
@@ -130,7 +140,7 @@ pub async fn seed(
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<SeedSummary> {
     let started = Instant::now();
-    let hash = crate::auth::hash_password(SEED_PASSWORD_HASH_INPUT)?;
+    let hash = izport::auth::hash_password(SEED_PASSWORD_HASH_INPUT)?;
     let (org, _user, message) = db.seed_anchor(org_code, &hash).await?;
     let now = jiff::Timestamp::now();
     let mut generator = Generator::new(seed, 900, "SEEDFAC", now);
@@ -210,13 +220,15 @@ pub struct QueryBench {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Queries answered with the Z32 history of the patient asked for (a Z31 candidate list
+    /// or another patient does not count).
     pub found: usize,
 }
 
 pub async fn bench_z34(db: Arc<Db>, org_code: &str, queries: usize) -> anyhow::Result<QueryBench> {
     let sample = db.sample_patients(org_code, queries).await?;
     if sample.is_empty() {
-        anyhow::bail!("no seeded patients for {org_code}: run `izport seed` first");
+        anyhow::bail!("no seeded patients for {org_code}: run `izport-load seed` first");
     }
     let creds = db
         .credentials(
@@ -224,7 +236,7 @@ pub async fn bench_z34(db: Arc<Db>, org_code: &str, queries: usize) -> anyhow::R
             "SEEDFAC",
         )
         .await?
-        .ok_or_else(|| anyhow::anyhow!("the seed user is missing: run `izport seed` first"))?;
+        .ok_or_else(|| anyhow::anyhow!("the seed user is missing: run `izport-load seed` first"))?;
     let submitter = Submitter {
         organization_id: creds.organization_id,
         organization_code: creds.organization_code,
@@ -235,8 +247,8 @@ pub async fn bench_z34(db: Arc<Db>, org_code: &str, queries: usize) -> anyhow::R
     let registry = Registry::new(
         db,
         RegistryConfig::default(),
-        Arc::new(crate::clock::SystemClock),
-        Arc::new(crate::clock::RandomIds),
+        Arc::new(izport::clock::SystemClock),
+        Arc::new(izport::clock::RandomIds),
     );
     let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
     let mut found = 0;
@@ -249,7 +261,9 @@ pub async fn bench_z34(db: Arc<Db>, org_code: &str, queries: usize) -> anyhow::R
         let started = Instant::now();
         let response = registry.submit(&submitter, &text).await?;
         histogram.record(started.elapsed().as_micros().max(1) as u64)?;
-        if response.hl7.contains("|OK|Z34") {
+        let history = izport::hl7::Message::parse(&response.hl7)
+            .is_ok_and(|msg| crate::load::soap::is_history_of(&msg, mrn));
+        if history {
             found += 1;
         }
     }

@@ -12,7 +12,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::hl7::{Delimiters, MessageBuilder};
+use izport::hl7::{Delimiters, MessageBuilder};
 
 /// MSH-3 of every generated message, and the assigning authority of MRNs and dose ids.
 pub const SENDING_APPLICATION: &str = "IZLOAD";
@@ -903,7 +903,7 @@ enum Counter {
 }
 
 fn set_name<'s>(
-    s: &mut crate::hl7::SegmentBuilder<'s>,
+    s: &mut izport::hl7::SegmentBuilder<'s>,
     field: usize,
     family: &'s str,
     given: &'s str,
@@ -916,7 +916,7 @@ fn set_name<'s>(
         .set_comp(field, 7, kind);
 }
 
-fn set_address<'s>(s: &mut crate::hl7::SegmentBuilder<'s>, field: usize, p: &'s Patient) {
+fn set_address<'s>(s: &mut izport::hl7::SegmentBuilder<'s>, field: usize, p: &'s Patient) {
     s.set_comp(field, 1, p.street.as_str())
         .set_comp(field, 3, p.city)
         .set_comp(field, 4, p.state)
@@ -926,7 +926,7 @@ fn set_address<'s>(s: &mut crate::hl7::SegmentBuilder<'s>, field: usize, p: &'s 
 }
 
 fn set_provider<'s>(
-    s: &mut crate::hl7::SegmentBuilder<'s>,
+    s: &mut izport::hl7::SegmentBuilder<'s>,
     field: usize,
     provider: (&'s str, &'s str, &'s str),
 ) {
@@ -940,7 +940,7 @@ fn set_provider<'s>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hl7::Message;
+    use izport::hl7::Message;
 
     fn now() -> jiff::Timestamp {
         "2025-03-04T15:16:17Z".parse().unwrap()
@@ -1014,7 +1014,7 @@ mod tests {
             assert!(matches!(get("PID-8").as_deref(), Some("F" | "M")));
             assert!(get("PID-11-1").is_some() && get("PID-13-7").is_some());
             let birth = get("PID-7").expect("PID-7");
-            let birth_day = crate::hl7::parse_dtm(&birth).expect("PID-7 is a date");
+            let birth_day = izport::hl7::parse_dtm(&birth).expect("PID-7 is a date");
             let bd = birth_day.date().expect("PID-7 has a day");
             let birth = Day::from_ymd(bd.year().into(), bd.month() as u32, bd.day() as u32);
             assert!(
@@ -1036,7 +1036,7 @@ mod tests {
                 let dose_id = at("ORC", "3").expect("ORC-3");
                 assert!(seen_ids.insert(dose_id), "ORC-3 repeats");
                 let given = at("RXA", "3").expect("RXA-3");
-                let g = crate::hl7::parse_dtm(&given).unwrap().date().unwrap();
+                let g = izport::hl7::parse_dtm(&given).unwrap().date().unwrap();
                 let given = Day::from_ymd(g.year().into(), g.month() as u32, g.day() as u32);
                 assert!(
                     given >= birth && given < today,

@@ -1,0 +1,166 @@
+//! `izport org …`: submitting organizations, their facilities, production approval and
+//! per-organization rule severities.
+
+use anyhow::anyhow;
+use clap::builder::RangedU64ValueParser;
+use clap::Subcommand;
+
+use super::check_code;
+use crate::registry::validate::{check_override, Level};
+use crate::store::Db;
+
+/// Error-free test messages in a row `org readiness` asks for unless told otherwise.
+pub const DEFAULT_REQUIRED_CLEAN_TESTS: usize = 3;
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Register a submitting organization and its facility IDs
+    Add {
+        /// Organization code (unique)
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// A facility ID the organization submits for (repeatable)
+        #[arg(long = "facility", required = true)]
+        facilities: Vec<String>,
+        /// Approve it for production data at once (default: onboarding, test messages only)
+        #[arg(long)]
+        production: bool,
+    },
+    /// Approve an organization for production data (MSH-11 = P)
+    Promote { code: String },
+    /// Set an organization's severity for one validation rule: E, W, I, off, or default
+    Rule {
+        code: String,
+        rule_id: String,
+        severity: String,
+    },
+    /// Put an organization back to onboarding (test messages only)
+    Demote { code: String },
+    /// An organization's latest test messages and whether it has enough error-free ones in a row
+    Readiness {
+        code: String,
+        /// Error-free test messages in a row required (the registry asks for 3 to 5)
+        #[arg(long, default_value_t = DEFAULT_REQUIRED_CLEAN_TESTS,
+              value_parser = RangedU64ValueParser::<usize>::new().range(1..=1000))]
+        required: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create or change the organization's data exchange account (the file door's SFTP login):
+    /// its import code and password, public keys, acknowledgement options
+    ExchangeAccount(super::batch::ExchangeAccountArgs),
+    /// List organizations (production or onboarding), their facilities and users
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(db: &Db, command: OrgCommand) -> anyhow::Result<()> {
+    match command {
+        OrgCommand::Add {
+            code,
+            name,
+            facilities,
+            production,
+        } => {
+            check_code("organization code", &code)?;
+            for f in &facilities {
+                check_code("facility ID", f)?;
+            }
+            db.create_organization(&code, &name, &facilities, production)
+                .await?;
+            println!(
+                "organization {code} created with facilities {} ({})",
+                facilities.join(", "),
+                if production {
+                    "production"
+                } else {
+                    "onboarding: test messages only until `izport org promote`"
+                }
+            );
+        }
+        OrgCommand::Rule {
+            code,
+            rule_id,
+            severity,
+        } => {
+            if severity.eq_ignore_ascii_case("default") {
+                db.set_rule_override(&code, &rule_id, None).await?;
+                println!("{code}: {rule_id} back to its default severity");
+            } else {
+                let level: Level = severity.parse().map_err(|e| anyhow!("{e}"))?;
+                check_override(&rule_id, level).map_err(|e| anyhow!("{e}"))?;
+                db.set_rule_override(&code, &rule_id, Some(&level.to_string()))
+                    .await?;
+                println!("{code}: {rule_id} is now {level}");
+            }
+        }
+        OrgCommand::Promote { code } => {
+            db.set_organization_status(&code, "production").await?;
+            println!("organization {code} is approved for production data");
+        }
+        OrgCommand::Demote { code } => {
+            db.set_organization_status(&code, "onboarding").await?;
+            println!("organization {code} is back to onboarding (test messages only)");
+        }
+        OrgCommand::Readiness {
+            code,
+            required,
+            json,
+        } => {
+            let r = db.readiness(&code, required).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                return Ok(());
+            }
+            println!("organization {} ({})", r.organization, r.status);
+            for t in &r.recent_tests {
+                println!(
+                    "  {}  {}  {}  errors {}  warnings {}",
+                    t.received_at,
+                    t.control_id.as_deref().unwrap_or("-"),
+                    t.outcome,
+                    t.errors,
+                    t.warnings
+                );
+            }
+            println!(
+                "{} error-free test message(s) in a row; {} required: {}",
+                r.consecutive_clean,
+                r.required,
+                if r.ready {
+                    "READY for production"
+                } else {
+                    "not ready yet"
+                }
+            );
+        }
+        OrgCommand::ExchangeAccount(args) => super::batch::exchange_account(db, args).await?,
+        OrgCommand::List { json } => {
+            let orgs = db.list_organizations().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&orgs)?);
+            } else if orgs.is_empty() {
+                println!("no organizations yet: izport org add CODE --name NAME --facility ID");
+            } else {
+                for o in orgs {
+                    println!(
+                        "{}\t{}\t{}\tfacilities: {}\tusers: {}",
+                        o.code,
+                        o.name,
+                        o.status,
+                        o.facilities.join(","),
+                        if o.users.is_empty() {
+                            "-".to_string()
+                        } else {
+                            o.users.join(",")
+                        }
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
