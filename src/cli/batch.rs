@@ -40,6 +40,11 @@ pub struct FileDoorArgs {
           value_parser = clap::builder::PossibleValuesParser::new(["on", "off"])
               .map(|s| s == "on"))]
     pub batch_worker: bool,
+    /// Seconds a node keeps a file's run without a sign of life before another node (or this one
+    /// after a restart) takes it over
+    #[arg(long, env = "IZPORT_BATCH_LEASE_SECONDS", default_value_t = WorkerOptions::default().lease.as_secs(),
+          value_parser = RangedU64ValueParser::<u64>::new().range(2..=3600))]
+    pub batch_lease_seconds: u64,
     /// Messages of a file applied in one transaction
     #[arg(long, env = "IZPORT_BATCH_GROUP", default_value_t = WorkerOptions::default().group,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=1000))]
@@ -64,6 +69,7 @@ impl FileDoorArgs {
         };
         let worker = self.batch_worker.then(|| WorkerOptions {
             group: self.batch_group,
+            lease: Duration::from_secs(self.batch_lease_seconds),
             spool_dir: spool,
             ..WorkerOptions::default()
         });
@@ -369,7 +375,9 @@ impl Progress {
         }
         self.last = std::time::Instant::now();
         let width = 40u64;
-        let filled = (done.min(total) * width).checked_div(total).unwrap_or(width);
+        let filled = (done.min(total) * width)
+            .checked_div(total)
+            .unwrap_or(width);
         let bar: String = (0..width)
             .map(|i| if i < filled { '#' } else { '.' })
             .collect();

@@ -68,7 +68,8 @@ class Server:
             [self.args.izport, "--database-url", self.args.database_url, "serve",
              "--listen", f"127.0.0.1:{self.args.http_port}",
              "--sftp-listen", f"127.0.0.1:{self.args.sftp_port}",
-             "--batch-quiet-seconds", "1", "--maintenance-poll-ms", "200"],
+             "--batch-quiet-seconds", "1", "--batch-lease-seconds", "3",
+             "--maintenance-poll-ms", "200"],
             stdout=out, stderr=out)
         for _ in range(100):
             try:

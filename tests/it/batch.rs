@@ -818,3 +818,33 @@ async fn a_run_interrupted_midway_is_finished_by_another_worker_exactly_once() {
     assert_eq!(logged, 400, "each message logged once");
     drop(second);
 }
+
+#[tokio::test]
+async fn two_nodes_never_process_the_same_file() {
+    // Both nodes run a worker on one database; every file is claimed by exactly one of them.
+    let app = app_with_files().await;
+    account(&app).await;
+    let other = app.start_node(FileDoorOptions::local()).await;
+    let sftp = login(&app).await;
+    for n in 0..8 {
+        let messages: Vec<String> = (0..20)
+            .map(|m| vxu(&format!("T{n}-{m}"), &format!("MRNT{n}-{m}")))
+            .collect();
+        put(
+            &sftp,
+            &format!("/HL7-Dropoff/CLINICX24180.{n}.hl7"),
+            batch_file(&messages, 20).as_bytes(),
+        )
+        .await;
+    }
+    for n in 0..8 {
+        let (_, ack) = report(&sftp, &format!("CLINICX24180.{n}.hl7.ack")).await;
+        assert_eq!(segments(&ack, "MSA").len(), 20);
+    }
+    let runs = app.db.runs(Some(ORG)).await.expect("runs");
+    assert_eq!(runs.len(), 8, "one run per file");
+    assert!(runs.iter().all(|r| r.state == "done" && r.count_aa == 20));
+    let (logged, _) = app.db.message_log_tail().await.expect("log");
+    assert_eq!(logged, 160, "each message once");
+    other.shutdown().await;
+}
