@@ -61,7 +61,7 @@ bench_backend() {
     quiet "$BIN" --database-url "$url" org add LOAD --name "Load test" --facility LFAC --production
     echo "$PASSWORD" >"$WORK/password"
     quiet "$BIN" --database-url "$url" user add --org LOAD loaduser --password-stdin <"$WORK/password"
-    "$BIN" --database-url "$url" serve --listen "127.0.0.1:$PORT" >"$WORK/server-$backend.log" 2>&1 &
+    "$BIN" --database-url "$url" serve --listen "127.0.0.1:$PORT" --sftp-listen off >"$WORK/server-$backend.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do
         curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break

@@ -5,6 +5,7 @@
 //! store trait) → `store` (sqlx, SQLite and PostgreSQL).
 
 pub mod auth;
+pub mod batch;
 pub mod cli;
 pub mod clock;
 pub mod date;

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Authenticator;
+use crate::batch::FileDoorOptions;
 use crate::clock::{IdSource, RandomIds};
 use crate::maintenance::admin::AdminState;
 use crate::maintenance::notice::NoticeContext;
@@ -49,7 +50,7 @@ impl Default for Limits {
 pub struct AppState {
     pub db: Arc<Db>,
     pub registry: Registry<Arc<Db>>,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
     pub limits: Limits,
     /// Base URL printed in the WSDL, e.g. `https://iis.example.org`; `None` = from the request.
     pub public_url: Option<String>,
@@ -73,6 +74,8 @@ pub struct ServerOptions {
     pub clock: Arc<dyn Clock>,
     /// Where the registry's response control ids come from (random by default).
     pub ids: Arc<dyn IdSource>,
+    /// The file door (SFTP server, batch worker); off unless asked for.
+    pub files: FileDoorOptions,
 }
 
 impl ServerOptions {
@@ -90,6 +93,7 @@ impl ServerOptions {
             notice: NoticeContext::default(),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            files: FileDoorOptions::default(),
         }
     }
 }
@@ -111,11 +115,6 @@ pub fn router(state: Arc<AppState>, admin: Arc<AdminState>) -> Router {
         .merge(service)
         .route("/health", get(health))
         .with_state(state)
-        .merge(
-            Router::new()
-                .route("/status", get(maintenance::admin::status))
-                .with_state(maintenance),
-        )
         .merge(maintenance::admin::router(admin))
 }
 
@@ -165,6 +164,8 @@ pub fn load_tls(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub maintenance: Arc<Maintenance>,
+    /// The file door; `None` once it was stopped.
+    files: Option<crate::batch::RunningFileDoor>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
     poller: JoinHandle<()>,
@@ -172,16 +173,35 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Stops accepting, lets requests in flight finish, then returns.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        if let Some(files) = self.files.take() {
+            files.shutdown().await;
+        }
         self.poller.abort();
     }
 
     /// Waits until the server stops (after `shutdown` from elsewhere or a fatal error).
-    pub async fn wait(self) {
+    pub async fn wait(mut self) {
         let _ = self.task.await;
+        if let Some(files) = self.files.take() {
+            files.shutdown().await;
+        }
         self.poller.abort();
+    }
+
+    /// The SFTP server's address, when it runs.
+    pub fn sftp_addr(&self) -> Option<SocketAddr> {
+        self.files.as_ref()?.sftp.as_ref().map(|s| s.addr)
+    }
+
+    /// Stops the batch worker at once, wherever it is (as a killed node would stop): its run is
+    /// left to be resumed when its lease runs out. For tests of that resumption.
+    pub fn abort_file_worker(&self) {
+        if let Some(files) = &self.files {
+            files.abort_worker();
+        }
     }
 
     pub fn shutdown_handle(&self) -> watch::Sender<bool> {
@@ -231,6 +251,22 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
         token: options.admin_token.filter(|t| !t.is_empty()),
         notice: options.notice,
     });
+    let auth = Arc::new(Authenticator::new(db.clone())?);
+    let files = crate::batch::start(
+        db.clone(),
+        auth.clone(),
+        maintenance.clone(),
+        Registry::new(
+            db.clone(),
+            options.registry.clone(),
+            options.clock.clone(),
+            options.ids.clone(),
+        ),
+        options.clock.clone(),
+        options.ids.clone(),
+        options.files,
+    )
+    .await?;
     let state = Arc::new(AppState {
         registry: Registry::new(
             db.clone(),
@@ -238,7 +274,7 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
             options.clock.clone(),
             options.ids,
         ),
-        auth: Authenticator::new(db.clone())?,
+        auth,
         db,
         limits: options.limits,
         public_url: options
@@ -253,6 +289,7 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
     Ok(RunningServer {
         addr,
         maintenance,
+        files: Some(files),
         shutdown,
         task,
         poller,

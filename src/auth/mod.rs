@@ -12,6 +12,8 @@
 //! itself — together with the stored hash it matched, so a password change or a new hash ends
 //! the entry at once. User status and facility are still read from the database every time.
 
+mod exchange;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -5,6 +5,7 @@
 //! parser with a message, never clamped. Only `serve` and `migrate` may create a database
 //! ([`database`]).
 
+pub mod batch;
 pub mod codes;
 pub mod database;
 pub mod docs;
@@ -60,6 +61,12 @@ pub enum Command {
     /// CDC code sets: import CDC's published files, show what is in force, go back to built-in
     #[command(subcommand)]
     Codes(codes::CodesCommand),
+    /// Batch files received by SFTP: list, show, reprocess, and import a file by hand
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
+    /// The built-in SFTP server (the file door)
+    #[command(subcommand)]
+    Sftp(batch::SftpCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -88,6 +95,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(command) => review::run(&db, command).await,
         Command::Audit(args) => review::audit(&db, args).await,
         Command::Codes(command) => codes::run(&db, command).await,
+        Command::Batch(command) => batch::run(&db, command).await,
+        Command::Sftp(command) => batch::sftp(&db, command).await,
         Command::Rules(args) => {
             rules::run(args);
             Ok(())

@@ -47,6 +47,9 @@ pub enum OrgCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create or change the organization's data exchange account (the file door's SFTP login):
+    /// its import code and password, public keys, acknowledgement options
+    ExchangeAccount(super::batch::ExchangeAccountArgs),
     /// List organizations (production or onboarding), their facilities and users
     List {
         #[arg(long)]
@@ -134,6 +137,7 @@ pub async fn run(db: &Db, command: OrgCommand) -> anyhow::Result<()> {
                 }
             );
         }
+        OrgCommand::ExchangeAccount(args) => super::batch::exchange_account(db, args).await?,
         OrgCommand::List { json } => {
             let orgs = db.list_organizations().await?;
             if json {

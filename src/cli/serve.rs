@@ -12,7 +12,8 @@ use clap::builder::RangedU64ValueParser;
 use clap::Args;
 
 use super::maintenance::NoticeArgs;
-use crate::maintenance::{MaintenanceConfig, PageFormat, SystemClock};
+use crate::clock::{RandomIds, SystemClock};
+use crate::maintenance::{MaintenanceConfig, PageFormat};
 use crate::registry::consent::{ConsentConfig, Policy};
 use crate::registry::query::QueryLimits;
 use crate::registry::validate::DEFAULT_ERR_LIMIT;
@@ -57,6 +58,29 @@ pub struct ServeArgs {
           default_value_t = Limits::default().max_body_bytes,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_body_bytes: usize,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Bearer token for the admin API (/admin/...); without it the admin API is off
+    #[arg(long, env = "IZPORT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// What SOAP clients get during maintenance: html (the classic 503 page) or soap (a Fault)
+    #[arg(long, env = "IZPORT_MAINTENANCE_PAGE", default_value_t = PageFormat::default())]
+    pub maintenance_page: PageFormat,
+    /// How often each node re-reads maintenance windows from the database, in milliseconds
+    /// (50 to 3600000)
+    #[arg(long, env = "IZPORT_MAINTENANCE_POLL_MS", default_value_t = default_poll_ms(),
+          value_parser = RangedU64ValueParser::<u64>::new().range(POLL_MS_RANGE))]
+    pub maintenance_poll_ms: u64,
+    #[command(flatten)]
+    pub notice: NoticeArgs,
+    #[command(flatten)]
+    pub files: super::batch::FileDoorArgs,
+}
+
+/// How the registry judges and answers messages: `serve` and `batch import` take the same flags,
+/// so that a file loaded by hand is treated as the server would treat it.
+#[derive(Args, Debug, Clone)]
+pub struct RegistryArgs {
     /// How the registry names itself in MSH-3 of its responses
     #[arg(long, env = "IZPORT_APPLICATION", default_value_t = RegistryIdentity::default().application)]
     pub application: String,
@@ -84,24 +108,11 @@ pub struct ServeArgs {
           default_value_t = QueryLimits::default().max_candidates,
           value_parser = RangedU64ValueParser::<u32>::new().range(1..))]
     pub query_max_candidates: u32,
-    /// Bearer token for the admin API (/admin/...); without it the admin API is off
-    #[arg(long, env = "IZPORT_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
-    /// What SOAP clients get during maintenance: html (the classic 503 page) or soap (a Fault)
-    #[arg(long, env = "IZPORT_MAINTENANCE_PAGE", default_value_t = PageFormat::default())]
-    pub maintenance_page: PageFormat,
-    /// How often each node re-reads maintenance windows from the database, in milliseconds
-    /// (50 to 3600000)
-    #[arg(long, env = "IZPORT_MAINTENANCE_POLL_MS", default_value_t = default_poll_ms(),
-          value_parser = RangedU64ValueParser::<u64>::new().range(POLL_MS_RANGE))]
-    pub maintenance_poll_ms: u64,
-    #[command(flatten)]
-    pub notice: NoticeArgs,
 }
 
-impl ServeArgs {
-    /// The server's options; refuses combinations no single flag can check.
-    pub fn options(self) -> anyhow::Result<ServerOptions> {
+impl RegistryArgs {
+    /// The registry's configuration; refuses combinations no single flag can check.
+    pub fn config(&self) -> anyhow::Result<RegistryConfig> {
         if self.query_max_candidates < self.query_candidates {
             bail!(
                 "--query-max-candidates ({}) must be at least --query-candidates ({})",
@@ -109,6 +120,32 @@ impl ServeArgs {
                 self.query_candidates
             );
         }
+        Ok(RegistryConfig {
+            identity: RegistryIdentity {
+                application: self.application.clone(),
+                facility: self.facility.clone(),
+            },
+            consent: ConsentConfig {
+                policy: self.consent,
+                disaster_cvx: self
+                    .disaster_cvx
+                    .iter()
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect(),
+            },
+            query: QueryLimits {
+                default_max_candidates: self.query_candidates,
+                max_candidates: self.query_max_candidates,
+            },
+            err_limit: self.err_limit,
+        })
+    }
+}
+
+impl ServeArgs {
+    /// The server's options; refuses combinations no single flag can check.
+    pub fn options(self) -> anyhow::Result<ServerOptions> {
         Ok(ServerOptions {
             listen: self.listen,
             tls: self.tls_cert.zip(self.tls_key),
@@ -118,26 +155,7 @@ impl ServeArgs {
                 max_message_bytes: self.max_message_bytes,
                 max_body_bytes: self.max_body_bytes,
             },
-            registry: RegistryConfig {
-                identity: RegistryIdentity {
-                    application: self.application,
-                    facility: self.facility,
-                },
-                consent: ConsentConfig {
-                    policy: self.consent,
-                    disaster_cvx: self
-                        .disaster_cvx
-                        .iter()
-                        .map(|c| c.trim().to_string())
-                        .filter(|c| !c.is_empty())
-                        .collect(),
-                },
-                query: QueryLimits {
-                    default_max_candidates: self.query_candidates,
-                    max_candidates: self.query_max_candidates,
-                },
-                err_limit: self.err_limit,
-            },
+            registry: self.registry.config()?,
             maintenance: MaintenanceConfig {
                 page_format: self.maintenance_page,
                 poll_interval: Duration::from_millis(self.maintenance_poll_ms),
@@ -146,7 +164,8 @@ impl ServeArgs {
             admin_token: self.admin_token,
             notice: self.notice.context(),
             clock: Arc::new(SystemClock),
-            ids: Arc::new(crate::clock::RandomIds),
+            ids: Arc::new(RandomIds),
+            files: self.files.options()?,
         })
     }
 }
@@ -161,6 +180,9 @@ pub async fn run(db: Arc<Db>, args: ServeArgs) -> anyhow::Result<()> {
         server.addr
     );
     println!("izport listening on {scheme}://{}/soap", server.addr);
+    if let Some(addr) = server.sftp_addr() {
+        println!("SFTP (file door) on {addr}");
+    }
     let stop = server.shutdown_handle();
     tokio::spawn(async move {
         shutdown_signal().await;

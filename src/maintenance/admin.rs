@@ -63,25 +63,38 @@ fn view(w: &Window) -> WindowView<'_> {
     }
 }
 
-/// `GET /status`: what partners and load balancers may know, without credentials. Drills
-/// limited to one organization are not shown here.
-pub async fn status(State(maintenance): State<Arc<Maintenance>>) -> Response {
+/// `GET /status`: what partners and load balancers may know, without credentials: the
+/// maintenance state and the file door's backlog. Drills limited to one organization are not
+/// shown here.
+pub async fn status(State(admin): State<Arc<AdminState>>) -> Response {
+    let maintenance = &admin.maintenance;
     let now = maintenance.now();
     let snapshot = maintenance.snapshot();
     let current = snapshot.active(now, None);
     let state = current.map_or("available", |w| w.mode.as_str());
     let upcoming: Vec<_> = snapshot.upcoming(now).map(view).collect();
+    // Files waiting and messages of started files not yet processed; null if the database
+    // cannot say right now (the maintenance state is still worth answering).
+    let backlog = match admin.db.backlog().await {
+        Ok(b) => serde_json::to_value(b).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "status: the file backlog could not be read");
+            serde_json::Value::Null
+        }
+    };
     let body = serde_json::json!({
         "state": state,
         "now": now.to_string(),
         "current_window": current.map(view),
         "upcoming": upcoming,
+        "files": backlog,
     });
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
 pub fn router(state: Arc<AdminState>) -> Router {
     Router::new()
+        .route("/status", get(status))
         .route("/admin/maintenance/windows", get(list).post(schedule))
         .route("/admin/maintenance/windows/{id}", delete(cancel))
         .route("/admin/maintenance/windows/{id}/notice", get(render_notice))

@@ -7,6 +7,7 @@
 //! matters only for reading and announcing it (CT in the registry's notices).
 
 pub mod admin;
+pub mod door;
 pub mod layer;
 pub mod notice;
 pub mod pages;

@@ -4,6 +4,7 @@
 //! accept `$N` placeholders, `ON CONFLICT` and `RETURNING`. Where the SQL has to differ (identity
 //! columns), the migrations are kept per backend side by side in `migrations/`.
 
+mod files;
 mod maintenance;
 mod orgs;
 mod read_models;
@@ -17,6 +18,10 @@ mod writer;
 #[cfg(test)]
 mod registry_tests;
 
+pub use files::{
+    content_hash, Backlog, BatchSummary, ClaimedBatch, ContentHasher, ExchangeAccount, FileEntry,
+    NewFile, CHUNK_BYTES,
+};
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};
 pub use registry_tx::SqlTx;

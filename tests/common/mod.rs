@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use izport::auth::hash_password;
+use izport::batch::FileDoorOptions;
 use izport::maintenance::{
     Clock, Maintenance, MaintenanceConfig, ManualClock, PageFormat, SystemClock,
 };
@@ -39,6 +40,7 @@ pub struct TestApp {
     pub page_format: PageFormat,
     pub poll: Duration,
     pub registry: RegistryConfig,
+    pub files: Option<FileDoorOptions>,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -103,6 +105,8 @@ pub struct Options {
     /// Maintenance poll interval (default 100 ms in tests).
     pub poll: Option<Duration>,
     pub registry: RegistryConfig,
+    /// The file door (SFTP and the batch worker); off unless given.
+    pub files: Option<FileDoorOptions>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -149,6 +153,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         page_format: options.page_format,
         poll: options.poll.unwrap_or(Duration::from_millis(100)),
         registry: options.registry,
+        files: options.files,
         server: None,
         _dir: dir,
     };
@@ -199,8 +204,34 @@ impl TestApp {
             admin_token: self.admin_token.clone(),
             clock,
             registry: self.registry.clone(),
+            files: self.files.clone().unwrap_or_default(),
             ..ServerOptions::local(listen)
         }
+    }
+
+    /// The SFTP server's address (the app must have been started with `files`).
+    pub fn sftp_addr(&self) -> SocketAddr {
+        self.server
+            .as_ref()
+            .and_then(|s| s.sftp_addr())
+            .expect("the file door runs")
+    }
+
+    /// Stops this node's batch worker abruptly (as `kill -9` would).
+    pub fn abort_worker(&self) {
+        if let Some(s) = &self.server {
+            s.abort_file_worker();
+        }
+    }
+
+    /// Another node on the same database with the given file door (its SFTP server on a port
+    /// of its own); it runs until the returned server is dropped or shut down.
+    pub async fn start_node(&self, files: FileDoorOptions) -> RunningServer {
+        let mut options = self.server_options("127.0.0.1:0".parse().expect("addr"));
+        options.files = files;
+        server::start(self.db.clone(), options)
+            .await
+            .expect("second node")
     }
 
     /// This node's maintenance state.

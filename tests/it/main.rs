@@ -15,6 +15,7 @@ mod inputs;
 mod rsp;
 mod text;
 
+mod batch;
 mod codes_import;
 mod conformance;
 mod corpus;

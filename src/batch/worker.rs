@@ -1,0 +1,805 @@
+//! The batch worker: in every `izport serve`, it picks up each complete upload, moves it to
+//! Accepted, and runs every message through the registry exactly as a SOAP submission would go
+//! (`Registry::prepare` + `Prepared::apply`), committing each group of messages together with
+//! the run's progress, so that a crash at any moment loses nothing and repeats nothing. At the
+//! end it writes the acknowledgement file (or an error report) into DQA-Reports.
+//!
+//! During a maintenance or intermittent window the worker holds the organization's files (it
+//! finishes the message group in hand and gives the run back); when the window ends it resumes
+//! by itself, in upload order.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+use super::ackfile::{AckFileHeader, AckFileWriter, LineEnding};
+use super::names;
+use super::reader::{self, Item, Problem, ProblemLevel, Scanner, Splitter, Structure};
+use crate::clock::{Clock, IdSource};
+use crate::hl7::{build_ack, AckCode, AckContext, AckParams, ErrEntry, ErrLocation};
+use crate::maintenance::door::FileDoor;
+use crate::maintenance::Maintenance;
+use crate::registry::{work, Registry, RegistryError, RegistryStore, StorageError, Submitter};
+use crate::store::{ClaimedBatch, Db, ExchangeAccount, SqlTx, StoreError, CHUNK_BYTES};
+
+/// How the worker behaves; every value has a flag in `izport serve`.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// How often an idle worker looks for work.
+    pub poll: Duration,
+    /// How long a run stays a node's after its last sign of life; then another node resumes it.
+    pub lease: Duration,
+    /// Messages applied in one transaction (one commit, one progress record).
+    pub group: usize,
+    /// The largest message read from a file; a larger one is answered with AR.
+    pub max_message_bytes: usize,
+    /// Where acknowledgement files are assembled before they are stored.
+    pub spool_dir: PathBuf,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            poll: Duration::from_millis(500),
+            lease: Duration::from_secs(60),
+            group: 64,
+            max_message_bytes: 1 << 20,
+            spool_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+/// The batch layer's one error type.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("writing the acknowledgement file: {0}")]
+    Spool(#[from] std::io::Error),
+    #[error("a stored value is not readable: {0}")]
+    Corrupt(String),
+}
+
+/// The run was taken over by another node (its lease ran out while this one was stalled).
+#[derive(Debug, thiserror::Error)]
+#[error("the run's lease was lost")]
+struct LeaseLost;
+
+fn lease_lost(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Storage(s) if s.downcast_ref::<LeaseLost>().is_some())
+}
+
+/// How one turn of a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Every message answered; the acknowledgement file is in DQA-Reports.
+    Done,
+    /// Not processed: a wrong file name, counts that do not match under `strict`, no account.
+    Rejected,
+    /// Not processed: not an HL7 file.
+    Unreadable,
+    /// Not processed: the same content was processed before.
+    Duplicate,
+    /// Given back: a maintenance window began; it resumes by itself.
+    Paused,
+    /// Another node took the run over.
+    LeaseLost,
+}
+
+impl RunEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunEnd::Done => "done",
+            RunEnd::Rejected => "rejected",
+            RunEnd::Unreadable => "unreadable",
+            RunEnd::Duplicate => "duplicate",
+            RunEnd::Paused => "paused",
+            RunEnd::LeaseLost => "lease lost",
+        }
+    }
+}
+
+/// One message read from the file, before the registry sees it.
+struct Incoming {
+    index: u64,
+    offset: u64,
+    text: Vec<u8>,
+    oversize: bool,
+}
+
+pub struct Worker {
+    db: Arc<Db>,
+    registry: Registry<Arc<Db>>,
+    maintenance: Arc<Maintenance>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+    options: WorkerOptions,
+    owner: String,
+}
+
+fn stamp(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+impl Worker {
+    pub fn new(
+        db: Arc<Db>,
+        registry: Registry<Arc<Db>>,
+        maintenance: Arc<Maintenance>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        options: WorkerOptions,
+    ) -> Self {
+        let owner = format!(
+            "{}-{}-{:08x}",
+            hostname(),
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        Worker {
+            db,
+            registry,
+            maintenance,
+            clock,
+            ids,
+            options,
+            owner,
+        }
+    }
+
+    fn lease_until(&self) -> String {
+        let now = self.clock.now();
+        let lease = jiff::SignedDuration::try_from(self.options.lease)
+            .unwrap_or(jiff::SignedDuration::from_secs(60));
+        stamp(now.checked_add(lease).unwrap_or(now))
+    }
+
+    fn held(&self, org_code: &str) -> bool {
+        self.maintenance.file_door(org_code) != FileDoor::Open
+    }
+
+    /// Runs until `shutdown` turns true: takes over runs whose lease ran out, claims new uploads,
+    /// processes them one at a time.
+    pub fn spawn(
+        self: Arc<Self>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut last_sweep = std::time::Instant::now();
+            loop {
+                if *shutdown.borrow() {
+                    break;
+                }
+                let busy = match self.work_once(&mut |_, _| {}).await {
+                    Ok(Some((id, end))) => {
+                        tracing::info!(run = id, outcome = end.as_str(), "batch run turn ended");
+                        true
+                    }
+                    Ok(None) => false,
+                    Err(e) => {
+                        tracing::error!(error = %e, "batch worker");
+                        false
+                    }
+                };
+                if last_sweep.elapsed() > Duration::from_secs(3600) {
+                    last_sweep = std::time::Instant::now();
+                    let day_ago = stamp(
+                        self.clock
+                            .now()
+                            .checked_sub(jiff::SignedDuration::from_hours(24))
+                            .unwrap_or(self.clock.now()),
+                    );
+                    match self.db.remove_orphan_blobs(&day_ago).await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(removed = n, "removed contents of abandoned uploads")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "removing abandoned uploads failed"),
+                    }
+                }
+                if !busy {
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.options.poll) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        })
+    }
+
+    /// One turn: a run to resume, else a new upload to claim; processes it. `None` when there
+    /// was nothing to do (or everything waiting is held by a maintenance window).
+    pub async fn work_once(
+        &self,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<Option<(i64, RunEnd)>, BatchError> {
+        let now = stamp(self.clock.now());
+        let held = |code: &str| self.held(code);
+        let run = match self
+            .db
+            .resume_run(&now, &self.owner, &self.lease_until(), &held)
+            .await?
+        {
+            Some(run) => Some(run),
+            None => {
+                self.db
+                    .claim_upload(&now, &self.owner, &self.lease_until(), &held)
+                    .await?
+            }
+        };
+        let Some(run) = run else { return Ok(None) };
+        let id = run.id;
+        let end = self.process(run, progress).await?;
+        Ok(Some((id, end)))
+    }
+
+    /// Takes one particular run (an operator's import) for this worker.
+    pub async fn take(&self, id: i64) -> Result<Option<ClaimedBatch>, BatchError> {
+        let now = stamp(self.clock.now());
+        Ok(self
+            .db
+            .take_run(id, &now, &self.owner, &self.lease_until())
+            .await?)
+    }
+
+    /// Processes a run this worker holds, from where it stands, to its end (or to a pause).
+    pub async fn process(
+        &self,
+        run: ClaimedBatch,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<RunEnd, BatchError> {
+        let Some(account) = self.db.exchange_account_of(&run.organization_code).await? else {
+            let text = "The organization has no data exchange account; the file was not \
+                        processed.";
+            self.end_with_report(&run, RunEnd::Rejected, text, None, &[])
+                .await?;
+            return Ok(RunEnd::Rejected);
+        };
+        let structure = match &run.structure {
+            Some(json) => serde_json::from_str::<Structure>(json)
+                .map_err(|e| BatchError::Corrupt(format!("run {}: {e}", run.id)))?,
+            None => match self.first_look(&run, &account).await? {
+                Ok(structure) => structure,
+                Err(end) => return Ok(end),
+            },
+        };
+        let submitter = Submitter {
+            organization_id: account.organization_id,
+            organization_code: account.organization_code.clone(),
+            user_id: account.user_id,
+            facility_code: account.import_code.clone(),
+            production: account.production,
+        };
+        let received_at: Timestamp = run
+            .received_at
+            .parse()
+            .map_err(|e| BatchError::Corrupt(format!("run {} receipt time: {e}", run.id)))?;
+        match self
+            .messages(&run, &submitter, received_at, structure.messages, progress)
+            .await?
+        {
+            RunEnd::Done => {}
+            other => return Ok(other),
+        }
+        self.finish(&run, &account, &structure).await?;
+        Ok(RunEnd::Done)
+    }
+
+    /// Before the first message: the name, a repeated content, the structure. `Err` ends the
+    /// run (its report written).
+    async fn first_look(
+        &self,
+        run: &ClaimedBatch,
+        account: &ExchangeAccount,
+    ) -> Result<Result<Structure, RunEnd>, BatchError> {
+        let mut notes: Vec<Problem> = Vec::new();
+        if !run.operator_import {
+            match names::parse_file_name(&run.original_name, &account.import_code) {
+                Err(why) => {
+                    let text = format!(
+                        "The file name does not follow the registry's convention, so the file \
+                         was not processed: {why}. Upload it again under a correct name."
+                    );
+                    self.end_with_report(run, RunEnd::Rejected, &text, None, &[])
+                        .await?;
+                    return Ok(Err(RunEnd::Rejected));
+                }
+                Ok(name) => {
+                    let today = crate::clock::utc_date(self.clock.now());
+                    let days = (today - name.date).get_days();
+                    if name.date > today.tomorrow().unwrap_or(today) {
+                        notes.push(warning(format!(
+                            "The file name carries a date ({}) after today.",
+                            name.date
+                        )));
+                    } else if days > 366 {
+                        notes.push(warning(format!(
+                            "The file name carries a date ({}) more than a year ago.",
+                            name.date
+                        )));
+                    }
+                }
+            }
+        }
+        if run.reprocess_of.is_none() {
+            if let Some(earlier) = self.db.earlier_run_of_content(run).await? {
+                let text = format!(
+                    "The same content was received before as {} (received {}, run {}), so it \
+                     was not processed again. Nothing needs to be resent; if this was meant to \
+                     be a new file, check that your system wrote new data into it.",
+                    earlier.original_name, earlier.received_at, earlier.id
+                );
+                self.end_with_report(run, RunEnd::Duplicate, &text, Some(earlier.id), &[])
+                    .await?;
+                return Ok(Err(RunEnd::Duplicate));
+            }
+        }
+        let mut scanner = Scanner::new(self.options.max_message_bytes);
+        let mut seq = 0;
+        while let Some(chunk) = self.db.blob_chunk(run.blob_id, seq).await? {
+            scanner.feed(&chunk);
+            seq += 1;
+        }
+        let mut structure = scanner.finish();
+        structure.problems.splice(0..0, notes);
+        if structure.unreadable() {
+            let text = "The file could not be read as HL7, so nothing in it was processed or \
+                        stored.";
+            self.end_with_report(run, RunEnd::Unreadable, text, None, &structure.problems)
+                .await?;
+            return Ok(Err(RunEnd::Unreadable));
+        }
+        let mismatch = structure
+            .problems
+            .iter()
+            .any(|p| p.text.starts_with("The counts do not match"));
+        if account.strict_counts && mismatch {
+            let text = "The batch counts (BTS-1 / FTS-1) do not match the messages in the file, \
+                        and this account is set to refuse such files; nothing was processed.";
+            self.end_with_report(run, RunEnd::Rejected, text, None, &structure.problems)
+                .await?;
+            return Ok(Err(RunEnd::Rejected));
+        }
+        let json = serde_json::to_string(&structure)
+            .map_err(|e| BatchError::Corrupt(format!("structure: {e}")))?;
+        self.db
+            .set_run_structure(run.id, &json, structure.messages)
+            .await?;
+        Ok(Ok(structure))
+    }
+
+    /// Every message not yet answered, in order, a group per transaction.
+    async fn messages(
+        &self,
+        run: &ClaimedBatch,
+        submitter: &Submitter,
+        received_at: Timestamp,
+        total: u64,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<RunEnd, BatchError> {
+        let max = self.options.max_message_bytes;
+        // Resume at the start of the last recorded message (its offset is recorded with it) and
+        // skip it: the splitter needs a message boundary to start from.
+        let (mut splitter, start) = if run.next_message == 0 {
+            (Splitter::new(max), 0)
+        } else {
+            (
+                Splitter::resume(run.next_offset, run.next_message - 1, max),
+                run.next_offset,
+            )
+        };
+        let chunk = CHUNK_BYTES as u64;
+        let mut seq = start / chunk;
+        let mut skip = usize::try_from(start % chunk).unwrap_or(0);
+        let mut items = Vec::new();
+        let mut group: Vec<Incoming> = Vec::with_capacity(self.options.group);
+        let mut done = run.next_message;
+        let mut last_renew = std::time::Instant::now();
+        progress(done, total);
+        loop {
+            let data = self.db.blob_chunk(run.blob_id, seq).await?;
+            match &data {
+                Some(bytes) => splitter.feed(bytes.get(skip..).unwrap_or(&[]), &mut items),
+                None => splitter.finish(&mut items),
+            }
+            skip = 0;
+            seq += 1;
+            for item in items.drain(..) {
+                if let Item::Message {
+                    index,
+                    offset,
+                    text,
+                    oversize,
+                } = item
+                {
+                    if index >= run.next_message {
+                        group.push(Incoming {
+                            index,
+                            offset,
+                            text,
+                            oversize,
+                        });
+                    }
+                }
+                if group.len() >= self.options.group {
+                    let batch = std::mem::take(&mut group);
+                    if let Some(end) = self.apply_group(run, submitter, received_at, batch).await? {
+                        return Ok(end);
+                    }
+                    done = done.saturating_add(self.options.group as u64);
+                    progress(done.min(total), total);
+                    if self.held(&run.organization_code) {
+                        self.db.release_run(run.id, &self.owner).await?;
+                        return Ok(RunEnd::Paused);
+                    }
+                    if last_renew.elapsed() > self.options.lease / 4 {
+                        last_renew = std::time::Instant::now();
+                        if !self
+                            .db
+                            .renew_lease(run.id, &self.owner, &self.lease_until())
+                            .await?
+                        {
+                            return Ok(RunEnd::LeaseLost);
+                        }
+                    }
+                }
+            }
+            if data.is_none() {
+                break;
+            }
+        }
+        if !group.is_empty() {
+            if let Some(end) = self.apply_group(run, submitter, received_at, group).await? {
+                return Ok(end);
+            }
+        }
+        progress(total, total);
+        Ok(RunEnd::Done)
+    }
+
+    /// Prepares a group outside any transaction, then applies it and records its progress in
+    /// one. If the transaction fails (not for a lost lease), each message is tried alone, and
+    /// one that still fails is answered AR (internal error) so the file can complete.
+    async fn apply_group(
+        &self,
+        run: &ClaimedBatch,
+        submitter: &Submitter,
+        received_at: Timestamp,
+        group: Vec<Incoming>,
+    ) -> Result<Option<RunEnd>, BatchError> {
+        let mut retry = Vec::new();
+        match self
+            .transact_group(run, submitter, received_at, &group)
+            .await
+        {
+            Ok(()) => return Ok(None),
+            Err(e) if lease_lost(&e) => return Ok(Some(RunEnd::LeaseLost)),
+            Err(e) if group.len() == 1 => {
+                tracing::error!(run = run.id, error = %e, "a file message could not be stored");
+                retry.extend(group);
+            }
+            Err(e) => {
+                tracing::warn!(run = run.id, error = %e, "a message group failed; trying its messages one by one");
+                for m in group {
+                    let one = [m];
+                    match self.transact_group(run, submitter, received_at, &one).await {
+                        Ok(()) => {}
+                        Err(e) if lease_lost(&e) => return Ok(Some(RunEnd::LeaseLost)),
+                        Err(e) => {
+                            tracing::error!(run = run.id, error = %e, "a file message could not be stored");
+                            let [m] = one;
+                            retry.push(m);
+                        }
+                    }
+                }
+            }
+        }
+        for m in retry {
+            let (text, _) = reader::decode(&m.text);
+            let ack = self.fixed_ack(
+                &text,
+                207,
+                "The registry could not store this message because of an internal error; \
+                 send it again in a later file.",
+            );
+            let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
+            let (owner, id) = (self.owner.clone(), run.id);
+            let recorded = self
+                .registry
+                .store()
+                .transact(work(move |tx: &mut SqlTx| {
+                    Box::pin(async move {
+                        tx.record_run_message(
+                            id,
+                            &owner,
+                            m.index,
+                            m.offset,
+                            control_id.as_deref(),
+                            "AR",
+                            None,
+                            &ack,
+                        )
+                        .await
+                        .map_err(RegistryError::from)
+                    })
+                }))
+                .await?;
+            if !recorded {
+                return Ok(Some(RunEnd::LeaseLost));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn transact_group(
+        &self,
+        run: &ClaimedBatch,
+        submitter: &Submitter,
+        received_at: Timestamp,
+        group: &[Incoming],
+    ) -> Result<(), RegistryError> {
+        enum Ready {
+            Prepared(Box<crate::registry::Prepared>),
+            Fixed(String),
+        }
+        let mut ready = Vec::with_capacity(group.len());
+        for m in group {
+            let (text, _) = reader::decode(&m.text);
+            let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
+            let item = if m.oversize {
+                Ready::Fixed(self.fixed_ack(
+                    &text,
+                    102,
+                    &format!(
+                        "The message is larger than the registry's limit of {} bytes for one \
+                         message and was not processed.",
+                        self.options.max_message_bytes
+                    ),
+                ))
+            } else {
+                Ready::Prepared(Box::new(
+                    self.registry.prepare(submitter, &text, received_at).await?,
+                ))
+            };
+            ready.push((m.index, m.offset, control_id, item));
+        }
+        let (owner, id) = (self.owner.clone(), run.id);
+        self.registry
+            .store()
+            .transact(work(move |tx: &mut SqlTx| {
+                Box::pin(async move {
+                    for (index, offset, control_id, item) in ready {
+                        let (hl7, ack, message_id) = match item {
+                            Ready::Fixed(hl7) => (hl7, AckCode::AR, None),
+                            Ready::Prepared(p) => {
+                                let r = p.apply(tx).await?;
+                                (r.hl7, r.ack, r.message_id)
+                            }
+                        };
+                        let recorded = tx
+                            .record_run_message(
+                                id,
+                                &owner,
+                                index,
+                                offset,
+                                control_id.as_deref(),
+                                ack.as_str(),
+                                message_id,
+                                &hl7,
+                            )
+                            .await?;
+                        if !recorded {
+                            return Err(RegistryError::Storage(StorageError::new(LeaseLost)));
+                        }
+                    }
+                    Ok(())
+                })
+            }))
+            .await
+    }
+
+    /// An AR acknowledgement the worker writes itself (a message it could not give the registry).
+    fn fixed_ack(&self, text: &str, code: u16, sentence: &str) -> String {
+        let ctx = AckContext::salvage(text);
+        let control_id = self.ids.control_id();
+        let timestamp = self.clock.now().strftime("%Y%m%d%H%M%S+0000").to_string();
+        let identity = &self.registry.config().identity;
+        let params = AckParams {
+            control_id: &control_id,
+            timestamp: &timestamp,
+            sending_application: &identity.application,
+            sending_facility: &identity.facility,
+        };
+        let err = ErrEntry::error(code, sentence).at(ErrLocation::segment("MSH", 1));
+        build_ack(&ctx, AckCode::AR, &[err], &params)
+    }
+
+    /// The acknowledgement file, then the run's end, in one step.
+    async fn finish(
+        &self,
+        run: &ClaimedBatch,
+        account: &ExchangeAccount,
+        structure: &Structure,
+    ) -> Result<(), BatchError> {
+        let errors_only = account.ack_mode == "errors";
+        let name = format!("{}.ack", run.accepted_name);
+        let control_id = self.ids.control_id();
+        let timestamp = self.clock.now().strftime("%Y%m%d%H%M%S+0000").to_string();
+        let identity = &self.registry.config().identity;
+        let (sender_app, sender_fac) = structure.fhs_sender.clone().unwrap_or_default();
+        let header = AckFileHeader {
+            application: &identity.application,
+            facility: &identity.facility,
+            receiving_application: &sender_app,
+            receiving_facility: &sender_fac,
+            timestamp: &timestamp,
+            file_name: &name,
+            control_id: &control_id,
+            input_control_id: structure.fhs_control_id.as_deref(),
+        };
+        let spool_path = self.options.spool_dir.join(format!(
+            "izport-ack-{}-{}-{:08x}",
+            std::process::id(),
+            run.id,
+            rand::random::<u32>()
+        ));
+        let spool = Spool::create(spool_path).await?;
+        let mut out = tokio::io::BufWriter::new(spool.file.try_clone().await?);
+        let (mut w, fhs) = AckFileWriter::start(header, LineEnding::Crlf);
+        out.write_all(fhs.as_bytes()).await?;
+        let batches: Vec<reader::BatchInfo> = if structure.batches.is_empty() {
+            vec![reader::BatchInfo::default()]
+        } else {
+            structure.batches.clone()
+        };
+        let mut current: Option<usize> = None;
+        let mut next = 0u64;
+        loop {
+            let page = self.db.run_responses(run.id, next, 1000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for (idx, ack, hl7) in &page {
+                next = idx + 1;
+                let b = structure.batch_of(*idx);
+                while current.is_none_or(|c| c < b) {
+                    if current.is_some() {
+                        out.write_all(w.end_batch().as_bytes()).await?;
+                    }
+                    let n = current.map_or(0, |c| c + 1);
+                    current = Some(n);
+                    let id = batches.get(n).and_then(|x| x.control_id.as_deref());
+                    out.write_all(w.begin_batch(id).as_bytes()).await?;
+                }
+                if errors_only && ack == "AA" {
+                    continue;
+                }
+                out.write_all(w.response(hl7).as_bytes()).await?;
+            }
+        }
+        // Batches of the input that hold no message (or only accepted ones) still appear.
+        let last = batches.len().saturating_sub(1);
+        while current.is_none_or(|c| c < last) {
+            if current.is_some() {
+                out.write_all(w.end_batch().as_bytes()).await?;
+            }
+            let n = current.map_or(0, |c| c + 1);
+            current = Some(n);
+            let id = batches.get(n).and_then(|x| x.control_id.as_deref());
+            out.write_all(w.begin_batch(id).as_bytes()).await?;
+        }
+        out.write_all(w.end_batch().as_bytes()).await?;
+        out.write_all(w.finish().as_bytes()).await?;
+        out.flush().await?;
+        drop(out);
+        let mut file = spool.file.try_clone().await?;
+        file.rewind().await?;
+        let blob = self.db.store_blob(&mut file).await?;
+        let warnings: Vec<&str> = structure
+            .problems
+            .iter()
+            .filter(|p| p.level == ProblemLevel::Warning)
+            .map(|p| p.text.as_str())
+            .collect();
+        let mut files = vec![(name, blob)];
+        if !warnings.is_empty() {
+            let text = report_text(
+                run,
+                "The file was processed, with these remarks:",
+                &structure.problems,
+            );
+            let note = self.db.store_bytes(text.as_bytes()).await?;
+            files.push((format!("{}.warnings.txt", run.accepted_name), note));
+        }
+        self.db
+            .complete_run(run.id, RunEnd::Done.as_str(), None, None, &files)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a run that was not processed, with an error report in DQA-Reports.
+    async fn end_with_report(
+        &self,
+        run: &ClaimedBatch,
+        end: RunEnd,
+        text: &str,
+        duplicate_of: Option<i64>,
+        problems: &[Problem],
+    ) -> Result<(), BatchError> {
+        let body = report_text(run, text, problems);
+        let blob = self.db.store_bytes(body.as_bytes()).await?;
+        let files = vec![(format!("{}.error.txt", run.accepted_name), blob)];
+        self.db
+            .complete_run(run.id, end.as_str(), Some(text), duplicate_of, &files)
+            .await?;
+        tracing::info!(run = run.id, org = %run.organization_code, outcome = end.as_str(),
+            "batch file not processed");
+        Ok(())
+    }
+}
+
+fn warning(text: String) -> Problem {
+    Problem {
+        level: ProblemLevel::Warning,
+        text,
+    }
+}
+
+/// A plain-text report for people: which file, when, what happened, what was found. It names
+/// the file and positions, never patient data.
+fn report_text(run: &ClaimedBatch, summary: &str, problems: &[Problem]) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("File: {}\r\n", run.original_name));
+    if run.accepted_name != run.original_name {
+        out.push_str(&format!("Kept in Accepted as: {}\r\n", run.accepted_name));
+    }
+    out.push_str(&format!("Received: {}\r\n", run.received_at));
+    out.push_str(&format!("Size: {} bytes\r\n\r\n", run.size));
+    out.push_str(summary);
+    out.push_str("\r\n");
+    for p in problems {
+        let level = match p.level {
+            ProblemLevel::Error => "Error",
+            ProblemLevel::Warning => "Warning",
+        };
+        out.push_str(&format!("- {level}: {}\r\n", p.text));
+    }
+    out
+}
+
+/// A private temporary file, removed when dropped.
+struct Spool {
+    path: PathBuf,
+    file: tokio::fs::File,
+}
+
+impl Spool {
+    async fn create(path: PathBuf) -> std::io::Result<Spool> {
+        let mut options = tokio::fs::OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options.open(&path).await?;
+        Ok(Spool { path, file })
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && h.len() < 64)
+        .unwrap_or_else(|| "node".to_string())
+}
