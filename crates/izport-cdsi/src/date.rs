@@ -1,0 +1,367 @@
+//! Calendar arithmetic of the CDSi logic (Table 3-6, CALCDT-1..6) and the typed offsets of the
+//! supporting data (`6 months - 4 days`, `1 year`, `16 years - 4 months`, ...).
+//!
+//! jiff's own month arithmetic clamps to the end of the month (Jan 31 + 1 month = Feb 28/29); CDSi
+//! moves a non-existent date forward to the first day of the next month instead, so months are
+//! added here by hand.
+
+use jiff::civil::Date;
+use std::fmt;
+
+/// A signed calendar offset: years and months are applied first (as one month count), then the
+/// date is normalised, then weeks and days are applied as a day count (CALCDT-6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Offset {
+    /// Signed years.
+    pub years: i32,
+    /// Signed months.
+    pub months: i32,
+    /// Signed days (weeks are stored as 7 days each).
+    pub days: i32,
+}
+
+/// An offset string that could not be understood.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffsetError(pub String);
+
+impl fmt::Display for OffsetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not a CDSi offset: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for OffsetError {}
+
+impl Offset {
+    /// An offset of whole days.
+    pub const fn days(days: i32) -> Offset {
+        Offset {
+            years: 0,
+            months: 0,
+            days,
+        }
+    }
+
+    /// Parses a supporting-data offset such as `6 months - 4 days` or `1 years - 4 days`.
+    /// Returns `Ok(None)` for an empty string (not applicable, which is not zero).
+    ///
+    /// Units: year(s), month(s), week(s), day(s), case-insensitive; terms are joined by `+` or `-`
+    /// with or without spaces; a leading sign is allowed.
+    pub fn parse(text: &str) -> Result<Option<Offset>, OffsetError> {
+        let t = text.trim();
+        if t.is_empty() || t.eq_ignore_ascii_case("n/a") {
+            return Ok(None);
+        }
+        let err = || OffsetError(text.to_string());
+        let bytes = t.as_bytes();
+        let mut i = 0usize;
+        let mut out = Offset::default();
+        let mut sign = 1i32;
+        let mut terms = 0;
+        let mut expect_term = true;
+        while i < bytes.len() {
+            let c = bytes[i];
+            if c.is_ascii_whitespace() {
+                i += 1;
+                continue;
+            }
+            if c == b'+' || c == b'-' {
+                if !expect_term && terms == 0 {
+                    return Err(err());
+                }
+                sign = if c == b'-' { -1 } else { 1 };
+                expect_term = true;
+                i += 1;
+                continue;
+            }
+            if !c.is_ascii_digit() || !expect_term {
+                return Err(err());
+            }
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let n: i32 = t[start..i].parse().map_err(|_| err())?;
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let ustart = i;
+            while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let unit = t[ustart..i].to_ascii_lowercase();
+            let v = sign.checked_mul(n).ok_or_else(err)?;
+            match unit.as_str() {
+                "year" | "years" | "yr" | "yrs" | "y" => out.years += v,
+                "month" | "months" | "mo" | "mos" | "m" => out.months += v,
+                "week" | "weeks" | "wk" | "wks" | "w" => out.days += v * 7,
+                "day" | "days" | "d" => out.days += v,
+                _ => return Err(err()),
+            }
+            terms += 1;
+            sign = 1;
+            expect_term = false;
+        }
+        if terms == 0 || expect_term {
+            return Err(err());
+        }
+        Ok(Some(out))
+    }
+
+    /// Total signed months (years × 12 + months).
+    pub fn total_months(&self) -> i32 {
+        self.years * 12 + self.months
+    }
+
+    /// `date + self` by CALCDT-1..6.
+    pub fn add_to(&self, date: Date) -> Date {
+        add_days(add_months(date, self.total_months()), self.days)
+    }
+}
+
+impl fmt::Display for Offset {
+    /// The canonical text of an offset, e.g. `6 months - 4 days`; `0 days` for zero.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        let mut term = |f: &mut fmt::Formatter<'_>, v: i32, unit: &str| -> fmt::Result {
+            if v == 0 {
+                return Ok(());
+            }
+            let plural = if v.abs() == 1 { "" } else { "s" };
+            if first {
+                if v < 0 {
+                    write!(f, "-")?;
+                }
+            } else if v < 0 {
+                write!(f, " - ")?;
+            } else {
+                write!(f, " + ")?;
+            }
+            first = false;
+            write!(f, "{} {unit}{plural}", v.abs())
+        };
+        term(f, self.years, "year")?;
+        term(f, self.months, "month")?;
+        term(f, self.days, "day")?;
+        if first {
+            write!(f, "0 days")?;
+        }
+        Ok(())
+    }
+}
+
+const MIN_YEAR: i32 = 1;
+const MAX_YEAR: i32 = 9998;
+
+/// Adds a signed number of months holding the day constant; a day that does not exist in the
+/// resulting month moves to the first of the following month (CALCDT-2, CALCDT-5).
+pub fn add_months(date: Date, months: i32) -> Date {
+    if months == 0 {
+        return date;
+    }
+    let index = i64::from(date.year()) * 12 + i64::from(date.month() - 1) + i64::from(months);
+    let year = index.div_euclid(12);
+    let month = index.rem_euclid(12) + 1;
+    if year < i64::from(MIN_YEAR) {
+        return Date::MIN;
+    }
+    if year > i64::from(MAX_YEAR) {
+        return Date::MAX;
+    }
+    let (y, m) = (year as i16, month as i8);
+    match Date::new(y, m, date.day()) {
+        Ok(d) => d,
+        Err(_) => {
+            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            Date::new(ny, nm, 1).unwrap_or(Date::MAX)
+        }
+    }
+}
+
+/// Adds a signed number of days (CALCDT-3, CALCDT-4), saturating at jiff's date range.
+pub fn add_days(date: Date, days: i32) -> Date {
+    if days == 0 {
+        return date;
+    }
+    match date.checked_add(jiff::Span::new().days(i64::from(days))) {
+        Ok(d) => d,
+        Err(_) => {
+            if days < 0 {
+                Date::MIN
+            } else {
+                Date::MAX
+            }
+        }
+    }
+}
+
+/// Parses a date written `YYYYMMDD`, `YYYY-MM-DD`, `MM/DD/YYYY` or `M/D/YYYY` (surrounding space
+/// ignored). Returns `None` for anything else, including an empty string.
+pub fn parse_date(text: &str) -> Option<Date> {
+    let t = text.trim();
+    let num = |s: &str| -> Option<i32> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            None
+        } else {
+            s.parse().ok()
+        }
+    };
+    let (y, m, d) = if t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit()) {
+        (num(&t[0..4])?, num(&t[4..6])?, num(&t[6..8])?)
+    } else if t.contains('-') {
+        let mut it = t.splitn(3, '-');
+        let y = num(it.next()?)?;
+        let m = num(it.next()?)?;
+        let rest = it.next()?;
+        // tolerate a time part (`2020-08-18T20:22:56`)
+        let d = num(rest.split(['T', ' ']).next()?)?;
+        (y, m, d)
+    } else if t.contains('/') {
+        let mut it = t.splitn(3, '/');
+        let m = num(it.next()?)?;
+        let d = num(it.next()?)?;
+        let y = num(it.next()?)?;
+        (y, m, d)
+    } else {
+        return None;
+    };
+    if !(MIN_YEAR..=MAX_YEAR).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Date::new(y as i16, m as i8, d as i8).ok()
+}
+
+/// `YYYYMMDD`.
+pub fn format_compact_date(d: Date) -> String {
+    format!("{:04}{:02}{:02}", d.year(), d.month(), d.day())
+}
+
+/// The last day of a month (for a lot expiration known only by month and year, CALCDTLOTEXP-1).
+pub fn last_day_of_month(year: i16, month: i8) -> Option<Date> {
+    let first = Date::new(year, month, 1).ok()?;
+    Some(add_days(add_months(first, 1), -1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Date {
+        parse_date(s).unwrap()
+    }
+    fn off(s: &str) -> Offset {
+        Offset::parse(s).unwrap().unwrap()
+    }
+
+    // Facts from Table 3-6 of the logic specification.
+    #[test]
+    fn calcdt_examples() {
+        assert_eq!(off("3 years").add_to(d("2000-01-01")), d("2003-01-01"));
+        assert_eq!(off("6 months").add_to(d("2000-01-01")), d("2000-07-01"));
+        assert_eq!(off("6 months").add_to(d("2000-11-01")), d("2001-05-01"));
+        assert_eq!(off("3 days").add_to(d("2000-01-01")), d("2000-01-04"));
+        assert_eq!(off("3 weeks").add_to(d("2000-01-01")), d("2000-01-22"));
+        assert_eq!(off("5 weeks").add_to(d("2000-02-01")), d("2000-03-07"));
+        assert_eq!(off("5 weeks").add_to(d("2001-02-01")), d("2001-03-08"));
+        assert_eq!(add_days(d("2000-01-15"), -4), d("2000-01-11"));
+        assert_eq!(off("6 months").add_to(d("2000-03-31")), d("2000-10-01"));
+        assert_eq!(off("6 months").add_to(d("2000-08-31")), d("2001-03-01"));
+        assert_eq!(
+            off("6 months - 4 days").add_to(d("2000-01-31")),
+            d("2000-07-27")
+        );
+        assert_eq!(off("1 year").add_to(d("2000-02-29")), d("2001-03-01"));
+    }
+
+    // Worked checks from the project's CDSi notes (4.64 data facts).
+    #[test]
+    fn worked_checks() {
+        let dob = d("2025-11-10");
+        assert_eq!(off("6 weeks").add_to(dob), d("2025-12-22"));
+        assert_eq!(off("2 months").add_to(dob), d("2026-01-10"));
+        assert_eq!(
+            add_days(off("3 months + 4 weeks").add_to(dob), -1),
+            d("2026-03-09")
+        );
+        assert_eq!(off("6 months").add_to(d("2025-08-29")), d("2026-03-01"));
+    }
+
+    #[test]
+    fn negative_and_mixed() {
+        assert_eq!(off("-1 month").add_to(d("2000-03-31")), d("2000-03-01"));
+        assert_eq!(off("16 years - 4 months").total_months(), 188);
+        assert_eq!(off("12 months").add_to(d("1999-12-31")), d("2000-12-31"));
+        assert_eq!(off("1 month").add_to(d("2000-12-31")), d("2001-01-31"));
+        assert_eq!(off("1 month").add_to(d("2001-01-31")), d("2001-03-01"));
+    }
+
+    #[test]
+    fn offset_parsing() {
+        assert_eq!(Offset::parse("").unwrap(), None);
+        assert_eq!(Offset::parse("  ").unwrap(), None);
+        assert_eq!(
+            off("6 months - 4 days"),
+            Offset {
+                years: 0,
+                months: 6,
+                days: -4
+            }
+        );
+        assert_eq!(
+            off("1 years - 4 days"),
+            Offset {
+                years: 1,
+                months: 0,
+                days: -4
+            }
+        );
+        assert_eq!(
+            off("8 months + 1 day"),
+            Offset {
+                years: 0,
+                months: 8,
+                days: 1
+            }
+        );
+        assert_eq!(
+            off("13 years + 4 weeks"),
+            Offset {
+                years: 13,
+                months: 0,
+                days: 28
+            }
+        );
+        assert_eq!(off("0 days"), Offset::default());
+        assert_eq!(off("6 Weeks-4 Days"), off("6 weeks - 4 days"));
+        assert!(Offset::parse("six weeks").is_err());
+        assert!(Offset::parse("6 fortnights").is_err());
+        assert!(Offset::parse("6 weeks -").is_err());
+        assert!(Offset::parse("6").is_err());
+    }
+
+    #[test]
+    fn offset_display_round_trip() {
+        for s in [
+            "6 months - 4 days",
+            "1 year",
+            "16 years - 4 months",
+            "0 days",
+            "8 months + 1 day",
+            "-3 days",
+        ] {
+            let o = off(s);
+            assert_eq!(off(&o.to_string()), o, "{s}");
+        }
+    }
+
+    #[test]
+    fn date_parsing() {
+        assert_eq!(parse_date("20250701"), Some(d("2025-07-01")));
+        assert_eq!(parse_date("01/01/1957"), Some(d("1957-01-01")));
+        assert_eq!(parse_date("1/2/1957"), Some(d("1957-01-02")));
+        assert_eq!(parse_date("2020-08-18T20:22:56"), Some(d("2020-08-18")));
+        assert_eq!(parse_date("2025-02-30"), None);
+        assert_eq!(parse_date(""), None);
+        assert_eq!(last_day_of_month(2024, 2), Some(d("2024-02-29")));
+    }
+}

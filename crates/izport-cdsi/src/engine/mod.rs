@@ -1,0 +1,767 @@
+//! The CDSi processing model (Logic Specification 4.6, chapter 4): organize the history, create
+//! the relevant patient series, evaluate and forecast each, select the best series, and build
+//! vaccine group forecasts. Pure: everything comes from the arguments.
+
+mod evaluate;
+mod forecast;
+mod group;
+mod select;
+mod skip;
+
+use crate::data::*;
+use crate::date::{add_days, Offset};
+use jiff::civil::{date, Date};
+
+pub(crate) const MIN_DATE: Date = date(1900, 1, 1);
+pub(crate) const MAX_DATE: Date = date(2999, 12, 31);
+
+// ---------------------------------------------------------------------------------------------
+// Inputs
+
+/// The patient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Patient {
+    /// Date of birth.
+    pub birth_date: Date,
+    /// Gender.
+    pub gender: Gender,
+    /// Country of birth (compared with birth-date immunity's country, e.g. `U.S.`).
+    pub birth_country: Option<String>,
+}
+
+/// A lot expiration date; one known only by month and year ends on the month's last day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LotExpiration {
+    /// Full date.
+    Date(Date),
+    /// Month and year only.
+    Month {
+        /// Year.
+        year: i16,
+        /// Month 1–12.
+        month: i8,
+    },
+}
+
+impl LotExpiration {
+    fn date(self) -> Option<Date> {
+        match self {
+            LotExpiration::Date(d) => Some(d),
+            LotExpiration::Month { year, month } => crate::date::last_day_of_month(year, month),
+        }
+    }
+}
+
+/// A vaccine dose administered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdministeredDose {
+    /// The caller's id, echoed in the results.
+    pub id: String,
+    /// Date administered.
+    pub date: Date,
+    /// CVX.
+    pub cvx: Cvx,
+    /// Manufacturer (MVX), if known.
+    pub mvx: Option<String>,
+    /// Lot expiration, if known.
+    pub lot_expiration: Option<LotExpiration>,
+    /// A dose condition (recall, cold-chain break, sub-potent ...).
+    pub substandard: bool,
+}
+
+/// An active patient observation (CDSi code such as `042`), with its date if known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservationCode {
+    /// CDSi observation code.
+    pub code: String,
+    /// Observation date (used by intervals measured from an observation).
+    pub date: Option<Date>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs
+
+/// Evaluation status of a dose (Table 3-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EvaluationStatus {
+    /// Counts.
+    Valid,
+    /// Must be repeated.
+    NotValid,
+    /// Does not count and need not be repeated.
+    Extraneous,
+    /// Expired lot or dose condition; must be repeated.
+    SubStandard,
+}
+
+impl EvaluationStatus {
+    /// `Valid`, `Not Valid`, `Extraneous`, `Sub-standard`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvaluationStatus::Valid => "Valid",
+            EvaluationStatus::NotValid => "Not Valid",
+            EvaluationStatus::Extraneous => "Extraneous",
+            EvaluationStatus::SubStandard => "Sub-standard",
+        }
+    }
+}
+
+/// Why a dose got its status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EvaluationReason {
+    /// Given after the lot expired.
+    Expired,
+    /// A dose condition was reported.
+    DoseCondition,
+    /// A vaccine never to be given for this dose.
+    Inadvertent,
+    /// Before the absolute minimum age.
+    AgeTooYoung,
+    /// Between absolute minimum and minimum age.
+    AgeGracePeriod,
+    /// At or after the maximum age.
+    AgeTooOld,
+    /// Before an absolute minimum interval.
+    IntervalTooSoon,
+    /// Between absolute minimum and minimum interval.
+    IntervalGracePeriod,
+    /// Preferable intervals failed; an allowable interval was met.
+    AllowableInterval,
+    /// Within a live virus conflict.
+    LiveVirusConflict,
+    /// Preferable vaccine given outside its age range.
+    PreferableVaccineOutOfAge,
+    /// Preferable vaccine type, but another product (trade name / MVX).
+    PreferableVaccineWrongProduct,
+    /// Not preferable, but an allowable vaccine.
+    AllowableVaccine,
+    /// Allowable vaccine given outside its age range.
+    AllowableVaccineOutOfAge,
+    /// Neither preferable nor allowable for this dose.
+    NotPreferableOrAllowable,
+    /// The series had no target dose left.
+    SeriesAlreadyComplete,
+}
+
+impl EvaluationReason {
+    /// A short label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvaluationReason::Expired => "Expired",
+            EvaluationReason::DoseCondition => "Dose condition",
+            EvaluationReason::Inadvertent => "Inadvertent administration",
+            EvaluationReason::AgeTooYoung => "Age: too young",
+            EvaluationReason::AgeGracePeriod => "Age: grace period",
+            EvaluationReason::AgeTooOld => "Age: too old",
+            EvaluationReason::IntervalTooSoon => "Interval: too soon",
+            EvaluationReason::IntervalGracePeriod => "Interval: grace period",
+            EvaluationReason::AllowableInterval => "Allowable interval",
+            EvaluationReason::LiveVirusConflict => "Live virus conflict",
+            EvaluationReason::PreferableVaccineOutOfAge => "Preferable vaccine out of age range",
+            EvaluationReason::PreferableVaccineWrongProduct => "Preferable vaccine: other product",
+            EvaluationReason::AllowableVaccine => "Allowable vaccine",
+            EvaluationReason::AllowableVaccineOutOfAge => "Allowable vaccine out of age range",
+            EvaluationReason::NotPreferableOrAllowable => "Not a preferable or allowable vaccine",
+            EvaluationReason::SeriesAlreadyComplete => "Series already complete",
+        }
+    }
+}
+
+/// Target dose status (Table 3-2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetDoseStatus {
+    /// Not met yet.
+    NotSatisfied,
+    /// Met by a valid dose.
+    Satisfied,
+    /// Not needed.
+    Skipped,
+}
+
+/// Patient series / vaccine group status (Table 3-3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SeriesStatus {
+    /// More doses needed.
+    NotComplete,
+    /// Done.
+    Complete,
+    /// Evidence of immunity.
+    Immune,
+    /// Do not vaccinate.
+    Contraindicated,
+    /// Past the maximum age before completing.
+    AgedOut,
+    /// Nothing recommended now (doses skipped, or past the season).
+    NotRecommended,
+}
+
+impl SeriesStatus {
+    /// `Not Complete`, `Complete`, `Immune`, `Contraindicated`, `Aged Out`, `Not Recommended`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeriesStatus::NotComplete => "Not Complete",
+            SeriesStatus::Complete => "Complete",
+            SeriesStatus::Immune => "Immune",
+            SeriesStatus::Contraindicated => "Contraindicated",
+            SeriesStatus::AgedOut => "Aged Out",
+            SeriesStatus::NotRecommended => "Not Recommended",
+        }
+    }
+}
+
+/// One dose's evaluation within one patient series.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoseEvaluation {
+    /// Index of the dose in the `doses` argument.
+    pub dose: usize,
+    /// Date administered.
+    pub date: Date,
+    /// CVX.
+    pub cvx: Cvx,
+    /// Status.
+    pub status: EvaluationStatus,
+    /// Reasons.
+    pub reasons: Vec<EvaluationReason>,
+    /// 1-based target dose number the dose was evaluated against (None when no target was
+    /// left).
+    pub target_dose: Option<usize>,
+}
+
+/// A target dose after evaluation and forecast.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetDose {
+    /// Index of the series dose it tracks (recurring doses repeat an index).
+    pub series_dose: usize,
+    /// Status.
+    pub status: TargetDoseStatus,
+    /// The dose (index in `doses`) that satisfied it.
+    pub satisfied_by: Option<usize>,
+}
+
+/// The forecast of one patient series.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeriesForecast {
+    /// 1-based number of the target dose forecast.
+    pub target_dose: usize,
+    /// Forecast dose number (FORECASTDN-1).
+    pub dose_number: u32,
+    /// Earliest date.
+    pub earliest: Option<Date>,
+    /// Recommended date (adjusted).
+    pub recommended: Option<Date>,
+    /// Past-due date (adjusted).
+    pub past_due: Option<Date>,
+    /// Latest date.
+    pub latest: Option<Date>,
+    /// Unadjusted recommended date.
+    pub unadjusted_recommended: Option<Date>,
+    /// Unadjusted past-due date.
+    pub unadjusted_past_due: Option<Date>,
+    /// Recommended vaccine types.
+    pub recommended_vaccines: Vec<Cvx>,
+    /// Every preferable interval of the forecast target dose has priority (FORECASTPRIORITY-1).
+    pub interval_priority: bool,
+}
+
+/// A relevant patient series after evaluation and forecast.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatientSeries {
+    /// Index of the series in the antigen's `series`.
+    pub series_index: usize,
+    /// Series name.
+    pub name: String,
+    /// Series type.
+    pub series_type: SeriesType,
+    /// Series group code.
+    pub series_group: String,
+    /// Status.
+    pub status: SeriesStatus,
+    /// Evaluations of the antigen's doses, in date order.
+    pub evaluations: Vec<DoseEvaluation>,
+    /// Target doses.
+    pub target_doses: Vec<TargetDose>,
+    /// Number of series doses in the series.
+    pub doses_in_series: usize,
+    /// Forecast (status Not Complete only).
+    pub forecast: Option<SeriesForecast>,
+    /// Chapter 8 score, if the series was scored.
+    pub score: Option<i32>,
+    /// Selected as a best patient series.
+    pub best: bool,
+}
+
+impl PatientSeries {
+    /// Number of satisfied target doses.
+    pub fn valid_doses(&self) -> usize {
+        self.target_doses
+            .iter()
+            .filter(|t| t.status == TargetDoseStatus::Satisfied)
+            .count()
+    }
+    /// The evaluation of a dose (index in `doses`).
+    pub fn evaluation_of(&self, dose: usize) -> Option<&DoseEvaluation> {
+        self.evaluations.iter().find(|e| e.dose == dose)
+    }
+}
+
+/// Everything about one antigen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AntigenAssessment {
+    /// Antigen index in the supporting data.
+    pub antigen: usize,
+    /// Antigen name.
+    pub name: String,
+    /// Relevant patient series.
+    pub series: Vec<PatientSeries>,
+    /// Indications that might make a risk series relevant but could not be resolved (none in
+    /// this implementation: every observation given is taken as active). Kept for the shape.
+    pub notes: Vec<String>,
+}
+
+impl AntigenAssessment {
+    /// The best patient series.
+    pub fn best_series(&self) -> impl Iterator<Item = &PatientSeries> {
+        self.series.iter().filter(|s| s.best)
+    }
+}
+
+/// A vaccine group forecast (chapter 9), made of best series of one series type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupForecast {
+    /// Series type blended (Evaluation Only counts as Standard).
+    pub series_type: SeriesType,
+    /// Status.
+    pub status: SeriesStatus,
+    /// Forecast dose number (Not Complete only).
+    pub dose_number: Option<u32>,
+    /// Earliest date.
+    pub earliest: Option<Date>,
+    /// Recommended date.
+    pub recommended: Option<Date>,
+    /// Past-due date.
+    pub past_due: Option<Date>,
+    /// Latest date.
+    pub latest: Option<Date>,
+    /// Recommended vaccine types.
+    pub recommended_vaccines: Vec<Cvx>,
+    /// The best series it is made of: (antigen name, series name).
+    pub best_series: Vec<(String, String)>,
+}
+
+/// Forecast for one vaccine group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaccineGroupAssessment {
+    /// Vaccine group index in the supporting data.
+    pub group: usize,
+    /// Vaccine group name.
+    pub name: String,
+    /// One forecast per series type among the best series (usually one); the first is the one
+    /// to report (see [`VaccineGroupAssessment::primary`]).
+    pub forecasts: Vec<GroupForecast>,
+}
+
+impl VaccineGroupAssessment {
+    /// The forecast to report: Not Complete before anything else, then the earliest date.
+    pub fn primary(&self) -> Option<&GroupForecast> {
+        self.forecasts.first()
+    }
+}
+
+/// A dose's result for one antigen (in one best series) — a row of the Z42 history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoseComponent {
+    /// Antigen name.
+    pub antigen: String,
+    /// Vaccine group name.
+    pub vaccine_group: String,
+    /// Best series name.
+    pub series: String,
+    /// Series type.
+    pub series_type: SeriesType,
+    /// Status.
+    pub status: EvaluationStatus,
+    /// Reasons.
+    pub reasons: Vec<EvaluationReason>,
+    /// Target dose number evaluated against (None when the series had no target left).
+    pub target_dose: Option<usize>,
+    /// Whether the dose satisfied that target dose.
+    pub satisfied: bool,
+    /// Series doses in the series.
+    pub doses_in_series: usize,
+}
+
+/// One administered dose's results.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoseAssessment {
+    /// The caller's id.
+    pub id: String,
+    /// Index in `doses`.
+    pub index: usize,
+    /// Per antigen (and best series).
+    pub components: Vec<DoseComponent>,
+}
+
+/// The result of [`assess`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assessment {
+    /// Assessment date.
+    pub assessment_date: Date,
+    /// Per input dose.
+    pub doses: Vec<DoseAssessment>,
+    /// Per vaccine group, in the supporting data's order.
+    pub vaccine_groups: Vec<VaccineGroupAssessment>,
+    /// Per antigen (debugging detail).
+    pub antigens: Vec<AntigenAssessment>,
+}
+
+impl Assessment {
+    /// A vaccine group by name (case insensitive).
+    pub fn vaccine_group(&self, name: &str) -> Option<&VaccineGroupAssessment> {
+        let k = key(name);
+        self.vaccine_groups.iter().find(|g| key(&g.name) == k)
+    }
+    /// An antigen by name (case insensitive).
+    pub fn antigen(&self, name: &str) -> Option<&AntigenAssessment> {
+        let k = key(name);
+        self.antigens.iter().find(|a| key(&a.name) == k)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared internals
+
+/// An antigen administered record (4.2).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rec<'a> {
+    pub dose: usize,
+    pub date: Date,
+    pub cvx: Cvx,
+    pub mvx: &'a str,
+    pub lot_expiration: Option<Date>,
+    pub substandard: bool,
+}
+
+pub(crate) struct Env<'a> {
+    pub data: &'a SupportingData,
+    pub patient: &'a Patient,
+    pub doses: &'a [AdministeredDose],
+    pub observations: &'a [ObservationCode],
+    pub today: Date,
+}
+
+impl Env<'_> {
+    pub fn age_date(&self, o: &Option<Offset>) -> Option<Date> {
+        o.as_ref().map(|o| o.add_to(self.patient.birth_date))
+    }
+    pub fn has_observation(&self, code: &str) -> bool {
+        let c = code.trim();
+        !c.is_empty() && self.observations.iter().any(|o| o.code.trim() == c)
+    }
+    /// Latest date of an active observation.
+    pub fn observation_date(&self, code: &str) -> Option<Date> {
+        let c = code.trim();
+        self.observations
+            .iter()
+            .filter(|o| o.code.trim() == c)
+            .filter_map(|o| o.date)
+            .max()
+    }
+}
+
+/// RELEVANT-1/2: a row applies when the anchor date is within [effective, cessation].
+pub(crate) fn relevant(effective: Option<Date>, cessation: Option<Date>, anchor: Date) -> bool {
+    effective.is_none_or(|e| anchor >= e) && cessation.is_none_or(|c| anchor <= c)
+}
+
+/// The first age row relevant on the anchor date.
+pub(crate) fn age_row(ages: &[AgeRule], anchor: Date) -> Option<&AgeRule> {
+    ages.iter()
+        .find(|a| relevant(a.effective, a.cessation, anchor))
+}
+
+/// One relevant patient series while it is being evaluated and forecast.
+#[derive(Clone, Debug)]
+pub(crate) struct Run {
+    pub series: usize,
+    pub targets: Vec<TargetDose>,
+    /// Per antigen record.
+    pub evals: Vec<Option<EvalResult>>,
+    /// Index of the current (next) target dose.
+    pub next: usize,
+    pub status: SeriesStatus,
+    pub forecast: Option<SeriesForecast>,
+    pub score: Option<i32>,
+    pub best: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct EvalResult {
+    pub status: EvaluationStatus,
+    pub reasons: Vec<EvaluationReason>,
+    pub target: Option<usize>,
+    pub inadvertent: bool,
+}
+
+impl Run {
+    fn new(series_index: usize, series: &Series, recs: usize) -> Run {
+        Run {
+            series: series_index,
+            targets: (0..series.doses.len())
+                .map(|i| TargetDose {
+                    series_dose: i,
+                    status: TargetDoseStatus::NotSatisfied,
+                    satisfied_by: None,
+                })
+                .collect(),
+            evals: vec![None; recs],
+            next: 0,
+            status: SeriesStatus::NotComplete,
+            forecast: None,
+            score: None,
+            best: false,
+        }
+    }
+    pub fn satisfied(&self) -> usize {
+        self.targets
+            .iter()
+            .filter(|t| t.status == TargetDoseStatus::Satisfied)
+            .count()
+    }
+    pub fn status_of(&self, rec: usize) -> Option<EvaluationStatus> {
+        self.evals
+            .get(rec)
+            .and_then(|e| e.as_ref())
+            .map(|e| e.status)
+    }
+}
+
+/// 4.2: the antigen records of every antigen, each sorted by date (then input order).
+fn organize<'a>(env: &Env<'a>) -> Vec<Vec<Rec<'a>>> {
+    let mut out: Vec<Vec<Rec<'a>>> = vec![Vec::new(); env.data.antigens.len()];
+    for (i, d) in env.doses.iter().enumerate() {
+        for &(ai, begin, end) in env.data.cvx_associations(d.cvx) {
+            let b = env.age_date(&begin).unwrap_or(MIN_DATE);
+            let e = env.age_date(&end).unwrap_or(MAX_DATE);
+            if d.date < b || d.date >= e {
+                continue;
+            }
+            if let Some(v) = out.get_mut(ai) {
+                if v.iter().any(|r| r.dose == i) {
+                    continue;
+                }
+                v.push(Rec {
+                    dose: i,
+                    date: d.date,
+                    cvx: d.cvx,
+                    mvx: d.mvx.as_deref().unwrap_or("").trim(),
+                    lot_expiration: d.lot_expiration.and_then(LotExpiration::date),
+                    substandard: d.substandard,
+                });
+            }
+        }
+    }
+    for v in &mut out {
+        v.sort_by(|a, b| a.date.cmp(&b.date).then(a.dose.cmp(&b.dose)));
+    }
+    out
+}
+
+/// Table 5-4 / 5-5: is the series relevant for the patient?
+fn is_relevant(env: &Env, s: &Series) -> bool {
+    if !s.required_gender.is_empty() && !s.required_gender.contains(&env.patient.gender) {
+        return false;
+    }
+    match s.series_type {
+        SeriesType::Standard | SeriesType::EvaluationOnly => true,
+        SeriesType::Risk => s.indications.iter().any(|ind| {
+            env.has_observation(&ind.code)
+                && env.age_date(&ind.begin_age).unwrap_or(MIN_DATE) <= env.today
+                && env.today < env.age_date(&ind.end_age).unwrap_or(MAX_DATE)
+        }),
+    }
+}
+
+/// Groups named by the series' Completed Series conditions.
+fn completed_series_refs(s: &Series) -> impl Iterator<Item = &String> {
+    s.doses
+        .iter()
+        .flat_map(|d| d.conditional_skips.iter())
+        .flat_map(|k| k.sets.iter())
+        .flat_map(|st| st.conditions.iter())
+        .filter(|c| c.kind == ConditionKind::CompletedSeries)
+        .flat_map(|c| c.series_groups.iter())
+}
+
+fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> (AntigenAssessment, Vec<Run>) {
+    let antigen = &env.data.antigens[ai];
+    let relevant: Vec<usize> = antigen
+        .series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| is_relevant(env, s))
+        .map(|(i, _)| i)
+        .collect();
+    // Series whose skips ask whether another series group is complete go after that group.
+    let mut order: Vec<usize> = Vec::with_capacity(relevant.len());
+    let mut pending = relevant.clone();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut i = 0;
+        while i < pending.len() {
+            let s = &antigen.series[pending[i]];
+            let waits = completed_series_refs(s).any(|g| {
+                pending
+                    .iter()
+                    .any(|&p| p != pending[i] && antigen.series[p].select.group == *g)
+            });
+            if waits {
+                i += 1;
+            } else {
+                order.push(pending.remove(i));
+            }
+        }
+        if pending.len() == before {
+            order.append(&mut pending);
+        }
+    }
+    let mut runs: Vec<Run> = Vec::with_capacity(order.len());
+    for &si in &order {
+        let s = &antigen.series[si];
+        let mut run = Run::new(si, s, recs.len());
+        let done: Vec<(&str, SeriesStatus)> = runs
+            .iter()
+            .map(|r| (antigen.series[r.series].select.group.as_str(), r.status))
+            .collect();
+        evaluate::evaluate_series(env, antigen, s, recs, &mut run, &done);
+        forecast::forecast_series(env, antigen, s, recs, &mut run, &done);
+        runs.push(run);
+    }
+    runs.sort_by_key(|r| r.series);
+    select::select_best(env, antigen, recs, &mut runs);
+    let series = runs
+        .iter()
+        .map(|r| {
+            let s = &antigen.series[r.series];
+            PatientSeries {
+                series_index: r.series,
+                name: s.name.clone(),
+                series_type: s.series_type,
+                series_group: s.select.group.clone(),
+                status: r.status,
+                evaluations: recs
+                    .iter()
+                    .zip(&r.evals)
+                    .filter_map(|(rec, e)| {
+                        e.as_ref().map(|e| DoseEvaluation {
+                            dose: rec.dose,
+                            date: rec.date,
+                            cvx: rec.cvx,
+                            status: e.status,
+                            reasons: e.reasons.clone(),
+                            target_dose: e.target.map(|t| t + 1),
+                        })
+                    })
+                    .collect(),
+                target_doses: r
+                    .targets
+                    .iter()
+                    .map(|t| TargetDose {
+                        series_dose: t.series_dose,
+                        status: t.status,
+                        satisfied_by: t.satisfied_by.and_then(|x| recs.get(x)).map(|x| x.dose),
+                    })
+                    .collect(),
+                doses_in_series: s.doses.len(),
+                forecast: r.forecast.clone(),
+                score: r.score,
+                best: r.best,
+            }
+        })
+        .collect();
+    (
+        AntigenAssessment {
+            antigen: ai,
+            name: antigen.name.clone(),
+            series,
+            notes: Vec::new(),
+        },
+        runs,
+    )
+}
+
+/// Evaluates a patient's history and forecasts every vaccine group on `assessment_date`.
+///
+/// Every dose is split into antigens (the CVX-to-antigen map, association ages applied), each
+/// antigen's relevant series are evaluated and forecast, the best series are chosen, and the
+/// vaccine group forecasts are built from them. Doses with a CVX the data does not know are
+/// ignored (they appear in [`Assessment::doses`] with no components).
+pub fn assess(
+    data: &SupportingData,
+    patient: &Patient,
+    doses: &[AdministeredDose],
+    observations: &[ObservationCode],
+    assessment_date: Date,
+) -> Assessment {
+    let env = Env {
+        data,
+        patient,
+        doses,
+        observations,
+        today: assessment_date,
+    };
+    let recs = organize(&env);
+    let mut antigens = Vec::with_capacity(data.antigens.len());
+    for (ai, r) in recs.iter().enumerate() {
+        antigens.push(assess_antigen(&env, ai, r));
+    }
+    let vaccine_groups = group::vaccine_groups(&env, &antigens, &recs);
+    let mut dose_out: Vec<DoseAssessment> = doses
+        .iter()
+        .enumerate()
+        .map(|(i, d)| DoseAssessment {
+            id: d.id.clone(),
+            index: i,
+            components: Vec::new(),
+        })
+        .collect();
+    for (aa, _) in &antigens {
+        let group_name = data
+            .vaccine_group_of_antigen(aa.antigen)
+            .and_then(|g| data.vaccine_groups.get(g))
+            .map(|g| g.name.clone())
+            .unwrap_or_default();
+        for s in aa.best_series() {
+            for e in &s.evaluations {
+                let satisfied = e.status == EvaluationStatus::Valid;
+                if let Some(d) = dose_out.get_mut(e.dose) {
+                    d.components.push(DoseComponent {
+                        antigen: aa.name.clone(),
+                        vaccine_group: group_name.clone(),
+                        series: s.name.clone(),
+                        series_type: s.series_type,
+                        status: e.status,
+                        reasons: e.reasons.clone(),
+                        target_dose: e.target_dose,
+                        satisfied,
+                        doses_in_series: s.doses_in_series,
+                    });
+                }
+            }
+        }
+    }
+    Assessment {
+        assessment_date,
+        doses: dose_out,
+        vaccine_groups,
+        antigens: antigens.into_iter().map(|(a, _)| a).collect(),
+    }
+}
+
+/// The latest of the dates given.
+pub(crate) fn latest(dates: impl IntoIterator<Item = Option<Date>>) -> Option<Date> {
+    dates.into_iter().flatten().max()
+}
+
+pub(crate) fn minus_day(d: Option<Date>) -> Option<Date> {
+    d.map(|d| add_days(d, -1))
+}

@@ -1,0 +1,422 @@
+//! Chapter 8: select the best patient series of an antigen.
+
+use super::*;
+
+/// Facts about a relevant patient series that the selection rules use.
+#[derive(Clone, Debug)]
+pub(crate) struct Facts {
+    pub run: usize,
+    pub series_type: SeriesType,
+    pub group: String,
+    pub priority: String,
+    pub preference: u32,
+    pub default_series: bool,
+    pub product_path: bool,
+    pub status: SeriesStatus,
+    pub valid: usize,
+    pub first_valid: Option<Date>,
+    pub max_age_to_start: Option<Date>,
+    /// Every evaluation against a target dose is Valid (SELECTB-2).
+    pub all_valid: bool,
+    /// Target doses not satisfied (SELECTB-5).
+    pub not_satisfied: usize,
+    /// Forecast earliest date (start date for SELECTB-14).
+    pub earliest: Option<Date>,
+    /// SELECTB-12.
+    pub finish: Option<Date>,
+    /// SELECTB-3.
+    pub completable: bool,
+}
+
+impl Facts {
+    fn in_process(&self) -> bool {
+        self.valid > 0 && self.status == SeriesStatus::NotComplete
+    }
+}
+
+fn facts(env: &Env, antigen: &Antigen, recs: &[Rec], run: &Run, index: usize) -> Option<Facts> {
+    let s = antigen.series.get(run.series)?;
+    let valid = run.satisfied();
+    let first_valid = recs
+        .iter()
+        .zip(&run.evals)
+        .filter(|(_, e)| {
+            e.as_ref()
+                .is_some_and(|e| e.status == EvaluationStatus::Valid)
+        })
+        .map(|(r, _)| r.date)
+        .min();
+    let all_valid = run
+        .evals
+        .iter()
+        .flatten()
+        .filter(|e| e.target.is_some())
+        .all(|e| e.status == EvaluationStatus::Valid);
+    let not_satisfied = run
+        .targets
+        .iter()
+        .filter(|t| t.status == TargetDoseStatus::NotSatisfied)
+        .count();
+    let earliest = run.forecast.as_ref().and_then(|f| f.earliest);
+    // SELECTB-12: the earliest date, then each remaining target dose's minimum interval.
+    let finish = earliest.map(|e| {
+        let mut d = e;
+        for t in run.targets.iter().skip(run.next + 1) {
+            if t.status != TargetDoseStatus::NotSatisfied {
+                continue;
+            }
+            let min = s.doses.get(t.series_dose).and_then(|sd| {
+                sd.intervals
+                    .iter()
+                    .filter(|i| relevant(i.effective, i.cessation, env.today))
+                    .filter_map(|i| i.min)
+                    .map(|o| o.add_to(d))
+                    .max()
+            });
+            if let Some(m) = min {
+                d = d.max(m);
+            }
+        }
+        d
+    });
+    // SELECTB-3: before the maximum age of the last target dose.
+    let last_max = run
+        .targets
+        .last()
+        .and_then(|t| s.doses.get(t.series_dose))
+        .and_then(|sd| age_row(&sd.ages, env.today))
+        .and_then(|a| env.age_date(&a.max));
+    let completable = match finish {
+        Some(f) => last_max.is_none_or(|m| f < m),
+        None => false,
+    };
+    Some(Facts {
+        run: index,
+        series_type: s.series_type,
+        group: s.select.group.clone(),
+        priority: s.select.priority.trim().to_ascii_uppercase(),
+        preference: s.select.preference.unwrap_or(u32::MAX),
+        default_series: s.select.default_series,
+        product_path: s.select.product_path,
+        status: run.status,
+        valid,
+        first_valid,
+        max_age_to_start: env.age_date(&s.select.max_age_to_start),
+        all_valid,
+        not_satisfied,
+        earliest,
+        finish,
+        completable,
+    })
+}
+
+/// Points for a condition that is true for some series: `only` if true for exactly one,
+/// `shared` if true for several, `not` where false.
+fn award(flags: &[bool], only: i32, shared: i32, not: i32) -> Vec<i32> {
+    let n = flags.iter().filter(|f| **f).count();
+    flags
+        .iter()
+        .map(|&f| match (f, n) {
+            (false, _) => not,
+            (true, 1) => only,
+            (true, _) => shared,
+        })
+        .collect()
+}
+
+/// `true` for the items equal to the best value (by `better(a, b)` meaning a beats b).
+fn best_flags<T: Copy>(vals: &[Option<T>], better_or_equal: impl Fn(T, T) -> bool) -> Vec<bool> {
+    vals.iter()
+        .map(|v| match v {
+            None => false,
+            Some(v) => vals.iter().flatten().all(|o| better_or_equal(*v, *o)),
+        })
+        .collect()
+}
+
+/// Table 8-7.
+pub(crate) fn score_complete(c: &[&Facts]) -> Vec<i32> {
+    let most = best_flags(
+        &c.iter().map(|f| Some(f.valid)).collect::<Vec<_>>(),
+        |a, b| a >= b,
+    );
+    award(&most, 1, 0, -1)
+}
+
+/// Table 8-9.
+pub(crate) fn score_in_process(c: &[&Facts]) -> Vec<i32> {
+    let product: Vec<bool> = c.iter().map(|f| f.product_path && f.all_valid).collect();
+    let completable: Vec<bool> = c.iter().map(|f| f.completable).collect();
+    let most = best_flags(
+        &c.iter().map(|f| Some(f.valid)).collect::<Vec<_>>(),
+        |a, b| a >= b,
+    );
+    // SELECTB-5: fewer not-satisfied target doses than all others (ties share).
+    let closest = best_flags(
+        &c.iter().map(|f| Some(f.not_satisfied)).collect::<Vec<_>>(),
+        |a, b| a <= b,
+    );
+    // SELECTB-11: completable and finishing on or before every other completable series.
+    let finish = best_flags(
+        &c.iter()
+            .map(|f| f.finish.filter(|_| f.completable))
+            .collect::<Vec<_>>(),
+        |a, b| a <= b,
+    );
+    let mut score = vec![0; c.len()];
+    for (i, s) in score.iter_mut().enumerate() {
+        *s += if product[i] { 2 } else { -2 };
+        *s += if completable[i] { 3 } else { -3 };
+    }
+    for part in [
+        award(&most, 2, 0, -2),
+        award(&closest, 2, 0, -2),
+        award(&finish, 1, 0, -1),
+    ] {
+        for (s, p) in score.iter_mut().zip(part) {
+            *s += p;
+        }
+    }
+    score
+}
+
+/// Table 8-11.
+pub(crate) fn score_no_valid(c: &[&Facts]) -> Vec<i32> {
+    // SELECTB-14: start date before every other series with a start date.
+    let earliest = best_flags(&c.iter().map(|f| f.earliest).collect::<Vec<_>>(), |a, b| {
+        a <= b
+    });
+    let mut score = award(&earliest, 1, 0, -1);
+    for (i, s) in score.iter_mut().enumerate() {
+        *s += if c[i].completable { 1 } else { -1 };
+        *s += if c[i].product_path { -1 } else { 1 };
+    }
+    score
+}
+
+/// 8.1 – 8.7 for one series group: the prioritized series (index into `facts`).
+fn prioritized(all: &[Facts], members: &[usize], scores: &mut [Option<i32>]) -> Option<usize> {
+    let m: Vec<&Facts> = members.iter().filter_map(|&i| all.get(i)).collect();
+    if m.is_empty() {
+        return None;
+    }
+    // SELECTB-24
+    let all_ci = m.iter().all(|f| f.status == SeriesStatus::Contraindicated);
+    let candidate = |f: &Facts| all_ci || f.status != SeriesStatus::Contraindicated;
+    let top_priority = m
+        .iter()
+        .map(|f| f.priority.clone())
+        .filter(|p| !p.is_empty())
+        .min();
+    let any_valid = m.iter().any(|f| f.valid > 0);
+    let has_default = m.iter().any(|f| f.default_series);
+    // SELECTSCORE-2
+    let scorable: Vec<usize> = members
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let f = &all[i];
+            match f.series_type {
+                SeriesType::Risk => {
+                    candidate(f)
+                        && top_priority
+                            .as_ref()
+                            .is_none_or(|p| f.priority.is_empty() || &f.priority <= p)
+                }
+                SeriesType::Standard => {
+                    candidate(f)
+                        && ((f.valid > 0
+                            && match (f.first_valid, f.max_age_to_start) {
+                                (Some(v), Some(m)) => v < m,
+                                _ => true,
+                            })
+                            || (!any_valid && !has_default))
+                }
+                SeriesType::EvaluationOnly => f.status == SeriesStatus::Complete,
+            }
+        })
+        .collect();
+    let default = members.iter().copied().find(|&i| all[i].default_series);
+    let complete: Vec<usize> = scorable
+        .iter()
+        .copied()
+        .filter(|&i| all[i].status == SeriesStatus::Complete)
+        .collect();
+    let in_process: Vec<usize> = scorable
+        .iter()
+        .copied()
+        .filter(|&i| all[i].in_process())
+        .collect();
+    // Table 8-3
+    match scorable.len() {
+        0 => return default,
+        1 => return scorable.first().copied(),
+        _ => {}
+    }
+    if complete.len() == 1 {
+        return complete.first().copied();
+    }
+    if complete.is_empty() && in_process.len() == 1 {
+        return in_process.first().copied();
+    }
+    if complete.is_empty() && in_process.is_empty() && default.is_some() {
+        return default;
+    }
+    // Table 8-5
+    let (set, points): (Vec<usize>, Vec<i32>) = if complete.len() >= 2 {
+        let f: Vec<&Facts> = complete.iter().map(|&i| &all[i]).collect();
+        (complete.clone(), score_complete(&f))
+    } else if in_process.len() >= 2 {
+        let f: Vec<&Facts> = in_process.iter().map(|&i| &all[i]).collect();
+        (in_process.clone(), score_in_process(&f))
+    } else if scorable.iter().all(|&i| all[i].valid == 0) {
+        let f: Vec<&Facts> = scorable.iter().map(|&i| &all[i]).collect();
+        (scorable.clone(), score_no_valid(&f))
+    } else {
+        // No rule of Table 8-5 applies (e.g. every series aged out): fall back on preference.
+        (scorable.clone(), vec![0; scorable.len()])
+    };
+    for (&i, &p) in set.iter().zip(&points) {
+        if let Some(s) = scores.get_mut(i) {
+            *s = Some(p);
+        }
+    }
+    // SELECTBEST-1/2: highest score, then best series preference.
+    set.iter()
+        .zip(points)
+        .min_by_key(|(&i, p)| (-*p, all[i].preference, i))
+        .map(|(&i, _)| i)
+}
+
+/// 8.1 – 8.8 for an antigen: marks `best` (and `score`) on the runs.
+pub(crate) fn select_best(env: &Env, antigen: &Antigen, recs: &[Rec], runs: &mut [Run]) {
+    let all: Vec<Facts> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| facts(env, antigen, recs, r, i))
+        .collect();
+    let mut groups: Vec<&str> = Vec::new();
+    for f in &all {
+        if !groups.contains(&f.group.as_str()) {
+            groups.push(&f.group);
+        }
+    }
+    let mut scores: Vec<Option<i32>> = vec![None; all.len()];
+    let mut chosen: Vec<(String, usize)> = Vec::new();
+    for g in &groups {
+        let members: Vec<usize> = (0..all.len()).filter(|&i| all[i].group == *g).collect();
+        if let Some(p) = prioritized(&all, &members, &mut scores) {
+            chosen.push((g.to_string(), p));
+        }
+    }
+    // Table 8-14
+    for (g, p) in &chosen {
+        let f = &all[*p];
+        let Some(series) = runs.get(f.run).and_then(|r| antigen.series.get(r.series)) else {
+            continue;
+        };
+        let equivalent = |other: &str| {
+            other != g.as_str() && series.equivalent_series_groups.iter().any(|e| e == other)
+        };
+        let best = if f.status == SeriesStatus::Complete {
+            true
+        } else {
+            let equivalent_complete = chosen
+                .iter()
+                .any(|(g2, p2)| equivalent(g2) && all[*p2].status == SeriesStatus::Complete);
+            let equivalent_risk = chosen
+                .iter()
+                .any(|(g2, p2)| equivalent(g2) && all[*p2].series_type == SeriesType::Risk);
+            match f.series_type {
+                _ if equivalent_complete => false,
+                SeriesType::EvaluationOnly => false,
+                SeriesType::Risk => true,
+                SeriesType::Standard => !equivalent_risk,
+            }
+        };
+        if let Some(r) = runs.get_mut(f.run) {
+            r.best = best;
+        }
+    }
+    for (f, s) in all.iter().zip(scores) {
+        if let Some(r) = runs.get_mut(f.run) {
+            r.score = s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(valid: usize, status: SeriesStatus) -> Facts {
+        Facts {
+            run: 0,
+            series_type: SeriesType::Standard,
+            group: "1".into(),
+            priority: "A".into(),
+            preference: 1,
+            default_series: false,
+            product_path: false,
+            status,
+            valid,
+            first_valid: None,
+            max_age_to_start: None,
+            all_valid: true,
+            not_satisfied: 0,
+            earliest: None,
+            finish: None,
+            completable: false,
+        }
+    }
+
+    // Table 8-7: +1 when only this series has the most valid doses, 0 when shared, -1 otherwise.
+    #[test]
+    fn complete_scoring() {
+        let a = f(3, SeriesStatus::Complete);
+        let b = f(2, SeriesStatus::Complete);
+        assert_eq!(score_complete(&[&a, &b]), vec![1, -1]);
+        let c = f(3, SeriesStatus::Complete);
+        assert_eq!(score_complete(&[&a, &c, &b]), vec![0, 0, -1]);
+    }
+
+    // Table 8-9 worked by hand: product+all valid (+2/-2), completable (+3/-3), most valid
+    // (+2/0/-2), closest (+2/0/-2), finish earliest (+1/0/-1).
+    #[test]
+    fn in_process_scoring() {
+        let d = |s: &str| crate::date::parse_date(s).unwrap();
+        let mut a = f(2, SeriesStatus::NotComplete);
+        a.product_path = true;
+        a.completable = true;
+        a.not_satisfied = 1;
+        a.finish = Some(d("2026-01-01"));
+        let mut b = f(1, SeriesStatus::NotComplete);
+        b.completable = true;
+        b.not_satisfied = 2;
+        b.finish = Some(d("2026-06-01"));
+        // a: 2 + 3 + 2 + 2 + 1 = 10; b: -2 + 3 - 2 - 2 - 1 = -4
+        assert_eq!(score_in_process(&[&a, &b]), vec![10, -4]);
+        b.finish = Some(d("2026-01-01"));
+        b.valid = 2;
+        b.not_satisfied = 1;
+        // a: 2 + 3 + 0 + 0 + 0 = 5; b: -2 + 3 + 0 + 0 + 0 = 1
+        assert_eq!(score_in_process(&[&a, &b]), vec![5, 1]);
+    }
+
+    // Table 8-11: start earliest (+1/0/-1), completable (+1/-1), product path (-1/+1).
+    #[test]
+    fn no_valid_scoring() {
+        let d = |s: &str| crate::date::parse_date(s).unwrap();
+        let mut a = f(0, SeriesStatus::NotComplete);
+        a.earliest = Some(d("2026-01-01"));
+        a.completable = true;
+        let mut b = f(0, SeriesStatus::NotComplete);
+        b.earliest = Some(d("2026-02-01"));
+        b.completable = true;
+        b.product_path = true;
+        assert_eq!(score_no_valid(&[&a, &b]), vec![3, -1]);
+        let mut c = f(0, SeriesStatus::AgedOut);
+        c.earliest = None;
+        assert_eq!(score_no_valid(&[&a, &c]), vec![3, -1]);
+    }
+}
