@@ -11,6 +11,7 @@ pub mod compact;
 pub mod data;
 pub mod date;
 mod engine;
+pub mod testcases;
 mod xml;
 
 pub use data::{Cvx, DataError, Gender, SupportingData};

@@ -454,17 +454,36 @@ impl Env<'_> {
         o.as_ref().map(|o| o.add_to(self.patient.birth_date))
     }
     pub fn has_observation(&self, code: &str) -> bool {
-        let c = code.trim();
-        !c.is_empty() && self.observations.iter().any(|o| o.code.trim() == c)
+        let c = observation_key(code);
+        !c.is_empty()
+            && self
+                .observations
+                .iter()
+                .any(|o| observation_key(&o.code) == c)
     }
     /// Latest date of an active observation.
     pub fn observation_date(&self, code: &str) -> Option<Date> {
-        let c = code.trim();
+        let c = observation_key(code);
         self.observations
             .iter()
-            .filter(|o| o.code.trim() == c)
+            .filter(|o| observation_key(&o.code) == c)
             .filter_map(|o| o.date)
             .max()
+    }
+}
+
+/// Observation codes compare without surrounding space or leading zeros (`42` = `042`).
+pub(crate) fn observation_key(code: &str) -> &str {
+    let t = code.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        let s = t.trim_start_matches('0');
+        if s.is_empty() {
+            "0"
+        } else {
+            s
+        }
+    } else {
+        t
     }
 }
 
