@@ -396,7 +396,9 @@ fn compare(
         };
     };
     let group_antigens = data.antigens_of_group(gi);
-    // Doses
+    let fc = a.vaccine_groups.get(gi).and_then(|g| g.primary());
+    // Doses: in each antigen's best series (of the dose's series type on the UC sheet), the one
+    // of the reported forecast's series group when there are several.
     for (di, d) in doses.iter().enumerate() {
         let pos = positions.get(di).copied().unwrap_or(0);
         let Some(td) = case.doses.iter().find(|t| t.position == pos) else {
@@ -424,7 +426,12 @@ fn compare(
                     best = typed;
                 }
             }
-            let Some(s) = best.first() else {
+            let reported = fc.and_then(|f| {
+                best.iter()
+                    .copied()
+                    .find(|s| s.series_group == f.series_group)
+            });
+            let Some(s) = reported.or(best.first().copied()) else {
                 eval_diffs.push(format!(
                     "dose {pos} ({} CVX {}): {} has no best series",
                     d.date, d.cvx, aa.name
@@ -463,7 +470,6 @@ fn compare(
         }
     }
     // Vaccine group status and forecast
-    let fc = a.vaccine_groups.get(gi).and_then(|g| g.primary());
     let status = fc.map(|f| f.status);
     let expected_status = key(&case.expected_status);
     let ours_status = status.map(|s| key(s.as_str())).unwrap_or_default();

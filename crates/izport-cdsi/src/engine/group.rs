@@ -19,25 +19,36 @@ pub(crate) fn vaccine_groups(
     let mut out = Vec::with_capacity(data.vaccine_groups.len());
     for (gi, g) in data.vaccine_groups.iter().enumerate() {
         let members = data.antigens_of_group(gi);
-        let mut forecasts = Vec::new();
-        for ty in [SeriesType::Standard, SeriesType::Risk] {
-            let parts: Vec<(&AntigenAssessment, &PatientSeries)> = members
-                .iter()
-                .filter_map(|&ai| antigens.get(ai))
-                .flat_map(|(aa, _)| aa.best_series().map(move |s| (aa, s)))
-                .filter(|(_, s)| blend_type(s.series_type) == ty)
-                .collect();
-            if parts.is_empty() {
-                continue;
+        // One forecast per series group (DEFFORECAST-012): the best series of that group of
+        // each antigen of the vaccine group, blended by chapter 9.
+        let parts_all: Vec<(&AntigenAssessment, &PatientSeries)> = members
+            .iter()
+            .filter_map(|&ai| antigens.get(ai))
+            .flat_map(|(aa, _)| aa.best_series().map(move |s| (aa, s)))
+            .collect();
+        let mut series_groups: Vec<(&str, SeriesType)> = Vec::new();
+        for (_, s) in &parts_all {
+            let k = (s.series_group.as_str(), blend_type(s.series_type));
+            if !series_groups.contains(&k) {
+                series_groups.push(k);
             }
-            forecasts.push(blend(env, g, gi, ty, &parts, members.len() > 1));
         }
-        // The forecast to report first: Not Complete, then the earliest date.
+        let mut forecasts = Vec::new();
+        for (sg, ty) in series_groups {
+            let parts: Vec<(&AntigenAssessment, &PatientSeries)> = parts_all
+                .iter()
+                .copied()
+                .filter(|(_, s)| s.series_group == sg && blend_type(s.series_type) == ty)
+                .collect();
+            forecasts.push(blend(env, g, gi, ty, sg, &parts, members.len() > 1));
+        }
+        // The forecast to report first: risk before standard, then the lowest series group;
+        // one the patient has aged out of goes last.
         forecasts.sort_by_key(|f| {
             (
-                f.status != SeriesStatus::NotComplete,
-                f.earliest.unwrap_or(MAX_DATE),
+                f.status == SeriesStatus::AgedOut,
                 f.series_type != SeriesType::Risk,
+                group_order(&f.series_group),
             )
         });
         out.push(VaccineGroupAssessment {
@@ -49,11 +60,17 @@ pub(crate) fn vaccine_groups(
     out
 }
 
+/// Series group codes sort numerically when they are numbers.
+fn group_order(code: &str) -> (u64, String) {
+    (code.trim().parse().unwrap_or(u64::MAX), code.to_string())
+}
+
 fn blend(
     env: &Env,
     g: &VaccineGroup,
     gi: usize,
     ty: SeriesType,
+    series_group: &str,
     parts: &[(&AntigenAssessment, &PatientSeries)],
     multi: bool,
 ) -> GroupForecast {
@@ -86,6 +103,7 @@ fn blend(
         .collect();
     let mut out = GroupForecast {
         series_type: ty,
+        series_group: series_group.to_string(),
         status,
         dose_number: None,
         earliest: None,

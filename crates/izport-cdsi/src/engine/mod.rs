@@ -325,11 +325,14 @@ impl AntigenAssessment {
     }
 }
 
-/// A vaccine group forecast (chapter 9), made of best series of one series type.
+/// A vaccine group forecast (chapter 9): the best series of one series group of every antigen
+/// of the vaccine group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupForecast {
     /// Series type blended (Evaluation Only counts as Standard).
     pub series_type: SeriesType,
+    /// Series group code the forecast is made for.
+    pub series_group: String,
     /// Status.
     pub status: SeriesStatus,
     /// Forecast dose number (Not Complete only).
@@ -355,13 +358,14 @@ pub struct VaccineGroupAssessment {
     pub group: usize,
     /// Vaccine group name.
     pub name: String,
-    /// One forecast per series type among the best series (usually one); the first is the one
-    /// to report (see [`VaccineGroupAssessment::primary`]).
+    /// One forecast per series group that has best series; the first is the one to report (see
+    /// [`VaccineGroupAssessment::primary`]).
     pub forecasts: Vec<GroupForecast>,
 }
 
 impl VaccineGroupAssessment {
-    /// The forecast to report: Not Complete before anything else, then the earliest date.
+    /// The forecast to report: a risk series group before a standard one, then the lowest
+    /// series group number; a forecast the patient has aged out of only when there is no other.
     pub fn primary(&self) -> Option<&GroupForecast> {
         self.forecasts.first()
     }
