@@ -10,7 +10,7 @@ pub(crate) fn evaluate_series(
     series: &Series,
     recs: &[Rec],
     run: &mut Run,
-    done: &[(&str, SeriesStatus)],
+    done: &[Done],
 ) {
     for r in 0..recs.len() {
         let rec = &recs[r];

@@ -11,7 +11,7 @@ pub(crate) fn forecast_series(
     series: &Series,
     recs: &[Rec],
     run: &mut Run,
-    done: &[(&str, SeriesStatus)],
+    done: &[Done],
 ) {
     let immune = is_immune(env, antigen);
     // A bound on the 7.6 loop: each pass skips one target dose.

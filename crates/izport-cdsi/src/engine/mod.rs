@@ -502,6 +502,15 @@ pub(crate) fn age_row(ages: &[AgeRule], anchor: Date) -> Option<&AgeRule> {
         .find(|a| relevant(a.effective, a.cessation, anchor))
 }
 
+/// A series already evaluated and forecast, as Completed Series conditions see it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Done<'a> {
+    pub group: &'a str,
+    pub status: SeriesStatus,
+    /// Date of the last valid dose (when the series is complete, the date it was completed).
+    pub completed_on: Option<Date>,
+}
+
 /// One relevant patient series while it is being evaluated and forecast.
 #[derive(Clone, Debug)]
 pub(crate) struct Run {
@@ -651,9 +660,19 @@ fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> (AntigenAssessment, Vec
     for &si in &order {
         let s = &antigen.series[si];
         let mut run = Run::new(si, s, recs.len());
-        let done: Vec<(&str, SeriesStatus)> = runs
+        let done: Vec<Done> = runs
             .iter()
-            .map(|r| (antigen.series[r.series].select.group.as_str(), r.status))
+            .map(|r| Done {
+                group: antigen.series[r.series].select.group.as_str(),
+                status: r.status,
+                completed_on: r
+                    .targets
+                    .iter()
+                    .filter_map(|t| t.satisfied_by)
+                    .filter_map(|i| recs.get(i))
+                    .map(|x| x.date)
+                    .max(),
+            })
             .collect();
         evaluate::evaluate_series(env, antigen, s, recs, &mut run, &done);
         forecast::forecast_series(env, antigen, s, recs, &mut run, &done);

@@ -1,6 +1,6 @@
 //! Conditional skip (6.2, 7.1, 7.6): Tables 6-6 to 6-11, CONDSKIP-1/2.
 
-use super::{relevant, Env, Rec, Run, SeriesStatus, MAX_DATE, MIN_DATE};
+use super::{relevant, Done, Env, Rec, Run, SeriesStatus, MAX_DATE, MIN_DATE};
 use crate::data::*;
 use crate::engine::EvaluationStatus;
 use jiff::civil::Date;
@@ -33,8 +33,8 @@ pub(crate) struct SkipFacts<'a> {
     pub env: &'a Env<'a>,
     pub recs: &'a [Rec<'a>],
     pub run: &'a Run,
-    /// Series groups of already evaluated series of the antigen, with their status.
-    pub done: &'a [(&'a str, SeriesStatus)],
+    /// Already evaluated series of the antigen.
+    pub done: &'a [Done<'a>],
 }
 
 /// Table 6-11 over every conditional skip instance of the dose that applies in this use.
@@ -88,11 +88,16 @@ fn condition_met(f: &SkipFacts, c: &SkipCondition, inp: &SkipInput) -> bool {
     match c.kind {
         // Table 6-6
         ConditionKind::Age => begin_age <= inp.reference && inp.reference < end_age,
-        // Table 6-7
-        ConditionKind::CompletedSeries => f
-            .done
-            .iter()
-            .any(|(g, st)| *st == SeriesStatus::Complete && c.series_groups.iter().any(|x| x == g)),
+        // Table 6-7, judged as of the reference date: when evaluating a dose, the other series
+        // must have been completed by an earlier dose.
+        ConditionKind::CompletedSeries => f.done.iter().any(|d| {
+            d.status == SeriesStatus::Complete
+                && c.series_groups.iter().any(|x| x == d.group)
+                && d.completed_on.is_none_or(|on| match inp.used_in {
+                    Use::Evaluation => on < inp.reference,
+                    Use::Forecast => on <= inp.reference,
+                })
+        }),
         // Table 6-8
         ConditionKind::Interval => match (inp.previous, c.interval) {
             (Some(p), Some(iv)) => inp.reference >= iv.add_to(p),
