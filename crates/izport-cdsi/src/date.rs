@@ -178,21 +178,48 @@ pub fn add_months(date: Date, months: i32) -> Date {
     }
 }
 
-/// Adds a signed number of days (CALCDT-3, CALCDT-4), saturating at jiff's date range.
+/// Adds a signed number of days (CALCDT-3, CALCDT-4), saturating at years 1 and 9998.
 pub fn add_days(date: Date, days: i32) -> Date {
     if days == 0 {
         return date;
     }
-    match date.checked_add(jiff::Span::new().days(i64::from(days))) {
-        Ok(d) => d,
-        Err(_) => {
-            if days < 0 {
-                Date::MIN
-            } else {
-                Date::MAX
-            }
-        }
+    let n = days_from_civil(date) + i64::from(days);
+    civil_from_days(n)
+}
+
+/// Days since 1970-01-01 (proleptic Gregorian calendar).
+fn days_from_civil(d: Date) -> i64 {
+    let (y, m, dd) = (
+        i64::from(d.year()),
+        i64::from(d.month()),
+        i64::from(d.day()),
+    );
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + dd - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(n: i64) -> Date {
+    let z = n + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    if y < i64::from(MIN_YEAR) {
+        return Date::new(MIN_YEAR as i16, 1, 1).unwrap_or(Date::MIN);
     }
+    if y > i64::from(MAX_YEAR) {
+        return Date::new(MAX_YEAR as i16, 12, 31).unwrap_or(Date::MAX);
+    }
+    Date::new(y as i16, m as i8, d as i8).unwrap_or(Date::MAX)
 }
 
 /// Parses a date written `YYYYMMDD`, `YYYY-MM-DD`, `MM/DD/YYYY` or `M/D/YYYY` (surrounding space
@@ -351,6 +378,21 @@ mod tests {
         ] {
             let o = off(s);
             assert_eq!(off(&o.to_string()), o, "{s}");
+        }
+    }
+
+    #[test]
+    fn day_arithmetic_matches_jiff() {
+        let mut day = d("1899-12-25");
+        for step in [
+            1, 7, 28, 31, 59, 365, 366, 1461, -3, -400, 100_000, -100_000,
+        ] {
+            let ours = add_days(day, step);
+            let theirs = day
+                .checked_add(jiff::Span::new().days(i64::from(step)))
+                .unwrap();
+            assert_eq!(ours, theirs, "{day} + {step}");
+            day = ours;
         }
     }
 

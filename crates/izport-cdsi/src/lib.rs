@@ -19,7 +19,7 @@ pub use date::Offset;
 pub use engine::{
     assess, AdministeredDose, AntigenAssessment, Assessment, DoseAssessment, DoseComponent,
     DoseEvaluation, EvaluationReason, EvaluationStatus, GroupForecast, LotExpiration,
-    ObservationCode, Patient, PatientSeries, SeriesForecast, SeriesStatus, TargetDose,
+    ObservationCode, Patient, PatientSeries, Reasons, SeriesForecast, SeriesStatus, TargetDose,
     TargetDoseStatus, VaccineGroupAssessment,
 };
 

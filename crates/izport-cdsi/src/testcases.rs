@@ -458,8 +458,7 @@ fn compare(
                     td.expected_reason
                 ));
             } else if let Some(want) = categorize_text(&td.expected_reason) {
-                let ours: Vec<ReasonCategory> =
-                    e.reasons.iter().filter_map(|r| categorize(*r)).collect();
+                let ours: Vec<ReasonCategory> = e.reasons.iter().filter_map(categorize).collect();
                 if !ours.contains(&want) {
                     reason_notes.push(format!(
                         "dose {pos} {}: CDC reason {:?} ({want:?}), ours {:?}",

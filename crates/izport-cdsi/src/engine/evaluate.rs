@@ -18,7 +18,7 @@ pub(crate) fn evaluate_series(
             let Some(target) = run.targets.get(run.next) else {
                 run.evals[r] = Some(EvalResult {
                     status: EvaluationStatus::Extraneous,
-                    reasons: vec![EvaluationReason::SeriesAlreadyComplete],
+                    reasons: Reasons::one(EvaluationReason::SeriesAlreadyComplete),
                     target: None,
                     inadvertent: false,
                 });
@@ -32,11 +32,11 @@ pub(crate) fn evaluate_series(
             if expired || rec.substandard {
                 run.evals[r] = Some(EvalResult {
                     status: EvaluationStatus::SubStandard,
-                    reasons: vec![if expired {
+                    reasons: Reasons::one(if expired {
                         EvaluationReason::Expired
                     } else {
                         EvaluationReason::DoseCondition
-                    }],
+                    }),
                     target: Some(run.next),
                     inadvertent: false,
                 });
@@ -205,12 +205,12 @@ fn evaluate_dose(
 ) -> EvalResult {
     let rec = &recs[r];
     let d = rec.date;
-    let mut reasons = Vec::new();
+    let mut reasons = Reasons::empty();
     // 6.3 Inadvertent vaccine
     if sd.inadvertent_vaccines.iter().any(|v| v.cvx == rec.cvx) {
         return EvalResult {
             status: EvaluationStatus::NotValid,
-            reasons: vec![EvaluationReason::Inadvertent],
+            reasons: Reasons::one(EvaluationReason::Inadvertent),
             target: Some(run.next),
             inadvertent: true,
         };
@@ -308,12 +308,7 @@ fn in_window(env: &Env, begin: &Option<Offset>, end: &Option<Offset>, d: Date) -
 }
 
 /// 6.8 then 6.9. Returns whether the vaccine is preferable or allowable.
-fn vaccine_check(
-    env: &Env,
-    sd: &SeriesDose,
-    rec: &Rec,
-    reasons: &mut Vec<EvaluationReason>,
-) -> bool {
+fn vaccine_check(env: &Env, sd: &SeriesDose, rec: &Rec, reasons: &mut Reasons) -> bool {
     let d = rec.date;
     let mut pref_reason = None;
     for v in sd.preferable_vaccines.iter().filter(|v| v.cvx == rec.cvx) {

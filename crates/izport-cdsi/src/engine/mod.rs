@@ -167,6 +167,69 @@ impl EvaluationReason {
     }
 }
 
+impl EvaluationReason {
+    const ALL: [EvaluationReason; 16] = [
+        EvaluationReason::Expired,
+        EvaluationReason::DoseCondition,
+        EvaluationReason::Inadvertent,
+        EvaluationReason::AgeTooYoung,
+        EvaluationReason::AgeGracePeriod,
+        EvaluationReason::AgeTooOld,
+        EvaluationReason::IntervalTooSoon,
+        EvaluationReason::IntervalGracePeriod,
+        EvaluationReason::AllowableInterval,
+        EvaluationReason::LiveVirusConflict,
+        EvaluationReason::PreferableVaccineOutOfAge,
+        EvaluationReason::PreferableVaccineWrongProduct,
+        EvaluationReason::AllowableVaccine,
+        EvaluationReason::AllowableVaccineOutOfAge,
+        EvaluationReason::NotPreferableOrAllowable,
+        EvaluationReason::SeriesAlreadyComplete,
+    ];
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// A set of evaluation reasons (cheap to copy), iterated in a fixed order.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Reasons(u32);
+
+impl Reasons {
+    /// No reason.
+    pub const fn empty() -> Reasons {
+        Reasons(0)
+    }
+    /// A set of one reason.
+    pub fn one(r: EvaluationReason) -> Reasons {
+        Reasons(r.bit())
+    }
+    /// Adds a reason.
+    pub fn push(&mut self, r: EvaluationReason) {
+        self.0 |= r.bit();
+    }
+    /// Whether the set holds a reason.
+    pub fn contains(&self, r: EvaluationReason) -> bool {
+        self.0 & r.bit() != 0
+    }
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+    /// The reasons.
+    pub fn iter(&self) -> impl Iterator<Item = EvaluationReason> + '_ {
+        EvaluationReason::ALL
+            .into_iter()
+            .filter(move |r| self.contains(*r))
+    }
+}
+
+impl std::fmt::Debug for Reasons {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// Target dose status (Table 3-2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetDoseStatus {
@@ -221,7 +284,7 @@ pub struct DoseEvaluation {
     /// Status.
     pub status: EvaluationStatus,
     /// Reasons.
-    pub reasons: Vec<EvaluationReason>,
+    pub reasons: Reasons,
     /// 1-based target dose number the dose was evaluated against (None when no target was
     /// left).
     pub target_dose: Option<usize>,
@@ -385,7 +448,7 @@ pub struct DoseComponent {
     /// Status.
     pub status: EvaluationStatus,
     /// Reasons.
-    pub reasons: Vec<EvaluationReason>,
+    pub reasons: Reasons,
     /// Target dose number evaluated against (None when the series had no target left).
     pub target_dose: Option<usize>,
     /// Whether the dose satisfied that target dose.
@@ -458,6 +521,9 @@ impl Env<'_> {
         o.as_ref().map(|o| o.add_to(self.patient.birth_date))
     }
     pub fn has_observation(&self, code: &str) -> bool {
+        if self.observations.is_empty() {
+            return false;
+        }
         let c = observation_key(code);
         !c.is_empty()
             && self
@@ -467,6 +533,9 @@ impl Env<'_> {
     }
     /// Latest date of an active observation.
     pub fn observation_date(&self, code: &str) -> Option<Date> {
+        if self.observations.is_empty() {
+            return None;
+        }
         let c = observation_key(code);
         self.observations
             .iter()
@@ -529,7 +598,7 @@ pub(crate) struct Run {
 #[derive(Clone, Debug)]
 pub(crate) struct EvalResult {
     pub status: EvaluationStatus,
-    pub reasons: Vec<EvaluationReason>,
+    pub reasons: Reasons,
     pub target: Option<usize>,
     pub inadvertent: bool,
 }
@@ -699,7 +768,7 @@ fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> (AntigenAssessment, Vec
                             date: rec.date,
                             cvx: rec.cvx,
                             status: e.status,
-                            reasons: e.reasons.clone(),
+                            reasons: e.reasons,
                             target_dose: e.target.map(|t| t + 1),
                         })
                     })
@@ -782,7 +851,7 @@ pub fn assess(
                         series: s.name.clone(),
                         series_type: s.series_type,
                         status: e.status,
-                        reasons: e.reasons.clone(),
+                        reasons: e.reasons,
                         target_dose: e.target_dose,
                         satisfied,
                         doses_in_series: s.doses_in_series,

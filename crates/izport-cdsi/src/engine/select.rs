@@ -4,11 +4,12 @@ use super::*;
 
 /// Facts about a relevant patient series that the selection rules use.
 #[derive(Clone, Debug)]
-pub(crate) struct Facts {
+pub(crate) struct Facts<'a> {
     pub run: usize,
     pub series_type: SeriesType,
-    pub group: String,
-    pub priority: String,
+    pub group: &'a str,
+    /// Series priority as a rank (`A` = 0 is highest); None when not given.
+    pub priority: Option<u8>,
     pub preference: u32,
     pub default_series: bool,
     pub product_path: bool,
@@ -28,13 +29,19 @@ pub(crate) struct Facts {
     pub completable: bool,
 }
 
-impl Facts {
+impl Facts<'_> {
     fn in_process(&self) -> bool {
         self.valid > 0 && self.status == SeriesStatus::NotComplete
     }
 }
 
-fn facts(env: &Env, antigen: &Antigen, recs: &[Rec], run: &Run, index: usize) -> Option<Facts> {
+fn facts<'a>(
+    env: &Env,
+    antigen: &'a Antigen,
+    recs: &[Rec],
+    run: &Run,
+    index: usize,
+) -> Option<Facts<'a>> {
     let s = antigen.series.get(run.series)?;
     let valid = run.satisfied();
     let first_valid = recs
@@ -93,8 +100,14 @@ fn facts(env: &Env, antigen: &Antigen, recs: &[Rec], run: &Run, index: usize) ->
     Some(Facts {
         run: index,
         series_type: s.series_type,
-        group: s.select.group.clone(),
-        priority: s.select.priority.trim().to_ascii_uppercase(),
+        group: s.select.group.as_str(),
+        priority: s
+            .select
+            .priority
+            .trim()
+            .bytes()
+            .next()
+            .map(|b| b.to_ascii_uppercase().wrapping_sub(b'A')),
         preference: s.select.preference.unwrap_or(u32::MAX),
         default_series: s.select.default_series,
         product_path: s.select.product_path,
@@ -203,11 +216,7 @@ fn prioritized(all: &[Facts], members: &[usize], scores: &mut [Option<i32>]) -> 
     // SELECTB-24
     let all_ci = m.iter().all(|f| f.status == SeriesStatus::Contraindicated);
     let candidate = |f: &Facts| all_ci || f.status != SeriesStatus::Contraindicated;
-    let top_priority = m
-        .iter()
-        .map(|f| f.priority.clone())
-        .filter(|p| !p.is_empty())
-        .min();
+    let top_priority = m.iter().filter_map(|f| f.priority).min();
     let any_valid = m.iter().any(|f| f.valid > 0);
     let has_default = m.iter().any(|f| f.default_series);
     // SELECTSCORE-2
@@ -219,9 +228,10 @@ fn prioritized(all: &[Facts], members: &[usize], scores: &mut [Option<i32>]) -> 
             match f.series_type {
                 SeriesType::Risk => {
                     candidate(f)
-                        && top_priority
-                            .as_ref()
-                            .is_none_or(|p| f.priority.is_empty() || &f.priority <= p)
+                        && match (f.priority, top_priority) {
+                            (Some(p), Some(top)) => p <= top,
+                            _ => true,
+                        }
                 }
                 SeriesType::Standard => {
                     candidate(f)
@@ -297,16 +307,16 @@ pub(crate) fn select_best(env: &Env, antigen: &Antigen, recs: &[Rec], runs: &mut
         .collect();
     let mut groups: Vec<&str> = Vec::new();
     for f in &all {
-        if !groups.contains(&f.group.as_str()) {
-            groups.push(&f.group);
+        if !groups.contains(&f.group) {
+            groups.push(f.group);
         }
     }
     let mut scores: Vec<Option<i32>> = vec![None; all.len()];
-    let mut chosen: Vec<(String, usize)> = Vec::new();
+    let mut chosen: Vec<(&str, usize)> = Vec::new();
     for g in &groups {
         let members: Vec<usize> = (0..all.len()).filter(|&i| all[i].group == *g).collect();
         if let Some(p) = prioritized(&all, &members, &mut scores) {
-            chosen.push((g.to_string(), p));
+            chosen.push((g, p));
         }
     }
     // Table 8-14
@@ -315,9 +325,8 @@ pub(crate) fn select_best(env: &Env, antigen: &Antigen, recs: &[Rec], runs: &mut
         let Some(series) = runs.get(f.run).and_then(|r| antigen.series.get(r.series)) else {
             continue;
         };
-        let equivalent = |other: &str| {
-            other != g.as_str() && series.equivalent_series_groups.iter().any(|e| e == other)
-        };
+        let equivalent =
+            |other: &str| other != *g && series.equivalent_series_groups.iter().any(|e| e == other);
         let best = if f.status == SeriesStatus::Complete {
             true
         } else {
@@ -349,12 +358,12 @@ pub(crate) fn select_best(env: &Env, antigen: &Antigen, recs: &[Rec], runs: &mut
 mod tests {
     use super::*;
 
-    fn f(valid: usize, status: SeriesStatus) -> Facts {
+    fn f(valid: usize, status: SeriesStatus) -> Facts<'static> {
         Facts {
             run: 0,
             series_type: SeriesType::Standard,
-            group: "1".into(),
-            priority: "A".into(),
+            group: "1",
+            priority: Some(0),
             preference: 1,
             default_series: false,
             product_path: false,
