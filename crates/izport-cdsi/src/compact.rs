@@ -529,12 +529,13 @@ fn parse_compact_offset(t: &str) -> R<Option<Offset>> {
         }
         let v: i32 = t[st..i].parse().map_err(|_| bad())?;
         let v = v * sign;
-        match b[i] {
-            b'y' => o.years += v,
-            b'm' => o.months += v,
-            b'd' => o.days += v,
+        let field = match b[i] {
+            b'y' => &mut o.years,
+            b'm' => &mut o.months,
+            b'd' => &mut o.days,
             _ => return Err(bad()),
-        }
+        };
+        *field = field.checked_add(v).ok_or_else(bad)?;
         i += 1;
     }
     Ok(Some(o))

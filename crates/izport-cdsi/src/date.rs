@@ -91,13 +91,16 @@ impl Offset {
             }
             let unit = t[ustart..i].to_ascii_lowercase();
             let v = sign.checked_mul(n).ok_or_else(err)?;
-            match unit.as_str() {
-                "year" | "years" | "yr" | "yrs" | "y" => out.years += v,
-                "month" | "months" | "mo" | "mos" | "m" => out.months += v,
-                "week" | "weeks" | "wk" | "wks" | "w" => out.days += v * 7,
-                "day" | "days" | "d" => out.days += v,
+            let (field, v) = match unit.as_str() {
+                "year" | "years" | "yr" | "yrs" | "y" => (&mut out.years, v),
+                "month" | "months" | "mo" | "mos" | "m" => (&mut out.months, v),
+                "week" | "weeks" | "wk" | "wks" | "w" => {
+                    (&mut out.days, v.checked_mul(7).ok_or_else(err)?)
+                }
+                "day" | "days" | "d" => (&mut out.days, v),
                 _ => return Err(err()),
-            }
+            };
+            *field = field.checked_add(v).ok_or_else(err)?;
             terms += 1;
             sign = 1;
             expect_term = false;
@@ -109,8 +112,8 @@ impl Offset {
     }
 
     /// Total signed months (years × 12 + months).
-    pub fn total_months(&self) -> i32 {
-        self.years * 12 + self.months
+    pub fn total_months(&self) -> i64 {
+        i64::from(self.years) * 12 + i64::from(self.months)
     }
 
     /// `date + self` by CALCDT-1..6.
@@ -152,28 +155,31 @@ impl fmt::Display for Offset {
 
 const MIN_YEAR: i32 = 1;
 const MAX_YEAR: i32 = 9998;
+/// Results saturate at these dates.
+const LOWEST: Date = jiff::civil::date(1, 1, 1);
+const HIGHEST: Date = jiff::civil::date(9998, 12, 31);
 
 /// Adds a signed number of months holding the day constant; a day that does not exist in the
 /// resulting month moves to the first of the following month (CALCDT-2, CALCDT-5).
-pub fn add_months(date: Date, months: i32) -> Date {
+pub fn add_months(date: Date, months: i64) -> Date {
     if months == 0 {
         return date;
     }
-    let index = i64::from(date.year()) * 12 + i64::from(date.month() - 1) + i64::from(months);
+    let index = (i64::from(date.year()) * 12 + i64::from(date.month() - 1)).saturating_add(months);
     let year = index.div_euclid(12);
     let month = index.rem_euclid(12) + 1;
     if year < i64::from(MIN_YEAR) {
-        return Date::MIN;
+        return LOWEST;
     }
     if year > i64::from(MAX_YEAR) {
-        return Date::MAX;
+        return HIGHEST;
     }
     let (y, m) = (year as i16, month as i8);
     match Date::new(y, m, date.day()) {
         Ok(d) => d,
         Err(_) => {
             let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-            Date::new(ny, nm, 1).unwrap_or(Date::MAX)
+            Date::new(ny, nm, 1).unwrap_or(HIGHEST)
         }
     }
 }
@@ -214,12 +220,12 @@ fn civil_from_days(n: i64) -> Date {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     if y < i64::from(MIN_YEAR) {
-        return Date::new(MIN_YEAR as i16, 1, 1).unwrap_or(Date::MIN);
+        return LOWEST;
     }
     if y > i64::from(MAX_YEAR) {
-        return Date::new(MAX_YEAR as i16, 12, 31).unwrap_or(Date::MAX);
+        return HIGHEST;
     }
-    Date::new(y as i16, m as i8, d as i8).unwrap_or(Date::MAX)
+    Date::new(y as i16, m as i8, d as i8).unwrap_or(HIGHEST)
 }
 
 /// Parses a date written `YYYYMMDD`, `YYYY-MM-DD`, `MM/DD/YYYY` or `M/D/YYYY` (surrounding space
@@ -364,6 +370,11 @@ mod tests {
         assert!(Offset::parse("6 fortnights").is_err());
         assert!(Offset::parse("6 weeks -").is_err());
         assert!(Offset::parse("6").is_err());
+        assert!(Offset::parse("2147483647 weeks").is_err());
+        assert!(Offset::parse("2147483647 days + 1 day").is_err());
+        // Absurd but valid offsets saturate instead of overflowing.
+        let huge = Offset::parse("2147483647 years").unwrap().unwrap();
+        assert_eq!(huge.add_to(d("2000-01-01")).year(), 9998);
     }
 
     #[test]
