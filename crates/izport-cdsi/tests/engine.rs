@@ -169,3 +169,33 @@ fn unknown_cvx_is_ignored() {
     assert!(a.doses[0].components.is_empty());
     assert_eq!(a.vaccine_groups.len(), 26);
 }
+
+// Table 7-7 reads "all preferable vaccines for the relevant patient series". Observation 079
+// (encephalopathy after a pertussis-containing dose) lists every DTaP and Tdap vaccine in the 4.64
+// Diphtheria, Tetanus and Pertussis data. Every preferable vaccine of the Pertussis standard series
+// is on that list, so the series is Contraindicated; the Diphtheria and Tetanus series also prefer
+// Td (CVX 09, 113) from 7 years, so they are not, and forecast dose 2. The vaccine group is
+// Contraindicated (Table 9-4: a contraindicated member comes first).
+#[test]
+fn vaccine_contraindication_covers_the_whole_series() {
+    let dob = date(2011, 2, 2);
+    let doses = [dose("a", date(2011, 4, 2), 110)];
+    let obs = [izport_cdsi::ObservationCode {
+        code: "079".into(),
+        date: None,
+    }];
+    let a = assess(&data(), &child(dob), &doses, &obs, date(2011, 4, 2));
+    let best = |antigen: &str| {
+        a.antigen(antigen)
+            .and_then(|x| x.best_series().next())
+            .map(|s| s.status)
+    };
+    assert_eq!(best("Pertussis"), Some(SeriesStatus::Contraindicated));
+    assert_eq!(best("Diphtheria"), Some(SeriesStatus::NotComplete));
+    assert_eq!(best("Tetanus"), Some(SeriesStatus::NotComplete));
+    let g = a
+        .vaccine_group("DTaP/Tdap/Td")
+        .and_then(|g| g.primary())
+        .expect("a DTaP forecast");
+    assert_eq!(g.status, SeriesStatus::Contraindicated);
+}

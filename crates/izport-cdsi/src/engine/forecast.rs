@@ -127,8 +127,10 @@ fn country_key(c: &str) -> String {
 }
 
 /// Tables 7-5 to 7-7: an antigen contraindication applies, or every preferable vaccine of the
-/// target dose is contraindicated.
-fn is_contraindicated(env: &Env, antigen: &Antigen, sd: &SeriesDose) -> bool {
+/// relevant patient series (Table 7-7: "all preferable vaccines for the relevant patient
+/// series", every series dose, not only the target dose) has a vaccine contraindication that
+/// applies.
+fn is_contraindicated(env: &Env, antigen: &Antigen, series: &Series) -> bool {
     let window = |b: &Option<Offset>, e: &Option<Offset>| {
         env.age_date(b).unwrap_or(MIN_DATE) <= env.today
             && env.today < env.age_date(e).unwrap_or(MAX_DATE)
@@ -140,11 +142,15 @@ fn is_contraindicated(env: &Env, antigen: &Antigen, sd: &SeriesDose) -> bool {
     {
         return true;
     }
-    !sd.preferable_vaccines.is_empty()
-        && sd
-            .preferable_vaccines
-            .iter()
-            .all(|v| vaccine_contraindicated(env, antigen, v.cvx))
+    if antigen.vaccine_contraindications.is_empty() {
+        return false;
+    }
+    let mut preferable = series
+        .doses
+        .iter()
+        .flat_map(|d| d.preferable_vaccines.iter())
+        .peekable();
+    preferable.peek().is_some() && preferable.all(|v| vaccine_contraindicated(env, antigen, v.cvx))
 }
 
 pub(crate) fn vaccine_contraindicated(env: &Env, antigen: &Antigen, cvx: Cvx) -> bool {
@@ -184,7 +190,7 @@ fn forecast_once(
     if immune {
         return (SeriesStatus::Immune, None);
     }
-    if is_contraindicated(env, antigen, sd) {
+    if is_contraindicated(env, antigen, series) {
         return (SeriesStatus::Contraindicated, None);
     }
     let season_end = sd.season.as_ref().and_then(|s| s.end);
