@@ -65,26 +65,19 @@ fn facts<'a>(
         .filter(|t| t.status == TargetDoseStatus::NotSatisfied)
         .count();
     let earliest = run.forecast.as_ref().and_then(|f| f.earliest);
-    // SELECTB-12: the earliest date, then each remaining target dose's minimum interval.
+    // SELECTB-12: the earliest date plus the latest minimum interval of the remaining target
+    // doses (those after the one forecast), i.e. the latest of earliest + each such interval.
     let finish = earliest.map(|e| {
-        let mut d = e;
-        for t in run.targets.iter().skip(run.next + 1) {
-            if t.status != TargetDoseStatus::NotSatisfied {
-                continue;
-            }
-            let min = s.doses.get(t.series_dose).and_then(|sd| {
-                sd.intervals
-                    .iter()
-                    .filter(|i| relevant(i.effective, i.cessation, env.today))
-                    .filter_map(|i| i.min)
-                    .map(|o| o.add_to(d))
-                    .max()
-            });
-            if let Some(m) = min {
-                d = d.max(m);
-            }
-        }
-        d
+        run.targets
+            .iter()
+            .skip(run.next + 1)
+            .filter(|t| t.status == TargetDoseStatus::NotSatisfied)
+            .filter_map(|t| s.doses.get(t.series_dose))
+            .flat_map(|sd| sd.intervals.iter())
+            .filter(|i| relevant(i.effective, i.cessation, env.today))
+            .filter_map(|i| i.min)
+            .map(|o| o.add_to(e))
+            .fold(e, Date::max)
     });
     // SELECTB-3: before the maximum age of the last target dose.
     let last_max = run
