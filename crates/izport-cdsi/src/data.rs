@@ -741,10 +741,10 @@ pub(crate) type AntigenAssociation = (usize, Option<Offset>, Option<Offset>);
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Index {
     pub antigen_by_name: HashMap<String, usize>,
-    /// CVX → (antigen index, association begin age, end age).
-    pub cvx_antigens: HashMap<Cvx, Vec<AntigenAssociation>>,
-    /// current (impacted) CVX → conflict indexes.
-    pub conflicts_by_current: HashMap<Cvx, Vec<usize>>,
+    /// CVX → (antigen index, association begin age, end age), indexed by CVX.
+    pub cvx_antigens: Vec<Vec<AntigenAssociation>>,
+    /// current (impacted) CVX → conflict indexes, indexed by CVX.
+    pub conflicts_by_current: Vec<Vec<usize>>,
     /// antigen index → vaccine group index.
     pub group_of_antigen: Vec<Option<usize>>,
     /// vaccine group → antigen indexes.
@@ -805,6 +805,15 @@ fn system_key(system: &str) -> String {
     }
 }
 
+/// The entry of a table indexed by CVX, grown as needed.
+fn slot<T>(table: &mut Vec<Vec<T>>, cvx: Cvx) -> &mut Vec<T> {
+    let i = usize::from(cvx);
+    if table.len() <= i {
+        table.resize_with(i + 1, Vec::new);
+    }
+    &mut table[i]
+}
+
 impl SupportingData {
     /// Assembles a data set and builds its indexes. Antigens are sorted by name.
     pub fn new(
@@ -835,7 +844,7 @@ impl SupportingData {
             ix.antigen_by_name.insert(key(&a.name), i);
         }
         for m in &self.cvx_map {
-            let v = ix.cvx_antigens.entry(m.cvx).or_default();
+            let v = slot(&mut ix.cvx_antigens, m.cvx);
             for a in &m.associations {
                 if let Some(&ai) = ix.antigen_by_name.get(&key(&a.antigen)) {
                     v.push((ai, a.begin_age, a.end_age));
@@ -843,10 +852,7 @@ impl SupportingData {
             }
         }
         for (i, c) in self.live_virus_conflicts.iter().enumerate() {
-            ix.conflicts_by_current
-                .entry(c.current_cvx)
-                .or_default()
-                .push(i);
+            slot(&mut ix.conflicts_by_current, c.current_cvx).push(i);
         }
         ix.group_of_antigen = vec![None; self.antigens.len()];
         for (gi, g) in self.vaccine_groups.iter().enumerate() {
@@ -925,7 +931,7 @@ impl SupportingData {
     pub fn antigens_of_cvx(&self, cvx: Cvx) -> impl Iterator<Item = usize> + '_ {
         self.index
             .cvx_antigens
-            .get(&cvx)
+            .get(usize::from(cvx))
             .into_iter()
             .flatten()
             .map(|x| x.0)
@@ -954,7 +960,7 @@ impl SupportingData {
     pub(crate) fn conflicts_impacting(&self, cvx: Cvx) -> &[usize] {
         self.index
             .conflicts_by_current
-            .get(&cvx)
+            .get(usize::from(cvx))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
@@ -962,7 +968,7 @@ impl SupportingData {
     pub(crate) fn cvx_associations(&self, cvx: Cvx) -> &[AntigenAssociation] {
         self.index
             .cvx_antigens
-            .get(&cvx)
+            .get(usize::from(cvx))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }

@@ -7,13 +7,12 @@ use super::*;
 /// 7.1 – 7.6 for one series; sets `run.status` and `run.forecast`.
 pub(crate) fn forecast_series(
     env: &Env,
-    antigen: &Antigen,
+    facts: &AntigenFacts,
     series: &Series,
     recs: &[Rec],
     run: &mut Run,
     done: &[Done],
 ) {
-    let immune = is_immune(env, antigen);
     // A bound on the 7.6 loop: each pass skips one target dose.
     for _ in 0..=run.targets.len() {
         // 7.1 Conditional skip against the assessment date.
@@ -43,7 +42,7 @@ pub(crate) fn forecast_series(
             }
             mark_skipped(run);
         }
-        let (status, forecast) = forecast_once(env, antigen, series, recs, run, immune);
+        let (status, forecast) = forecast_once(env, facts, series, recs, run);
         run.status = status;
         run.forecast = None;
         let Some(fc) = forecast else {
@@ -90,8 +89,77 @@ fn mark_skipped(run: &mut Run) {
     run.next += 1;
 }
 
+/// The facts of 7.2 and 7.3 that depend only on the patient and the antigen (not on the
+/// series), worked out once per antigen.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AntigenFacts {
+    /// Table 7-3: evidence of immunity.
+    pub immune: bool,
+    /// Table 7-5: an antigen contraindication applies.
+    pub antigen_contraindicated: bool,
+    /// Table 7-6: the vaccine types (CVX) with a vaccine contraindication that applies on the
+    /// assessment date.
+    pub contraindicated_cvx: Vec<Cvx>,
+}
+
+impl AntigenFacts {
+    pub fn new(env: &Env, antigen: &Antigen) -> AntigenFacts {
+        let mut facts = AntigenFacts {
+            immune: is_immune(env, antigen),
+            ..AntigenFacts::default()
+        };
+        if env.observations.is_empty() {
+            return facts;
+        }
+        let in_window = |b: &Option<Offset>, e: &Option<Offset>| {
+            env.age_date(b).unwrap_or(MIN_DATE) <= env.today
+                && env.today < env.age_date(e).unwrap_or(MAX_DATE)
+        };
+        facts.antigen_contraindicated = antigen
+            .antigen_contraindications
+            .iter()
+            .any(|c| env.has_observation(&c.code) && in_window(&c.begin_age, &c.end_age));
+        for c in &antigen.vaccine_contraindications {
+            if !env.has_observation(&c.code) {
+                continue;
+            }
+            for v in &c.vaccines {
+                if in_window(&v.begin_age, &v.end_age)
+                    && !facts.contraindicated_cvx.contains(&v.cvx)
+                {
+                    facts.contraindicated_cvx.push(v.cvx);
+                }
+            }
+        }
+        facts
+    }
+
+    /// Table 7-6: a vaccine contraindication applies to this vaccine type.
+    pub fn vaccine_contraindicated(&self, cvx: Cvx) -> bool {
+        self.contraindicated_cvx.contains(&cvx)
+    }
+
+    /// Table 7-7: an antigen contraindication applies, or every preferable vaccine of the
+    /// relevant patient series ("all preferable vaccines for the relevant patient series", every
+    /// series dose, not only the target dose's) has a vaccine contraindication that applies.
+    pub fn series_contraindicated(&self, series: &Series) -> bool {
+        if self.antigen_contraindicated {
+            return true;
+        }
+        if self.contraindicated_cvx.is_empty() {
+            return false;
+        }
+        let mut preferable = series
+            .doses
+            .iter()
+            .flat_map(|d| d.preferable_vaccines.iter())
+            .peekable();
+        preferable.peek().is_some() && preferable.all(|v| self.vaccine_contraindicated(v.cvx))
+    }
+}
+
 /// Table 7-3.
-pub(crate) fn is_immune(env: &Env, antigen: &Antigen) -> bool {
+fn is_immune(env: &Env, antigen: &Antigen) -> bool {
     if antigen
         .immunity
         .clinical_history
@@ -126,53 +194,14 @@ fn country_key(c: &str) -> String {
     }
 }
 
-/// Tables 7-5 to 7-7: an antigen contraindication applies, or every preferable vaccine of the
-/// relevant patient series (Table 7-7: "all preferable vaccines for the relevant patient
-/// series", every series dose, not only the target dose) has a vaccine contraindication that
-/// applies.
-fn is_contraindicated(env: &Env, antigen: &Antigen, series: &Series) -> bool {
-    let window = |b: &Option<Offset>, e: &Option<Offset>| {
-        env.age_date(b).unwrap_or(MIN_DATE) <= env.today
-            && env.today < env.age_date(e).unwrap_or(MAX_DATE)
-    };
-    if antigen
-        .antigen_contraindications
-        .iter()
-        .any(|c| env.has_observation(&c.code) && window(&c.begin_age, &c.end_age))
-    {
-        return true;
-    }
-    if antigen.vaccine_contraindications.is_empty() {
-        return false;
-    }
-    let mut preferable = series
-        .doses
-        .iter()
-        .flat_map(|d| d.preferable_vaccines.iter())
-        .peekable();
-    preferable.peek().is_some() && preferable.all(|v| vaccine_contraindicated(env, antigen, v.cvx))
-}
-
-pub(crate) fn vaccine_contraindicated(env: &Env, antigen: &Antigen, cvx: Cvx) -> bool {
-    antigen.vaccine_contraindications.iter().any(|c| {
-        env.has_observation(&c.code)
-            && c.vaccines.iter().any(|v| {
-                v.cvx == cvx
-                    && env.age_date(&v.begin_age).unwrap_or(MIN_DATE) <= env.today
-                    && env.today < env.age_date(&v.end_age).unwrap_or(MAX_DATE)
-            })
-    })
-}
-
 /// 7.2 – 7.5 for the current target dose: the series status, and the forecast when Not
 /// Complete.
 fn forecast_once(
     env: &Env,
-    antigen: &Antigen,
+    facts: &AntigenFacts,
     series: &Series,
     recs: &[Rec],
     run: &Run,
-    immune: bool,
 ) -> (SeriesStatus, Option<SeriesForecast>) {
     let Some(sd) = run
         .targets
@@ -187,10 +216,10 @@ fn forecast_once(
         };
         return (status, None);
     };
-    if immune {
+    if facts.immune {
         return (SeriesStatus::Immune, None);
     }
-    if is_contraindicated(env, antigen, series) {
+    if facts.series_contraindicated(series) {
         return (SeriesStatus::Contraindicated, None);
     }
     let season_end = sd.season.as_ref().and_then(|s| s.end);
@@ -202,7 +231,7 @@ fn forecast_once(
     if max_age.is_some_and(|m| env.today >= m) {
         return (SeriesStatus::AgedOut, None);
     }
-    let fc = dates(env, antigen, series, sd, recs, run);
+    let fc = dates(env, facts, series, sd, recs, run);
     if let (Some(m), Some(e)) = (max_age, fc.earliest) {
         if e >= m {
             return (SeriesStatus::AgedOut, None);
@@ -214,7 +243,7 @@ fn forecast_once(
 /// FORECASTDTCAN-1, FORECASTDT-1..6, FORECASTRECVAC-1, FORECASTDN-1.
 pub(crate) fn dates(
     env: &Env,
-    antigen: &Antigen,
+    facts: &AntigenFacts,
     series: &Series,
     sd: &SeriesDose,
     recs: &[Rec],
@@ -306,7 +335,7 @@ pub(crate) fn dates(
         let b = env.age_date(&v.begin_age).unwrap_or(MIN_DATE);
         let e = env.age_date(&v.end_age).unwrap_or(MAX_DATE);
         let fits = (b <= earliest && earliest < e) || recommended.is_some_and(|r| b <= r && r < e);
-        let contraindicated = vaccine_contraindicated(env, antigen, v.cvx);
+        let contraindicated = facts.vaccine_contraindicated(v.cvx);
         if fits && !contraindicated && !recommended_vaccines.contains(&v.cvx) {
             recommended_vaccines.push(v.cvx);
         }

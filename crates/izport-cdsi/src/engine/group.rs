@@ -12,7 +12,7 @@ fn blend_type(t: SeriesType) -> SeriesType {
 /// Builds one forecast per vaccine group and series type present among the best series.
 pub(crate) fn vaccine_groups(
     env: &Env,
-    antigens: &[(AntigenAssessment, Vec<Run>)],
+    antigens: &[AntigenAssessment],
     _recs: &[Vec<Rec>],
 ) -> Vec<VaccineGroupAssessment> {
     let data = env.data;
@@ -24,7 +24,7 @@ pub(crate) fn vaccine_groups(
         let parts_all: Vec<(&AntigenAssessment, &PatientSeries)> = members
             .iter()
             .filter_map(|&ai| antigens.get(ai))
-            .flat_map(|(aa, _)| aa.best_series().map(move |s| (aa, s)))
+            .flat_map(|aa| aa.best_series().map(move |s| (aa, s)))
             .collect();
         let mut series_groups: Vec<(&str, SeriesType)> = Vec::new();
         for (_, s) in &parts_all {

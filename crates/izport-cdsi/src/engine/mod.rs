@@ -514,16 +514,61 @@ pub(crate) struct Env<'a> {
     pub doses: &'a [AdministeredDose],
     pub observations: &'a [ObservationCode],
     pub today: Date,
+    /// Birth date + offset, computed once per offset (the same ages recur across series).
+    pub ages: AgeDates,
+}
+
+/// A small memo of `birth date + offset` (the supporting data uses about 130 distinct offsets).
+pub(crate) struct AgeDates {
+    birth: Date,
+    slots: [std::cell::Cell<(u64, Date)>; AGE_SLOTS],
+}
+
+const AGE_SLOTS: usize = 256;
+const EMPTY_SLOT: u64 = u64::MAX;
+
+impl AgeDates {
+    pub fn new(birth: Date) -> AgeDates {
+        AgeDates {
+            birth,
+            slots: std::array::from_fn(|_| std::cell::Cell::new((EMPTY_SLOT, birth))),
+        }
+    }
+
+    /// `birth + o` (CALCDT-1..6).
+    pub fn get(&self, o: &Offset) -> Date {
+        let part = |v: i32| i16::try_from(v).ok().map(|v| u64::from(v as u16));
+        let key = match (part(o.years), part(o.months), part(o.days)) {
+            (Some(y), Some(m), Some(d)) => (y << 32) | (m << 16) | d,
+            _ => return o.add_to(self.birth),
+        };
+        let home = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+        for i in home..home + 8 {
+            let slot = &self.slots[i % AGE_SLOTS];
+            let (k, d) = slot.get();
+            if k == key {
+                return d;
+            }
+            if k == EMPTY_SLOT {
+                let d = o.add_to(self.birth);
+                slot.set((key, d));
+                return d;
+            }
+        }
+        o.add_to(self.birth)
+    }
 }
 
 impl Env<'_> {
+    #[inline]
     pub fn age_date(&self, o: &Option<Offset>) -> Option<Date> {
-        o.as_ref().map(|o| o.add_to(self.patient.birth_date))
+        o.as_ref().map(|o| self.ages.get(o))
     }
+    #[inline]
     pub fn has_observation(&self, code: &str) -> bool {
-        if self.observations.is_empty() {
-            return false;
-        }
+        !self.observations.is_empty() && self.observation_listed(code)
+    }
+    fn observation_listed(&self, code: &str) -> bool {
         let c = observation_key(code);
         !c.is_empty()
             && self
@@ -674,11 +719,14 @@ fn is_relevant(env: &Env, s: &Series) -> bool {
     }
     match s.series_type {
         SeriesType::Standard | SeriesType::EvaluationOnly => true,
-        SeriesType::Risk => s.indications.iter().any(|ind| {
-            env.has_observation(&ind.code)
-                && env.age_date(&ind.begin_age).unwrap_or(MIN_DATE) <= env.today
-                && env.today < env.age_date(&ind.end_age).unwrap_or(MAX_DATE)
-        }),
+        SeriesType::Risk => {
+            !env.observations.is_empty()
+                && s.indications.iter().any(|ind| {
+                    env.has_observation(&ind.code)
+                        && env.age_date(&ind.begin_age).unwrap_or(MIN_DATE) <= env.today
+                        && env.today < env.age_date(&ind.end_age).unwrap_or(MAX_DATE)
+                })
+        }
     }
 }
 
@@ -693,9 +741,10 @@ fn completed_series_refs(s: &Series) -> impl Iterator<Item = &String> {
         .flat_map(|c| c.series_groups.iter())
 }
 
-fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> (AntigenAssessment, Vec<Run>) {
+fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> AntigenAssessment {
     let antigen = &env.data.antigens[ai];
-    let relevant: Vec<usize> = antigen
+    let facts = forecast::AntigenFacts::new(env, antigen);
+    let mut pending: Vec<usize> = antigen
         .series
         .iter()
         .enumerate()
@@ -703,8 +752,7 @@ fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> (AntigenAssessment, Vec
         .map(|(i, _)| i)
         .collect();
     // Series whose skips ask whether another series group is complete go after that group.
-    let mut order: Vec<usize> = Vec::with_capacity(relevant.len());
-    let mut pending = relevant.clone();
+    let mut order: Vec<usize> = Vec::with_capacity(pending.len());
     while !pending.is_empty() {
         let before = pending.len();
         let mut i = 0;
@@ -726,33 +774,35 @@ fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> (AntigenAssessment, Vec
         }
     }
     let mut runs: Vec<Run> = Vec::with_capacity(order.len());
+    let mut done: Vec<Done> = Vec::with_capacity(order.len());
     for &si in &order {
         let s = &antigen.series[si];
         let mut run = Run::new(si, s, recs.len());
-        let done: Vec<Done> = runs
-            .iter()
-            .map(|r| Done {
-                group: antigen.series[r.series].select.group.as_str(),
-                status: r.status,
-                completed_on: r
-                    .targets
-                    .iter()
-                    .filter_map(|t| t.satisfied_by)
-                    .filter_map(|i| recs.get(i))
-                    .map(|x| x.date)
-                    .max(),
-            })
-            .collect();
         evaluate::evaluate_series(env, antigen, s, recs, &mut run, &done);
-        forecast::forecast_series(env, antigen, s, recs, &mut run, &done);
+        forecast::forecast_series(env, &facts, s, recs, &mut run, &done);
+        done.push(Done {
+            group: s.select.group.as_str(),
+            status: run.status,
+            completed_on: run
+                .targets
+                .iter()
+                .filter_map(|t| t.satisfied_by)
+                .filter_map(|i| recs.get(i))
+                .map(|x| x.date)
+                .max(),
+        });
         runs.push(run);
     }
     runs.sort_by_key(|r| r.series);
     select::select_best(env, antigen, recs, &mut runs);
     let series = runs
-        .iter()
+        .into_iter()
         .map(|r| {
             let s = &antigen.series[r.series];
+            let mut target_doses = r.targets;
+            for t in &mut target_doses {
+                t.satisfied_by = t.satisfied_by.and_then(|x| recs.get(x)).map(|x| x.dose);
+            }
             PatientSeries {
                 series_index: r.series,
                 name: s.name.clone(),
@@ -773,31 +823,20 @@ fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> (AntigenAssessment, Vec
                         })
                     })
                     .collect(),
-                target_doses: r
-                    .targets
-                    .iter()
-                    .map(|t| TargetDose {
-                        series_dose: t.series_dose,
-                        status: t.status,
-                        satisfied_by: t.satisfied_by.and_then(|x| recs.get(x)).map(|x| x.dose),
-                    })
-                    .collect(),
+                target_doses,
                 doses_in_series: s.doses.len(),
-                forecast: r.forecast.clone(),
+                forecast: r.forecast,
                 score: r.score,
                 best: r.best,
             }
         })
         .collect();
-    (
-        AntigenAssessment {
-            antigen: ai,
-            name: antigen.name.clone(),
-            series,
-            notes: Vec::new(),
-        },
-        runs,
-    )
+    AntigenAssessment {
+        antigen: ai,
+        name: antigen.name.clone(),
+        series,
+        notes: Vec::new(),
+    }
 }
 
 /// Evaluates a patient's history and forecasts every vaccine group on `assessment_date`.
@@ -819,6 +858,7 @@ pub fn assess(
         doses,
         observations,
         today: assessment_date,
+        ages: AgeDates::new(patient.birth_date),
     };
     let recs = organize(&env);
     let mut antigens = Vec::with_capacity(data.antigens.len());
@@ -835,7 +875,7 @@ pub fn assess(
             components: Vec::new(),
         })
         .collect();
-    for (aa, _) in &antigens {
+    for aa in &antigens {
         let group_name = data
             .vaccine_group_of_antigen(aa.antigen)
             .and_then(|g| data.vaccine_groups.get(g))
@@ -864,7 +904,7 @@ pub fn assess(
         assessment_date,
         doses: dose_out,
         vaccine_groups,
-        antigens: antigens.into_iter().map(|(a, _)| a).collect(),
+        antigens,
     }
 }
 

@@ -49,16 +49,22 @@ pub(crate) fn can_skip(f: &SkipFacts, dose: &SeriesDose, inp: &SkipInput) -> boo
 }
 
 fn skip_instance(f: &SkipFacts, k: &ConditionalSkip, inp: &SkipInput) -> bool {
-    let sets: Vec<&SkipSet> = k
+    let mut total = 0;
+    let mut met = 0;
+    for s in k
         .sets
         .iter()
         .filter(|s| relevant(s.effective, s.cessation, inp.anchor))
-        .collect();
-    if sets.is_empty() {
-        return false;
+    {
+        total += 1;
+        if set_met(f, s, inp) {
+            met += 1;
+            if k.set_logic == Some(Logic::Or) {
+                return true;
+            }
+        }
     }
-    let met = sets.iter().filter(|s| set_met(f, s, inp)).count();
-    combine(k.set_logic, met, sets.len())
+    combine(k.set_logic, met, total)
 }
 
 /// Tables 6-10 / 6-11: AND needs all, OR needs one; with no logic given (one item), AND.
