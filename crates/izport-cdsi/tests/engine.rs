@@ -8,8 +8,9 @@ use izport_cdsi::{
 };
 use jiff::civil::{date, Date};
 
-fn data() -> SupportingData {
-    SupportingData::builtin().expect("built-in data parses")
+fn data() -> &'static SupportingData {
+    static DATA: std::sync::OnceLock<SupportingData> = std::sync::OnceLock::new();
+    DATA.get_or_init(|| SupportingData::builtin().expect("built-in data parses"))
 }
 
 fn child(dob: Date) -> Patient {
@@ -36,7 +37,7 @@ fn dose(id: &str, d: Date, cvx: u16) -> AdministeredDose {
 #[test]
 fn newborn_dtap_forecast() {
     let dob = date(2025, 11, 10);
-    let a = assess(&data(), &child(dob), &[], &[], dob);
+    let a = assess(data(), &child(dob), &[], &[], dob);
     let f = a
         .vaccine_group("DTaP/Tdap/Td")
         .and_then(|g| g.primary())
@@ -57,7 +58,7 @@ fn too_young_second_dose() {
         dose("a", date(2025, 10, 15), 107),
         dose("b", date(2025, 11, 10), 107),
     ];
-    let a = assess(&data(), &child(dob), &doses, &[], date(2025, 11, 10));
+    let a = assess(data(), &child(dob), &doses, &[], date(2025, 11, 10));
     let second = &a.doses[1];
     assert!(!second.components.is_empty());
     for c in &second.components {
@@ -78,27 +79,13 @@ fn too_young_second_dose() {
 #[test]
 fn association_ages_split_cvx_121() {
     let dob = date(1970, 6, 1);
-    let a = assess(
-        &data(),
-        &child(dob),
-        &[dose("z", date(2025, 1, 1), 121)],
-        &[],
-        date(2025, 2, 1),
-    );
-    let antigens: Vec<&str> = a.doses[0]
-        .components
-        .iter()
-        .map(|c| c.antigen.as_str())
-        .collect();
+    let old = [dose("z", date(2025, 1, 1), 121)];
+    let a = assess(data(), &child(dob), &old, &[], date(2025, 2, 1));
+    let antigens: Vec<&str> = a.doses[0].components.iter().map(|c| c.antigen).collect();
     assert!(antigens.contains(&"Zoster"), "{antigens:?}");
     assert!(!antigens.contains(&"Varicella"), "{antigens:?}");
-    let young = assess(
-        &data(),
-        &child(dob),
-        &[dose("v", date(2000, 1, 1), 121)],
-        &[],
-        date(2000, 2, 1),
-    );
+    let young_doses = [dose("v", date(2000, 1, 1), 121)];
+    let young = assess(data(), &child(dob), &young_doses, &[], date(2000, 2, 1));
     assert!(young.doses[0]
         .components
         .iter()
@@ -114,7 +101,8 @@ fn expired_lot_is_substandard() {
         year: 2025,
         month: 2,
     });
-    let a = assess(&data(), &child(dob), &[d], &[], date(2025, 3, 2));
+    let doses = [d];
+    let a = assess(data(), &child(dob), &doses, &[], date(2025, 3, 2));
     let c = a.doses[0].components.first().expect("HepB component");
     assert_eq!(c.status, EvaluationStatus::SubStandard);
     assert!(c.reasons.contains(EvaluationReason::Expired));
@@ -124,7 +112,7 @@ fn expired_lot_is_substandard() {
 #[test]
 fn born_before_1957_is_immune_to_mmr() {
     let a = assess(
-        &data(),
+        data(),
         &child(date(1950, 1, 1)),
         &[],
         &[],
@@ -143,7 +131,7 @@ fn live_virus_conflict() {
         dose("m", date(2025, 10, 17), 3),
         dose("v", date(2025, 11, 10), 94),
     ];
-    let a = assess(&data(), &child(dob), &doses, &[], date(2025, 11, 10));
+    let a = assess(data(), &child(dob), &doses, &[], date(2025, 11, 10));
     let measles = a.doses[1]
         .components
         .iter()
@@ -158,10 +146,11 @@ fn live_virus_conflict() {
 // Unknown CVX codes are ignored, never a panic; the dose is echoed with no component.
 #[test]
 fn unknown_cvx_is_ignored() {
+    let doses = [dose("x", date(2021, 1, 1), 9999)];
     let a = assess(
-        &data(),
+        data(),
         &child(date(2020, 1, 1)),
-        &[dose("x", date(2021, 1, 1), 9999)],
+        &doses,
         &[],
         date(2025, 1, 1),
     );
@@ -184,7 +173,7 @@ fn vaccine_contraindication_covers_the_whole_series() {
         code: "079".into(),
         date: None,
     }];
-    let a = assess(&data(), &child(dob), &doses, &obs, date(2011, 4, 2));
+    let a = assess(data(), &child(dob), &doses, &obs, date(2011, 4, 2));
     let best = |antigen: &str| {
         a.antigen(antigen)
             .and_then(|x| x.best_series().next())

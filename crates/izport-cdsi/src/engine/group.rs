@@ -9,80 +9,74 @@ fn blend_type(t: SeriesType) -> SeriesType {
     }
 }
 
-/// Builds one forecast per vaccine group and series type present among the best series.
-pub(crate) fn vaccine_groups(
-    env: &Env,
-    antigens: &[AntigenAssessment],
-    _recs: &[Vec<Rec>],
-) -> Vec<VaccineGroupAssessment> {
+/// Builds one forecast per vaccine group and series group present among the best series.
+pub(crate) fn vaccine_groups<'a>(
+    env: &Env<'a, '_>,
+    antigens: &[AntigenAssessment<'a>],
+) -> Vec<VaccineGroupAssessment<'a>> {
     let data = env.data;
     let mut out = Vec::with_capacity(data.vaccine_groups.len());
     for (gi, g) in data.vaccine_groups.iter().enumerate() {
         let members = data.antigens_of_group(gi);
         // One forecast per series group (DEFFORECAST-012): the best series of that group of
         // each antigen of the vaccine group, blended by chapter 9.
-        let parts_all: Vec<(&AntigenAssessment, &PatientSeries)> = members
-            .iter()
-            .filter_map(|&ai| antigens.get(ai))
-            .flat_map(|aa| aa.best_series().map(move |s| (aa, s)))
-            .collect();
-        let mut series_groups: Vec<(&str, SeriesType)> = Vec::new();
-        for (_, s) in &parts_all {
-            let k = (s.series_group.as_str(), blend_type(s.series_type));
-            if !series_groups.contains(&k) {
-                series_groups.push(k);
-            }
-        }
-        let mut forecasts = Vec::new();
-        for (sg, ty) in series_groups {
-            let parts: Vec<(&AntigenAssessment, &PatientSeries)> = parts_all
+        let parts_all = || {
+            members
                 .iter()
-                .copied()
-                .filter(|(_, s)| s.series_group == sg && blend_type(s.series_type) == ty)
-                .collect();
-            forecasts.push(blend(env, g, gi, ty, sg, &parts, members.len() > 1));
+                .filter_map(|&ai| antigens.get(ai))
+                .flat_map(|aa| aa.best_series().map(move |s| (aa, s)))
+        };
+        let key = |s: &PatientSeries<'a>| (s.series_group, blend_type(s.series_type));
+        let mut forecasts = Vec::new();
+        for (i, (_, s)) in parts_all().enumerate() {
+            let k = key(s);
+            if parts_all().take(i).any(|(_, p)| key(p) == k) {
+                continue;
+            }
+            let parts = parts_all().filter(move |(_, p)| key(p) == k);
+            forecasts.push(blend(env, g, gi, k.1, k.0, parts, members.len() > 1));
         }
         // The forecast to report first: risk before standard, then the lowest series group;
         // one the patient has aged out of goes last.
-        forecasts.sort_by_key(|f| {
-            (
-                f.status == SeriesStatus::AgedOut,
-                f.series_type != SeriesType::Risk,
-                group_order(&f.series_group),
-            )
+        forecasts.sort_by(|a, b| {
+            let order = |f: &GroupForecast<'a>| {
+                (
+                    f.status == SeriesStatus::AgedOut,
+                    f.series_type != SeriesType::Risk,
+                    f.series_group.trim().parse::<u64>().unwrap_or(u64::MAX),
+                )
+            };
+            order(a)
+                .cmp(&order(b))
+                .then_with(|| a.series_group.cmp(b.series_group))
         });
         out.push(VaccineGroupAssessment {
             group: gi,
-            name: g.name.clone(),
+            name: g.name.as_str(),
             forecasts,
         });
     }
     out
 }
 
-/// Series group codes sort numerically when they are numbers.
-fn group_order(code: &str) -> (u64, String) {
-    (code.trim().parse().unwrap_or(u64::MAX), code.to_string())
-}
-
-fn blend(
-    env: &Env,
+fn blend<'a, 'p>(
+    env: &Env<'a, '_>,
     g: &VaccineGroup,
     gi: usize,
     ty: SeriesType,
-    series_group: &str,
-    parts: &[(&AntigenAssessment, &PatientSeries)],
+    series_group: &'a str,
+    parts: impl Iterator<Item = (&'p AntigenAssessment<'a>, &'p PatientSeries<'a>)> + Clone,
     multi: bool,
-) -> GroupForecast {
-    let statuses: Vec<SeriesStatus> = parts.iter().map(|(_, s)| s.status).collect();
+) -> GroupForecast<'a>
+where
+    'a: 'p,
+{
+    let statuses = parts.clone().map(|(_, s)| s.status);
     let status = if !multi {
-        statuses
-            .first()
-            .copied()
-            .unwrap_or(SeriesStatus::NotComplete)
+        statuses.clone().next().unwrap_or(SeriesStatus::NotComplete)
     } else {
         // Table 9-4
-        let any = |s: SeriesStatus| statuses.contains(&s);
+        let any = |x: SeriesStatus| statuses.clone().any(|s| s == x);
         if any(SeriesStatus::Contraindicated) {
             SeriesStatus::Contraindicated
         } else if any(SeriesStatus::AgedOut) {
@@ -91,19 +85,16 @@ fn blend(
             SeriesStatus::NotRecommended
         } else if any(SeriesStatus::NotComplete) {
             SeriesStatus::NotComplete
-        } else if statuses.iter().all(|s| *s == SeriesStatus::Immune) {
+        } else if statuses.clone().all(|s| s == SeriesStatus::Immune) {
             SeriesStatus::Immune
         } else {
             SeriesStatus::Complete
         }
     };
-    let best_series = parts
-        .iter()
-        .map(|(a, s)| (a.name.clone(), s.name.clone()))
-        .collect();
+    let best_series = parts.clone().map(|(a, s)| (a.name, s.name)).collect();
     let mut out = GroupForecast {
         series_type: ty,
-        series_group: series_group.to_string(),
+        series_group,
         status,
         dose_number: None,
         earliest: None,
@@ -116,17 +107,14 @@ fn blend(
     if status != SeriesStatus::NotComplete {
         return out;
     }
-    let fcs: Vec<&SeriesForecast> = parts
-        .iter()
-        .filter_map(|(_, s)| s.forecast.as_ref())
-        .collect();
-    if fcs.is_empty() {
+    let fcs = parts.filter_map(|(_, s)| s.forecast.as_ref());
+    if fcs.clone().next().is_none() {
         return out;
     }
-    let earliest_min = fcs.iter().filter_map(|f| f.earliest).min();
+    let earliest_min = fcs.clone().filter_map(|f| f.earliest).min();
     let earliest = if !multi {
         earliest_min
-    } else if fcs.iter().any(|f| f.interval_priority) {
+    } else if fcs.clone().any(|f| f.interval_priority) {
         // MULTIANTVG-1 with a priority forecast: not before the last dose of the group.
         let group_cvx = env.data.group_cvx(gi);
         let last_dose = env
@@ -137,25 +125,25 @@ fn blend(
             .max();
         latest([earliest_min, last_dose])
     } else {
-        fcs.iter().filter_map(|f| f.earliest).max()
+        fcs.clone().filter_map(|f| f.earliest).max()
     };
     // FORECASTVG-2/3/4
-    let recommended = latest([fcs.iter().filter_map(|f| f.recommended).min(), earliest]);
+    let recommended = latest([fcs.clone().filter_map(|f| f.recommended).min(), earliest]);
     let past_due = fcs
-        .iter()
+        .clone()
         .filter_map(|f| f.past_due)
         .min()
         .map(|p| latest([Some(p), earliest]).unwrap_or(p));
-    let latest_date = fcs.iter().filter_map(|f| f.latest).min();
+    let latest_date = fcs.clone().filter_map(|f| f.latest).min();
     // FORECASTDN-2
-    let numbers = fcs.iter().map(|f| f.dose_number);
+    let numbers = fcs.clone().map(|f| f.dose_number);
     let dose_number = if g.administer_full == Some(true) {
         numbers.min()
     } else {
         numbers.max()
     };
     let mut vaccines = Vec::new();
-    for f in &fcs {
+    for f in fcs {
         for v in &f.recommended_vaccines {
             if !vaccines.contains(v) {
                 vaccines.push(*v);

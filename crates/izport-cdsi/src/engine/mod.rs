@@ -328,15 +328,15 @@ pub struct SeriesForecast {
 
 /// A relevant patient series after evaluation and forecast.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PatientSeries {
+pub struct PatientSeries<'a> {
     /// Index of the series in the antigen's `series`.
     pub series_index: usize,
     /// Series name.
-    pub name: String,
+    pub name: &'a str,
     /// Series type.
     pub series_type: SeriesType,
     /// Series group code.
-    pub series_group: String,
+    pub series_group: &'a str,
     /// Status.
     pub status: SeriesStatus,
     /// Evaluations of the antigen's doses, in date order.
@@ -353,7 +353,7 @@ pub struct PatientSeries {
     pub best: bool,
 }
 
-impl PatientSeries {
+impl PatientSeries<'_> {
     /// Number of satisfied target doses.
     pub fn valid_doses(&self) -> usize {
         self.target_doses
@@ -369,21 +369,21 @@ impl PatientSeries {
 
 /// Everything about one antigen.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AntigenAssessment {
+pub struct AntigenAssessment<'a> {
     /// Antigen index in the supporting data.
     pub antigen: usize,
     /// Antigen name.
-    pub name: String,
+    pub name: &'a str,
     /// Relevant patient series.
-    pub series: Vec<PatientSeries>,
+    pub series: Vec<PatientSeries<'a>>,
     /// Indications that might make a risk series relevant but could not be resolved (none in
     /// this implementation: every observation given is taken as active). Kept for the shape.
     pub notes: Vec<String>,
 }
 
-impl AntigenAssessment {
+impl<'a> AntigenAssessment<'a> {
     /// The best patient series.
-    pub fn best_series(&self) -> impl Iterator<Item = &PatientSeries> {
+    pub fn best_series(&self) -> impl Iterator<Item = &PatientSeries<'a>> + Clone {
         self.series.iter().filter(|s| s.best)
     }
 }
@@ -391,11 +391,11 @@ impl AntigenAssessment {
 /// A vaccine group forecast (chapter 9): the best series of one series group of every antigen
 /// of the vaccine group.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupForecast {
+pub struct GroupForecast<'a> {
     /// Series type blended (Evaluation Only counts as Standard).
     pub series_type: SeriesType,
     /// Series group code the forecast is made for.
-    pub series_group: String,
+    pub series_group: &'a str,
     /// Status.
     pub status: SeriesStatus,
     /// Forecast dose number (Not Complete only).
@@ -411,38 +411,38 @@ pub struct GroupForecast {
     /// Recommended vaccine types.
     pub recommended_vaccines: Vec<Cvx>,
     /// The best series it is made of: (antigen name, series name).
-    pub best_series: Vec<(String, String)>,
+    pub best_series: Vec<(&'a str, &'a str)>,
 }
 
 /// Forecast for one vaccine group.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VaccineGroupAssessment {
+pub struct VaccineGroupAssessment<'a> {
     /// Vaccine group index in the supporting data.
     pub group: usize,
     /// Vaccine group name.
-    pub name: String,
+    pub name: &'a str,
     /// One forecast per series group that has best series; the first is the one to report (see
     /// [`VaccineGroupAssessment::primary`]).
-    pub forecasts: Vec<GroupForecast>,
+    pub forecasts: Vec<GroupForecast<'a>>,
 }
 
-impl VaccineGroupAssessment {
+impl<'a> VaccineGroupAssessment<'a> {
     /// The forecast to report: a risk series group before a standard one, then the lowest
     /// series group number; a forecast the patient has aged out of only when there is no other.
-    pub fn primary(&self) -> Option<&GroupForecast> {
+    pub fn primary(&self) -> Option<&GroupForecast<'a>> {
         self.forecasts.first()
     }
 }
 
 /// A dose's result for one antigen (in one best series) — a row of the Z42 history.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DoseComponent {
+pub struct DoseComponent<'a> {
     /// Antigen name.
-    pub antigen: String,
+    pub antigen: &'a str,
     /// Vaccine group name.
-    pub vaccine_group: String,
+    pub vaccine_group: &'a str,
     /// Best series name.
-    pub series: String,
+    pub series: &'a str,
     /// Series type.
     pub series_type: SeriesType,
     /// Status.
@@ -459,38 +459,38 @@ pub struct DoseComponent {
 
 /// One administered dose's results.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DoseAssessment {
+pub struct DoseAssessment<'a> {
     /// The caller's id.
-    pub id: String,
+    pub id: &'a str,
     /// Index in `doses`.
     pub index: usize,
     /// Per antigen (and best series).
-    pub components: Vec<DoseComponent>,
+    pub components: Vec<DoseComponent<'a>>,
 }
 
 /// The result of [`assess`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Assessment {
+pub struct Assessment<'a> {
     /// Assessment date.
     pub assessment_date: Date,
     /// Per input dose.
-    pub doses: Vec<DoseAssessment>,
+    pub doses: Vec<DoseAssessment<'a>>,
     /// Per vaccine group, in the supporting data's order.
-    pub vaccine_groups: Vec<VaccineGroupAssessment>,
+    pub vaccine_groups: Vec<VaccineGroupAssessment<'a>>,
     /// Per antigen (debugging detail).
-    pub antigens: Vec<AntigenAssessment>,
+    pub antigens: Vec<AntigenAssessment<'a>>,
 }
 
-impl Assessment {
+impl<'a> Assessment<'a> {
     /// A vaccine group by name (case insensitive).
-    pub fn vaccine_group(&self, name: &str) -> Option<&VaccineGroupAssessment> {
+    pub fn vaccine_group(&self, name: &str) -> Option<&VaccineGroupAssessment<'a>> {
         let k = key(name);
-        self.vaccine_groups.iter().find(|g| key(&g.name) == k)
+        self.vaccine_groups.iter().find(|g| key(g.name) == k)
     }
     /// An antigen by name (case insensitive).
-    pub fn antigen(&self, name: &str) -> Option<&AntigenAssessment> {
+    pub fn antigen(&self, name: &str) -> Option<&AntigenAssessment<'a>> {
         let k = key(name);
-        self.antigens.iter().find(|a| key(&a.name) == k)
+        self.antigens.iter().find(|a| key(a.name) == k)
     }
 }
 
@@ -508,11 +508,13 @@ pub(crate) struct Rec<'a> {
     pub substandard: bool,
 }
 
-pub(crate) struct Env<'a> {
+/// What an assessment works from: `'a` is the lifetime of the data and doses the results borrow,
+/// `'p` that of the patient and observations they do not.
+pub(crate) struct Env<'a, 'p> {
     pub data: &'a SupportingData,
-    pub patient: &'a Patient,
+    pub patient: &'p Patient,
     pub doses: &'a [AdministeredDose],
-    pub observations: &'a [ObservationCode],
+    pub observations: &'p [ObservationCode],
     pub today: Date,
     /// Birth date + offset, computed once per offset (the same ages recur across series).
     pub ages: AgeDates,
@@ -559,7 +561,7 @@ impl AgeDates {
     }
 }
 
-impl Env<'_> {
+impl Env<'_, '_> {
     #[inline]
     pub fn age_date(&self, o: &Option<Offset>) -> Option<Date> {
         o.as_ref().map(|o| self.ages.get(o))
@@ -682,7 +684,7 @@ impl Run {
 }
 
 /// 4.2: the antigen records of every antigen, each sorted by date (then input order).
-fn organize<'a>(env: &Env<'a>) -> Vec<Vec<Rec<'a>>> {
+fn organize<'a>(env: &Env<'a, '_>) -> Vec<Vec<Rec<'a>>> {
     let mut out: Vec<Vec<Rec<'a>>> = vec![Vec::new(); env.data.antigens.len()];
     for (i, d) in env.doses.iter().enumerate() {
         for &(ai, begin, end) in env.data.cvx_associations(d.cvx) {
@@ -741,7 +743,7 @@ fn completed_series_refs(s: &Series) -> impl Iterator<Item = &String> {
         .flat_map(|c| c.series_groups.iter())
 }
 
-fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> AntigenAssessment {
+fn assess_antigen<'a>(env: &Env<'a, '_>, ai: usize, recs: &[Rec]) -> AntigenAssessment<'a> {
     let antigen = &env.data.antigens[ai];
     let facts = forecast::AntigenFacts::new(env, antigen);
     let mut pending: Vec<usize> = antigen
@@ -805,9 +807,9 @@ fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> AntigenAssessment {
             }
             PatientSeries {
                 series_index: r.series,
-                name: s.name.clone(),
+                name: s.name.as_str(),
                 series_type: s.series_type,
-                series_group: s.select.group.clone(),
+                series_group: s.select.group.as_str(),
                 status: r.status,
                 evaluations: recs
                     .iter()
@@ -833,7 +835,7 @@ fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> AntigenAssessment {
         .collect();
     AntigenAssessment {
         antigen: ai,
-        name: antigen.name.clone(),
+        name: antigen.name.as_str(),
         series,
         notes: Vec::new(),
     }
@@ -845,13 +847,13 @@ fn assess_antigen(env: &Env, ai: usize, recs: &[Rec]) -> AntigenAssessment {
 /// antigen's relevant series are evaluated and forecast, the best series are chosen, and the
 /// vaccine group forecasts are built from them. Doses with a CVX the data does not know are
 /// ignored (they appear in [`Assessment::doses`] with no components).
-pub fn assess(
-    data: &SupportingData,
+pub fn assess<'a>(
+    data: &'a SupportingData,
     patient: &Patient,
-    doses: &[AdministeredDose],
+    doses: &'a [AdministeredDose],
     observations: &[ObservationCode],
     assessment_date: Date,
-) -> Assessment {
+) -> Assessment<'a> {
     let env = Env {
         data,
         patient,
@@ -865,12 +867,12 @@ pub fn assess(
     for (ai, r) in recs.iter().enumerate() {
         antigens.push(assess_antigen(&env, ai, r));
     }
-    let vaccine_groups = group::vaccine_groups(&env, &antigens, &recs);
+    let vaccine_groups = group::vaccine_groups(&env, &antigens);
     let mut dose_out: Vec<DoseAssessment> = doses
         .iter()
         .enumerate()
         .map(|(i, d)| DoseAssessment {
-            id: d.id.clone(),
+            id: d.id.as_str(),
             index: i,
             components: Vec::new(),
         })
@@ -879,16 +881,16 @@ pub fn assess(
         let group_name = data
             .vaccine_group_of_antigen(aa.antigen)
             .and_then(|g| data.vaccine_groups.get(g))
-            .map(|g| g.name.clone())
+            .map(|g| g.name.as_str())
             .unwrap_or_default();
         for s in aa.best_series() {
             for e in &s.evaluations {
                 let satisfied = e.status == EvaluationStatus::Valid;
                 if let Some(d) = dose_out.get_mut(e.dose) {
                     d.components.push(DoseComponent {
-                        antigen: aa.name.clone(),
-                        vaccine_group: group_name.clone(),
-                        series: s.name.clone(),
+                        antigen: aa.name,
+                        vaccine_group: group_name,
+                        series: s.name,
                         series_type: s.series_type,
                         status: e.status,
                         reasons: e.reasons,

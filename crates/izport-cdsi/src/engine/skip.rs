@@ -30,7 +30,7 @@ pub(crate) struct SkipInput {
 
 /// Facts the skip conditions need besides the patient's records.
 pub(crate) struct SkipFacts<'a> {
-    pub env: &'a Env<'a>,
+    pub env: &'a Env<'a, 'a>,
     pub recs: &'a [Rec<'a>],
     pub run: &'a Run,
     /// Already evaluated series of the antigen.
