@@ -755,6 +755,9 @@ pub(crate) struct Index {
     pub observation_by_coded_value: HashMap<(String, String), Vec<usize>>,
     /// antigen index → CVX codes of the vaccine group the antigen belongs to.
     pub group_cvx: Vec<Vec<Cvx>>,
+    /// antigen index → its series in evaluation order: a series whose conditional skips ask
+    /// whether another series group is complete comes after the series of that group.
+    pub series_order: Vec<Vec<usize>>,
 }
 
 /// The whole supporting data set.
@@ -803,6 +806,46 @@ fn system_key(system: &str) -> String {
         "CDCPHINVS" | "PHINVS" => "CDCPHINVS".to_string(),
         _ => s,
     }
+}
+
+/// The series of an antigen in evaluation order (see [`Index::series_order`]); a cycle of
+/// references keeps the data's order.
+fn series_order(antigen: &Antigen) -> Vec<usize> {
+    fn refs(s: &Series) -> Vec<&str> {
+        s.doses
+            .iter()
+            .flat_map(|d| d.conditional_skips.iter())
+            .flat_map(|k| k.sets.iter())
+            .flat_map(|st| st.conditions.iter())
+            .filter(|c| c.kind == ConditionKind::CompletedSeries)
+            .flat_map(|c| c.series_groups.iter().map(String::as_str))
+            .collect()
+    }
+    let mut pending: Vec<usize> = (0..antigen.series.len()).collect();
+    let mut order = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut i = 0;
+        while i < pending.len() {
+            let me = pending[i];
+            let waits = antigen.series.get(me).is_some_and(|s| {
+                refs(s).iter().any(|g| {
+                    pending.iter().any(|&p| {
+                        p != me && antigen.series.get(p).is_some_and(|o| o.select.group == *g)
+                    })
+                })
+            });
+            if waits {
+                i += 1;
+            } else {
+                order.push(pending.remove(i));
+            }
+        }
+        if pending.len() == before {
+            order.append(&mut pending);
+        }
+    }
+    order
 }
 
 /// The entry of a table indexed by CVX, grown as needed.
@@ -900,6 +943,7 @@ impl SupportingData {
             }
         }
         ix.group_cvx = group_cvx;
+        ix.series_order = self.antigens.iter().map(series_order).collect();
         self.index = ix;
     }
 
@@ -969,6 +1013,14 @@ impl SupportingData {
         self.index
             .cvx_antigens
             .get(usize::from(cvx))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub(crate) fn series_order(&self, antigen: usize) -> &[usize] {
+        self.index
+            .series_order
+            .get(antigen)
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }

@@ -6,46 +6,50 @@ use super::*;
 /// Figure 4-6: walk the target doses and the antigen records together.
 pub(crate) fn evaluate_series(
     env: &Env,
-    _antigen: &Antigen,
+    antigen: &Antigen,
     series: &Series,
     recs: &[Rec],
     run: &mut Run,
-    done: &[Done],
+    done: &[Run],
 ) {
     for r in 0..recs.len() {
         let rec = &recs[r];
         loop {
-            let Some(target) = run.targets.get(run.next) else {
-                run.evals[r] = Some(EvalResult {
-                    status: EvaluationStatus::Extraneous,
-                    reasons: Reasons::one(EvaluationReason::SeriesAlreadyComplete),
-                    target: None,
-                    inadvertent: false,
-                });
-                break;
-            };
-            let Some(sd) = series.doses.get(target.series_dose) else {
+            // Figure 4-6 step 6a: no target dose left, the record is extraneous.
+            let Some(sd) = run
+                .targets
+                .get(run.next)
+                .and_then(|t| series.doses.get(t.series_dose))
+            else {
+                run.evals.push(evaluation(
+                    rec,
+                    EvaluationStatus::Extraneous,
+                    Reasons::one(EvaluationReason::SeriesAlreadyComplete),
+                    None,
+                ));
                 break;
             };
             // 6.1 Can the dose be evaluated?
             let expired = rec.lot_expiration.is_some_and(|e| rec.date > e);
             if expired || rec.substandard {
-                run.evals[r] = Some(EvalResult {
-                    status: EvaluationStatus::SubStandard,
-                    reasons: Reasons::one(if expired {
-                        EvaluationReason::Expired
-                    } else {
-                        EvaluationReason::DoseCondition
-                    }),
-                    target: Some(run.next),
-                    inadvertent: false,
-                });
+                let reason = if expired {
+                    EvaluationReason::Expired
+                } else {
+                    EvaluationReason::DoseCondition
+                };
+                run.evals.push(evaluation(
+                    rec,
+                    EvaluationStatus::SubStandard,
+                    Reasons::one(reason),
+                    Some(run.next),
+                ));
                 break;
             }
             // 6.2 Conditional skip (context Evaluation or Both).
             let skipped = {
                 let facts = SkipFacts {
                     env,
+                    antigen,
                     recs,
                     run,
                     done,
@@ -67,9 +71,10 @@ pub(crate) fn evaluate_series(
                 continue;
             }
             // 6.3 – 6.10
-            let result = evaluate_dose(env, series, sd, recs, r, run);
-            let valid = result.status == EvaluationStatus::Valid;
-            run.evals[r] = Some(result);
+            let (status, reasons) = evaluate_dose(env, series, sd, recs, r, run);
+            let valid = status == EvaluationStatus::Valid;
+            run.evals
+                .push(evaluation(rec, status, reasons, Some(run.next)));
             if valid {
                 if let Some(t) = run.targets.get_mut(run.next) {
                     t.status = TargetDoseStatus::Satisfied;
@@ -90,6 +95,28 @@ pub(crate) fn evaluate_series(
     }
 }
 
+/// A record's evaluation against target dose `target` (0-based; None when no target was left).
+fn evaluation(
+    rec: &Rec,
+    status: EvaluationStatus,
+    reasons: Reasons,
+    target: Option<usize>,
+) -> DoseEvaluation {
+    DoseEvaluation {
+        dose: rec.dose,
+        date: rec.date,
+        cvx: rec.cvx,
+        status,
+        reasons,
+        target_dose: target.map(|t| t + 1),
+    }
+}
+
+/// An inadvertent administration (6.3): the reason says so.
+pub(crate) fn inadvertent(e: &DoseEvaluation) -> bool {
+    e.reasons.contains(EvaluationReason::Inadvertent)
+}
+
 fn target_series_dose(run: &Run) -> usize {
     run.targets
         .get(run.next)
@@ -101,11 +128,11 @@ fn target_series_dose(run: &Run) -> usize {
 /// Valid and not an inadvertent administration.
 pub(crate) fn previous_dose(run: &Run, recs: &[Rec], before: usize) -> Option<Date> {
     (0..before.min(recs.len())).rev().find_map(|j| {
-        let e = run.evals.get(j)?.as_ref()?;
+        let e = run.evals.get(j)?;
         let counts = matches!(
             e.status,
             EvaluationStatus::Valid | EvaluationStatus::NotValid
-        ) && !e.inadvertent;
+        ) && !inadvertent(e);
         counts.then(|| recs[j].date)
     })
 }
@@ -167,7 +194,7 @@ pub(crate) fn interval_reference(
         let inadvertent = |dose: usize| {
             recs.iter()
                 .zip(&run.evals)
-                .any(|(rec, e)| rec.dose == dose && e.as_ref().is_some_and(|e| e.inadvertent))
+                .any(|(rec, e)| rec.dose == dose && inadvertent(e))
         };
         return env
             .doses
@@ -202,18 +229,16 @@ fn evaluate_dose(
     recs: &[Rec],
     r: usize,
     run: &Run,
-) -> EvalResult {
+) -> (EvaluationStatus, Reasons) {
     let rec = &recs[r];
     let d = rec.date;
     let mut reasons = Reasons::empty();
     // 6.3 Inadvertent vaccine
     if sd.inadvertent_vaccines.iter().any(|v| v.cvx == rec.cvx) {
-        return EvalResult {
-            status: EvaluationStatus::NotValid,
-            reasons: Reasons::one(EvaluationReason::Inadvertent),
-            target: Some(run.next),
-            inadvertent: true,
-        };
+        return (
+            EvaluationStatus::NotValid,
+            Reasons::one(EvaluationReason::Inadvertent),
+        );
     }
     // 6.4 Age (Table 6-15)
     let mut age = AgeOutcome::Valid;
@@ -295,12 +320,7 @@ fn evaluate_dose(
     } else {
         EvaluationStatus::Valid
     };
-    EvalResult {
-        status,
-        reasons,
-        target: Some(run.next),
-        inadvertent: false,
-    }
+    (status, reasons)
 }
 
 fn in_window(env: &Env, begin: &Option<Offset>, end: &Option<Offset>, d: Date) -> bool {

@@ -7,11 +7,12 @@ use super::*;
 /// 7.1 – 7.6 for one series; sets `run.status` and `run.forecast`.
 pub(crate) fn forecast_series(
     env: &Env,
+    antigen: &Antigen,
     facts: &AntigenFacts,
     series: &Series,
     recs: &[Rec],
     run: &mut Run,
-    done: &[Done],
+    done: &[Run],
 ) {
     // A bound on the 7.6 loop: each pass skips one target dose.
     for _ in 0..=run.targets.len() {
@@ -22,8 +23,9 @@ pub(crate) fn forecast_series(
             .and_then(|t| series.doses.get(t.series_dose))
         {
             let skip = {
-                let facts = SkipFacts {
+                let sf = SkipFacts {
                     env,
+                    antigen,
                     recs,
                     run,
                     done,
@@ -35,7 +37,7 @@ pub(crate) fn forecast_series(
                     upto: recs.len(),
                     previous: previous_dose(run, recs, recs.len()),
                 };
-                can_skip(&facts, sd, &input)
+                can_skip(&sf, sd, &input)
             };
             if !skip {
                 break;
@@ -56,8 +58,9 @@ pub(crate) fn forecast_series(
             fc.earliest,
         ) {
             (Some(sd), Some(earliest)) => {
-                let facts = SkipFacts {
+                let sf = SkipFacts {
                     env,
+                    antigen,
                     recs,
                     run,
                     done,
@@ -69,7 +72,7 @@ pub(crate) fn forecast_series(
                     upto: recs.len(),
                     previous: previous_dose(run, recs, recs.len()),
                 };
-                can_skip(&facts, sd, &input)
+                can_skip(&sf, sd, &input)
             }
             _ => false,
         };
@@ -305,11 +308,11 @@ pub(crate) fn dates(
     let evaluated = recs
         .iter()
         .zip(&run.evals)
-        .filter_map(|(r, e)| e.as_ref().filter(|e| e.target.is_some()).map(|e| (r, e)));
+        .filter(|(_, e)| e.target_dose.is_some());
     let mut last_inadvertent: Option<Date> = None;
     let mut last_evaluated: Option<Date> = None;
     for (r, e) in evaluated {
-        if e.inadvertent {
+        if super::evaluate::inadvertent(e) {
             last_inadvertent = latest([last_inadvertent, Some(r.date)]);
         }
         last_evaluated = latest([last_evaluated, Some(r.date)]);

@@ -618,36 +618,20 @@ pub(crate) fn age_row(ages: &[AgeRule], anchor: Date) -> Option<&AgeRule> {
         .find(|a| relevant(a.effective, a.cessation, anchor))
 }
 
-/// A series already evaluated and forecast, as Completed Series conditions see it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Done<'a> {
-    pub group: &'a str,
-    pub status: SeriesStatus,
-    /// Date of the last valid dose (when the series is complete, the date it was completed).
-    pub completed_on: Option<Date>,
-}
-
 /// One relevant patient series while it is being evaluated and forecast.
 #[derive(Clone, Debug)]
 pub(crate) struct Run {
     pub series: usize,
     pub targets: Vec<TargetDose>,
-    /// Per antigen record.
-    pub evals: Vec<Option<EvalResult>>,
+    /// Evaluations of the antigen records, in record order (record `i` is `evals[i]` once
+    /// evaluated).
+    pub evals: Vec<DoseEvaluation>,
     /// Index of the current (next) target dose.
     pub next: usize,
     pub status: SeriesStatus,
     pub forecast: Option<SeriesForecast>,
     pub score: Option<i32>,
     pub best: bool,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct EvalResult {
-    pub status: EvaluationStatus,
-    pub reasons: Reasons,
-    pub target: Option<usize>,
-    pub inadvertent: bool,
 }
 
 impl Run {
@@ -661,7 +645,7 @@ impl Run {
                     satisfied_by: None,
                 })
                 .collect(),
-            evals: vec![None; recs],
+            evals: Vec::with_capacity(recs),
             next: 0,
             status: SeriesStatus::NotComplete,
             forecast: None,
@@ -676,10 +660,7 @@ impl Run {
             .count()
     }
     pub fn status_of(&self, rec: usize) -> Option<EvaluationStatus> {
-        self.evals
-            .get(rec)
-            .and_then(|e| e.as_ref())
-            .map(|e| e.status)
+        self.evals.get(rec).map(|e| e.status)
     }
 }
 
@@ -732,71 +713,22 @@ fn is_relevant(env: &Env, s: &Series) -> bool {
     }
 }
 
-/// Groups named by the series' Completed Series conditions.
-fn completed_series_refs(s: &Series) -> impl Iterator<Item = &String> {
-    s.doses
-        .iter()
-        .flat_map(|d| d.conditional_skips.iter())
-        .flat_map(|k| k.sets.iter())
-        .flat_map(|st| st.conditions.iter())
-        .filter(|c| c.kind == ConditionKind::CompletedSeries)
-        .flat_map(|c| c.series_groups.iter())
-}
-
 fn assess_antigen<'a>(env: &Env<'a, '_>, ai: usize, recs: &[Rec]) -> AntigenAssessment<'a> {
     let antigen = &env.data.antigens[ai];
     let facts = forecast::AntigenFacts::new(env, antigen);
-    let mut pending: Vec<usize> = antigen
-        .series
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| is_relevant(env, s))
-        .map(|(i, _)| i)
-        .collect();
-    // Series whose skips ask whether another series group is complete go after that group.
-    let mut order: Vec<usize> = Vec::with_capacity(pending.len());
-    while !pending.is_empty() {
-        let before = pending.len();
-        let mut i = 0;
-        while i < pending.len() {
-            let s = &antigen.series[pending[i]];
-            let waits = completed_series_refs(s).any(|g| {
-                pending
-                    .iter()
-                    .any(|&p| p != pending[i] && antigen.series[p].select.group == *g)
-            });
-            if waits {
-                i += 1;
-            } else {
-                order.push(pending.remove(i));
-            }
-        }
-        if pending.len() == before {
-            order.append(&mut pending);
-        }
-    }
+    let order = env.data.series_order(ai);
     let mut runs: Vec<Run> = Vec::with_capacity(order.len());
-    let mut done: Vec<Done> = Vec::with_capacity(order.len());
-    for &si in &order {
-        let s = &antigen.series[si];
+    for &si in order {
+        let Some(s) = antigen.series.get(si).filter(|s| is_relevant(env, s)) else {
+            continue;
+        };
         let mut run = Run::new(si, s, recs.len());
-        evaluate::evaluate_series(env, antigen, s, recs, &mut run, &done);
-        forecast::forecast_series(env, &facts, s, recs, &mut run, &done);
-        done.push(Done {
-            group: s.select.group.as_str(),
-            status: run.status,
-            completed_on: run
-                .targets
-                .iter()
-                .filter_map(|t| t.satisfied_by)
-                .filter_map(|i| recs.get(i))
-                .map(|x| x.date)
-                .max(),
-        });
+        evaluate::evaluate_series(env, antigen, s, recs, &mut run, &runs);
+        forecast::forecast_series(env, antigen, &facts, s, recs, &mut run, &runs);
         runs.push(run);
     }
     runs.sort_by_key(|r| r.series);
-    select::select_best(env, antigen, recs, &mut runs);
+    select::select_best(env, antigen, &mut runs);
     let series = runs
         .into_iter()
         .map(|r| {
@@ -811,20 +743,7 @@ fn assess_antigen<'a>(env: &Env<'a, '_>, ai: usize, recs: &[Rec]) -> AntigenAsse
                 series_type: s.series_type,
                 series_group: s.select.group.as_str(),
                 status: r.status,
-                evaluations: recs
-                    .iter()
-                    .zip(&r.evals)
-                    .filter_map(|(rec, e)| {
-                        e.as_ref().map(|e| DoseEvaluation {
-                            dose: rec.dose,
-                            date: rec.date,
-                            cvx: rec.cvx,
-                            status: e.status,
-                            reasons: e.reasons,
-                            target_dose: e.target.map(|t| t + 1),
-                        })
-                    })
-                    .collect(),
+                evaluations: r.evals,
                 target_doses,
                 doses_in_series: s.doses.len(),
                 forecast: r.forecast,

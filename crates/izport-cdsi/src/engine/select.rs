@@ -35,29 +35,19 @@ impl Facts<'_> {
     }
 }
 
-fn facts<'a>(
-    env: &Env,
-    antigen: &'a Antigen,
-    recs: &[Rec],
-    run: &Run,
-    index: usize,
-) -> Option<Facts<'a>> {
+fn facts<'a>(env: &Env, antigen: &'a Antigen, run: &Run, index: usize) -> Option<Facts<'a>> {
     let s = antigen.series.get(run.series)?;
     let valid = run.satisfied();
-    let first_valid = recs
+    let first_valid = run
+        .evals
         .iter()
-        .zip(&run.evals)
-        .filter(|(_, e)| {
-            e.as_ref()
-                .is_some_and(|e| e.status == EvaluationStatus::Valid)
-        })
-        .map(|(r, _)| r.date)
+        .filter(|e| e.status == EvaluationStatus::Valid)
+        .map(|e| e.date)
         .min();
     let all_valid = run
         .evals
         .iter()
-        .flatten()
-        .filter(|e| e.target.is_some())
+        .filter(|e| e.target_dose.is_some())
         .all(|e| e.status == EvaluationStatus::Valid);
     let not_satisfied = run
         .targets
@@ -200,84 +190,80 @@ pub(crate) fn score_no_valid(c: &[&Facts]) -> Vec<i32> {
     score
 }
 
-/// 8.1 – 8.7 for one series group: the prioritized series (index into `facts`).
-fn prioritized(all: &[Facts], members: &[usize], scores: &mut [Option<i32>]) -> Option<usize> {
-    let m: Vec<&Facts> = members.iter().filter_map(|&i| all.get(i)).collect();
-    if m.is_empty() {
-        return None;
-    }
+/// 8.1 – 8.7 for the series group `group`: the prioritized series (index into `all`). Scores
+/// given are written to `scores`.
+fn prioritized(all: &[Facts], group: &str, scores: &mut [Option<i32>]) -> Option<usize> {
+    let members = || {
+        all.iter()
+            .enumerate()
+            .filter(move |(_, f)| f.group == group)
+    };
+    members().next()?;
     // SELECTB-24
-    let all_ci = m.iter().all(|f| f.status == SeriesStatus::Contraindicated);
+    let all_ci = members().all(|(_, f)| f.status == SeriesStatus::Contraindicated);
     let candidate = |f: &Facts| all_ci || f.status != SeriesStatus::Contraindicated;
-    let top_priority = m.iter().filter_map(|f| f.priority).min();
-    let any_valid = m.iter().any(|f| f.valid > 0);
-    let has_default = m.iter().any(|f| f.default_series);
+    let top_priority = members().filter_map(|(_, f)| f.priority).min();
+    let any_valid = members().any(|(_, f)| f.valid > 0);
+    let has_default = members().any(|(_, f)| f.default_series);
     // SELECTSCORE-2
-    let scorable: Vec<usize> = members
-        .iter()
-        .copied()
-        .filter(|&i| {
-            let f = &all[i];
-            match f.series_type {
-                SeriesType::Risk => {
-                    candidate(f)
-                        && match (f.priority, top_priority) {
-                            (Some(p), Some(top)) => p <= top,
-                            _ => true,
-                        }
+    let is_scorable = |f: &Facts| match f.series_type {
+        SeriesType::Risk => {
+            candidate(f)
+                && match (f.priority, top_priority) {
+                    (Some(p), Some(top)) => p <= top,
+                    _ => true,
                 }
-                SeriesType::Standard => {
-                    candidate(f)
-                        && ((f.valid > 0
-                            && match (f.first_valid, f.max_age_to_start) {
-                                (Some(v), Some(m)) => v < m,
-                                _ => true,
-                            })
-                            || (!any_valid && !has_default))
-                }
-                SeriesType::EvaluationOnly => f.status == SeriesStatus::Complete,
-            }
-        })
-        .collect();
-    let default = members.iter().copied().find(|&i| all[i].default_series);
-    let complete: Vec<usize> = scorable
-        .iter()
-        .copied()
-        .filter(|&i| all[i].status == SeriesStatus::Complete)
-        .collect();
-    let in_process: Vec<usize> = scorable
-        .iter()
-        .copied()
-        .filter(|&i| all[i].in_process())
-        .collect();
+        }
+        SeriesType::Standard => {
+            candidate(f)
+                && ((f.valid > 0
+                    && match (f.first_valid, f.max_age_to_start) {
+                        (Some(v), Some(m)) => v < m,
+                        _ => true,
+                    })
+                    || (!any_valid && !has_default))
+        }
+        SeriesType::EvaluationOnly => f.status == SeriesStatus::Complete,
+    };
+    let scorable = || members().filter(move |(_, f)| is_scorable(f));
+    let complete = || scorable().filter(|(_, f)| f.status == SeriesStatus::Complete);
+    let in_process = || scorable().filter(|(_, f)| f.in_process());
+    let default = members().find(|(_, f)| f.default_series).map(|(i, _)| i);
+    let (n_scorable, n_complete, n_in_process) =
+        (scorable().count(), complete().count(), in_process().count());
     // Table 8-3
-    match scorable.len() {
+    match n_scorable {
         0 => return default,
-        1 => return scorable.first().copied(),
+        1 => return scorable().next().map(|(i, _)| i),
         _ => {}
     }
-    if complete.len() == 1 {
-        return complete.first().copied();
+    if n_complete == 1 {
+        return complete().next().map(|(i, _)| i);
     }
-    if complete.is_empty() && in_process.len() == 1 {
-        return in_process.first().copied();
+    if n_complete == 0 && n_in_process == 1 {
+        return in_process().next().map(|(i, _)| i);
     }
-    if complete.is_empty() && in_process.is_empty() && default.is_some() {
+    if n_complete == 0 && n_in_process == 0 && default.is_some() {
         return default;
     }
     // Table 8-5
-    let (set, points): (Vec<usize>, Vec<i32>) = if complete.len() >= 2 {
-        let f: Vec<&Facts> = complete.iter().map(|&i| &all[i]).collect();
-        (complete.clone(), score_complete(&f))
-    } else if in_process.len() >= 2 {
-        let f: Vec<&Facts> = in_process.iter().map(|&i| &all[i]).collect();
-        (in_process.clone(), score_in_process(&f))
-    } else if scorable.iter().all(|&i| all[i].valid == 0) {
-        let f: Vec<&Facts> = scorable.iter().map(|&i| &all[i]).collect();
-        (scorable.clone(), score_no_valid(&f))
+    let (set, points): (Vec<usize>, Vec<i32>) = if n_complete >= 2 {
+        let (set, f): (Vec<usize>, Vec<&Facts>) = complete().unzip();
+        let points = score_complete(&f);
+        (set, points)
+    } else if n_in_process >= 2 {
+        let (set, f): (Vec<usize>, Vec<&Facts>) = in_process().unzip();
+        let points = score_in_process(&f);
+        (set, points)
+    } else if scorable().all(|(_, f)| f.valid == 0) {
+        let (set, f): (Vec<usize>, Vec<&Facts>) = scorable().unzip();
+        let points = score_no_valid(&f);
+        (set, points)
     } else {
         // No rule of Table 8-5 applies (e.g. every series aged out): fall back on preference.
-        (scorable.clone(), vec![0; scorable.len()])
+        let set: Vec<usize> = scorable().map(|(i, _)| i).collect();
+        let points = vec![0; set.len()];
+        (set, points)
     };
     for (&i, &p) in set.iter().zip(&points) {
         if let Some(s) = scores.get_mut(i) {
@@ -292,43 +278,41 @@ fn prioritized(all: &[Facts], members: &[usize], scores: &mut [Option<i32>]) -> 
 }
 
 /// 8.1 – 8.8 for an antigen: marks `best` (and `score`) on the runs.
-pub(crate) fn select_best(env: &Env, antigen: &Antigen, recs: &[Rec], runs: &mut [Run]) {
+pub(crate) fn select_best(env: &Env, antigen: &Antigen, runs: &mut [Run]) {
     let all: Vec<Facts> = runs
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| facts(env, antigen, recs, r, i))
+        .filter_map(|(i, r)| facts(env, antigen, r, i))
         .collect();
-    let mut groups: Vec<&str> = Vec::new();
-    for f in &all {
-        if !groups.contains(&f.group) {
-            groups.push(f.group);
-        }
-    }
     let mut scores: Vec<Option<i32>> = vec![None; all.len()];
-    let mut chosen: Vec<(&str, usize)> = Vec::new();
-    for g in &groups {
-        let members: Vec<usize> = (0..all.len()).filter(|&i| all[i].group == *g).collect();
-        if let Some(p) = prioritized(&all, &members, &mut scores) {
-            chosen.push((g, p));
+    // One prioritized series per series group (index into `all`), in order of first appearance.
+    let mut chosen: Vec<usize> = Vec::new();
+    for (i, f) in all.iter().enumerate() {
+        if all[..i].iter().any(|o| o.group == f.group) {
+            continue;
+        }
+        if let Some(p) = prioritized(&all, f.group, &mut scores) {
+            chosen.push(p);
         }
     }
     // Table 8-14
-    for (g, p) in &chosen {
-        let f = &all[*p];
+    for &p in &chosen {
+        let f = &all[p];
         let Some(series) = runs.get(f.run).and_then(|r| antigen.series.get(r.series)) else {
             continue;
         };
-        let equivalent =
-            |other: &str| other != *g && series.equivalent_series_groups.iter().any(|e| e == other);
+        let equivalent = |other: &str| {
+            other != f.group && series.equivalent_series_groups.iter().any(|e| e == other)
+        };
         let best = if f.status == SeriesStatus::Complete {
             true
         } else {
             let equivalent_complete = chosen
                 .iter()
-                .any(|(g2, p2)| equivalent(g2) && all[*p2].status == SeriesStatus::Complete);
+                .any(|&p2| equivalent(all[p2].group) && all[p2].status == SeriesStatus::Complete);
             let equivalent_risk = chosen
                 .iter()
-                .any(|(g2, p2)| equivalent(g2) && all[*p2].series_type == SeriesType::Risk);
+                .any(|&p2| equivalent(all[p2].group) && all[p2].series_type == SeriesType::Risk);
             match f.series_type {
                 _ if equivalent_complete => false,
                 SeriesType::EvaluationOnly => false,

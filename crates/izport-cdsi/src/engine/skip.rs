@@ -1,6 +1,6 @@
 //! Conditional skip (6.2, 7.1, 7.6): Tables 6-6 to 6-11, CONDSKIP-1/2.
 
-use super::{relevant, Done, Env, Rec, Run, SeriesStatus, MAX_DATE, MIN_DATE};
+use super::{relevant, Env, Rec, Run, SeriesStatus, MAX_DATE, MIN_DATE};
 use crate::data::*;
 use crate::engine::EvaluationStatus;
 use jiff::civil::Date;
@@ -33,8 +33,10 @@ pub(crate) struct SkipFacts<'a> {
     pub env: &'a Env<'a, 'a>,
     pub recs: &'a [Rec<'a>],
     pub run: &'a Run,
-    /// Already evaluated series of the antigen.
-    pub done: &'a [Done<'a>],
+    /// The antigen.
+    pub antigen: &'a Antigen,
+    /// Already evaluated and forecast series of the antigen.
+    pub done: &'a [Run],
 }
 
 /// Table 6-11 over every conditional skip instance of the dose that applies in this use.
@@ -87,6 +89,16 @@ fn set_met(f: &SkipFacts, s: &SkipSet, inp: &SkipInput) -> bool {
     combine(s.condition_logic, met, s.conditions.len())
 }
 
+/// The date a series was completed: its last satisfying dose.
+fn completed_on(recs: &[Rec], run: &Run) -> Option<Date> {
+    run.targets
+        .iter()
+        .filter_map(|t| t.satisfied_by)
+        .filter_map(|i| recs.get(i))
+        .map(|x| x.date)
+        .max()
+}
+
 fn condition_met(f: &SkipFacts, c: &SkipCondition, inp: &SkipInput) -> bool {
     let env = f.env;
     let begin_age = env.age_date(&c.begin_age).unwrap_or(MIN_DATE);
@@ -98,8 +110,11 @@ fn condition_met(f: &SkipFacts, c: &SkipCondition, inp: &SkipInput) -> bool {
         // must have been completed by an earlier dose.
         ConditionKind::CompletedSeries => f.done.iter().any(|d| {
             d.status == SeriesStatus::Complete
-                && c.series_groups.iter().any(|x| x == d.group)
-                && d.completed_on.is_none_or(|on| match inp.used_in {
+                && f.antigen
+                    .series
+                    .get(d.series)
+                    .is_some_and(|s| c.series_groups.contains(&s.select.group))
+                && completed_on(f.recs, d).is_none_or(|on| match inp.used_in {
                     Use::Evaluation => on < inp.reference,
                     Use::Forecast => on <= inp.reference,
                 })
