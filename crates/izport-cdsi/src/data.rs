@@ -745,6 +745,8 @@ pub(crate) struct Index {
     pub cvx_antigens: Vec<Vec<AntigenAssociation>>,
     /// current (impacted) CVX → conflict indexes, indexed by CVX.
     pub conflicts_by_current: Vec<Vec<usize>>,
+    /// CVX → whether it is the previous (conflicting) vaccine of some conflict.
+    pub conflicting_previous: Vec<bool>,
     /// antigen index → vaccine group index.
     pub group_of_antigen: Vec<Option<usize>>,
     /// vaccine group → antigen indexes.
@@ -896,6 +898,11 @@ impl SupportingData {
         }
         for (i, c) in self.live_virus_conflicts.iter().enumerate() {
             slot(&mut ix.conflicts_by_current, c.current_cvx).push(i);
+            let p = usize::from(c.previous_cvx);
+            if ix.conflicting_previous.len() <= p {
+                ix.conflicting_previous.resize(p + 1, false);
+            }
+            ix.conflicting_previous[p] = true;
         }
         ix.group_of_antigen = vec![None; self.antigens.len()];
         for (gi, g) in self.vaccine_groups.iter().enumerate() {
@@ -1007,6 +1014,23 @@ impl SupportingData {
             .get(usize::from(cvx))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// Whether a vaccine type conflicts with some later vaccine (a live virus vaccine).
+    pub(crate) fn is_conflicting_previous(&self, cvx: Cvx) -> bool {
+        self.index
+            .conflicting_previous
+            .get(usize::from(cvx))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// The conflict of a previous vaccine type on a current one, if any.
+    pub(crate) fn conflict(&self, current: Cvx, previous: Cvx) -> Option<&LiveVirusConflict> {
+        self.conflicts_impacting(current)
+            .iter()
+            .filter_map(|&i| self.live_virus_conflicts.get(i))
+            .find(|c| c.previous_cvx == previous)
     }
 
     pub(crate) fn cvx_associations(&self, cvx: Cvx) -> &[AntigenAssociation] {

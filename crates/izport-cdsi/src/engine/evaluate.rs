@@ -365,31 +365,32 @@ fn vaccine_check(env: &Env, sd: &SeriesDose, rec: &Rec, reasons: &mut Reasons) -
 /// (of any antigen)?
 fn is_impacted(env: &Env, recs: &[Rec], run: &Run, r: usize) -> bool {
     let rec = &recs[r];
-    for &ci in env.data.conflicts_impacting(rec.cvx) {
-        let Some(c) = env.data.live_virus_conflicts.get(ci) else {
+    if env.data.conflicts_impacting(rec.cvx).is_empty() {
+        return false;
+    }
+    for &(di, prev_cvx, prev_date) in &env.live {
+        if di == rec.dose || prev_date > rec.date {
+            continue;
+        }
+        let Some(c) = env.data.conflict(rec.cvx, prev_cvx) else {
             continue;
         };
-        for (di, prev) in env.doses.iter().enumerate() {
-            if di == rec.dose || prev.cvx != c.previous_cvx || prev.date > rec.date {
-                continue;
-            }
-            let begin = c.begin.map(|o| o.add_to(prev.date)).unwrap_or(prev.date);
-            // The previous dose's evaluation status in this series, if it has one.
-            let status = recs
-                .iter()
-                .position(|x| x.dose == di)
-                .and_then(|j| run.status_of(j));
-            let end_offset = match status {
-                None | Some(EvaluationStatus::Valid) => c.min_end.or(c.end),
-                Some(_) => c.end.or(c.min_end),
-            };
-            let Some(end_offset) = end_offset else {
-                continue;
-            };
-            let end = end_offset.add_to(prev.date);
-            if begin <= rec.date && rec.date < end {
-                return true;
-            }
+        let begin = c.begin.map(|o| o.add_to(prev_date)).unwrap_or(prev_date);
+        // The previous dose's evaluation status in this series, if it has one.
+        let status = recs
+            .iter()
+            .position(|x| x.dose == di)
+            .and_then(|j| run.status_of(j));
+        let end_offset = match status {
+            None | Some(EvaluationStatus::Valid) => c.min_end.or(c.end),
+            Some(_) => c.end.or(c.min_end),
+        };
+        let Some(end_offset) = end_offset else {
+            continue;
+        };
+        let end = end_offset.add_to(prev_date);
+        if begin <= rec.date && rec.date < end {
+            return true;
         }
     }
     false

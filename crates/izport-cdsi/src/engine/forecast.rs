@@ -292,16 +292,15 @@ pub(crate) fn dates(
     // CALCDTCONFLICT-3: conflicts that impact a preferable vaccine of the target dose.
     let mut conflict_end: Option<Date> = None;
     for pv in &sd.preferable_vaccines {
-        for &ci in env.data.conflicts_impacting(pv.cvx) {
-            let Some(c) = env.data.live_virus_conflicts.get(ci) else {
+        for &(_, prev_cvx, prev_date) in &env.live {
+            let Some(end) = env
+                .data
+                .conflict(pv.cvx, prev_cvx)
+                .and_then(|c| c.end.or(c.min_end))
+            else {
                 continue;
             };
-            let Some(end) = c.end.or(c.min_end) else {
-                continue;
-            };
-            for d in env.doses.iter().filter(|d| d.cvx == c.previous_cvx) {
-                conflict_end = latest([conflict_end, Some(end.add_to(d.date))]);
-            }
+            conflict_end = latest([conflict_end, Some(end.add_to(prev_date))]);
         }
     }
     let season_start = sd.season.as_ref().and_then(|s| s.start);

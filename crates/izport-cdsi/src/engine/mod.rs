@@ -518,46 +518,47 @@ pub(crate) struct Env<'a, 'p> {
     pub today: Date,
     /// Birth date + offset, computed once per offset (the same ages recur across series).
     pub ages: AgeDates,
+    /// The doses that conflict with later live vaccines: (index, CVX, date administered).
+    pub live: Vec<(usize, Cvx, Date)>,
 }
 
-/// A small memo of `birth date + offset` (the supporting data uses about 130 distinct offsets).
+/// A small memo of `birth date + offset` (the supporting data uses about 130 distinct offsets):
+/// a direct-mapped table; a slot taken by another offset is simply recomputed.
 pub(crate) struct AgeDates {
     birth: Date,
-    slots: [std::cell::Cell<(u64, Date)>; AGE_SLOTS],
+    slots: [std::cell::Cell<(Offset, Date)>; AGE_SLOTS],
 }
 
 const AGE_SLOTS: usize = 256;
-const EMPTY_SLOT: u64 = u64::MAX;
+/// No supporting-data offset has this many years; a slot holding it is empty.
+const EMPTY_OFFSET: Offset = Offset {
+    years: i32::MIN,
+    months: 0,
+    days: 0,
+};
 
 impl AgeDates {
     pub fn new(birth: Date) -> AgeDates {
         AgeDates {
             birth,
-            slots: std::array::from_fn(|_| std::cell::Cell::new((EMPTY_SLOT, birth))),
+            slots: std::array::from_fn(|_| std::cell::Cell::new((EMPTY_OFFSET, birth))),
         }
     }
 
     /// `birth + o` (CALCDT-1..6).
+    #[inline]
     pub fn get(&self, o: &Offset) -> Date {
-        let part = |v: i32| i16::try_from(v).ok().map(|v| u64::from(v as u16));
-        let key = match (part(o.years), part(o.months), part(o.days)) {
-            (Some(y), Some(m), Some(d)) => (y << 32) | (m << 16) | d,
-            _ => return o.add_to(self.birth),
-        };
-        let home = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
-        for i in home..home + 8 {
-            let slot = &self.slots[i % AGE_SLOTS];
-            let (k, d) = slot.get();
-            if k == key {
-                return d;
-            }
-            if k == EMPTY_SLOT {
-                let d = o.add_to(self.birth);
-                slot.set((key, d));
-                return d;
-            }
+        let h = (o.years as u32).wrapping_mul(0x9E37_79B1)
+            ^ (o.months as u32).wrapping_mul(0x85EB_CA77)
+            ^ (o.days as u32).wrapping_mul(0xC2B2_AE3D);
+        let slot = &self.slots[(h >> 24) as usize % AGE_SLOTS];
+        let (k, d) = slot.get();
+        if k == *o && k != EMPTY_OFFSET {
+            return d;
         }
-        o.add_to(self.birth)
+        let d = o.add_to(self.birth);
+        slot.set((*o, d));
+        d
     }
 }
 
@@ -780,6 +781,12 @@ pub fn assess<'a>(
         observations,
         today: assessment_date,
         ages: AgeDates::new(patient.birth_date),
+        live: doses
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| data.is_conflicting_previous(d.cvx))
+            .map(|(i, d)| (i, d.cvx, d.date))
+            .collect(),
     };
     let recs = organize(&env);
     let mut antigens = Vec::with_capacity(data.antigens.len());
