@@ -757,6 +757,9 @@ pub(crate) struct Index {
     pub observation_by_coded_value: HashMap<(String, String), Vec<usize>>,
     /// antigen index → CVX codes of the vaccine group the antigen belongs to.
     pub group_cvx: Vec<Vec<Cvx>>,
+    /// antigen index → series index → index of the first series of the antigen with the same
+    /// series group (a cheap series group identity).
+    pub series_group_id: Vec<Vec<usize>>,
     /// antigen index → its series in evaluation order: a series whose conditional skips ask
     /// whether another series group is complete comes after the series of that group.
     pub series_order: Vec<Vec<usize>>,
@@ -951,6 +954,22 @@ impl SupportingData {
         }
         ix.group_cvx = group_cvx;
         ix.series_order = self.antigens.iter().map(series_order).collect();
+        ix.series_group_id = self
+            .antigens
+            .iter()
+            .map(|a| {
+                a.series
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        a.series
+                            .iter()
+                            .position(|o| o.select.group == s.select.group)
+                            .unwrap_or(i)
+                    })
+                    .collect()
+            })
+            .collect();
         self.index = ix;
     }
 
@@ -1039,6 +1058,16 @@ impl SupportingData {
             .get(usize::from(cvx))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// Equal for two series of an antigen exactly when they belong to the same series group.
+    pub(crate) fn series_group_id(&self, antigen: usize, series: usize) -> usize {
+        self.index
+            .series_group_id
+            .get(antigen)
+            .and_then(|v| v.get(series))
+            .copied()
+            .unwrap_or(series)
     }
 
     pub(crate) fn series_order(&self, antigen: usize) -> &[usize] {

@@ -16,25 +16,30 @@ pub(crate) fn vaccine_groups<'a>(
 ) -> Vec<VaccineGroupAssessment<'a>> {
     let data = env.data;
     let mut out = Vec::with_capacity(data.vaccine_groups.len());
+    // The best series of the vaccine group's antigens, and those of one series group.
+    let mut all: Vec<(&AntigenAssessment<'a>, &PatientSeries<'a>)> = Vec::new();
+    let mut parts: Vec<(&AntigenAssessment<'a>, &PatientSeries<'a>)> = Vec::new();
     for (gi, g) in data.vaccine_groups.iter().enumerate() {
         let members = data.antigens_of_group(gi);
-        // One forecast per series group (DEFFORECAST-012): the best series of that group of
-        // each antigen of the vaccine group, blended by chapter 9.
-        let parts_all = || {
+        all.clear();
+        all.extend(
             members
                 .iter()
                 .filter_map(|&ai| antigens.get(ai))
-                .flat_map(|aa| aa.best_series().map(move |s| (aa, s)))
-        };
+                .flat_map(|aa| aa.best_series().map(move |s| (aa, s))),
+        );
+        // One forecast per series group (DEFFORECAST-012): the best series of that group of
+        // each antigen of the vaccine group, blended by chapter 9.
         let key = |s: &PatientSeries<'a>| (s.series_group, blend_type(s.series_type));
         let mut forecasts = Vec::new();
-        for (i, (_, s)) in parts_all().enumerate() {
+        for (i, (_, s)) in all.iter().enumerate() {
             let k = key(s);
-            if parts_all().take(i).any(|(_, p)| key(p) == k) {
+            if all[..i].iter().any(|(_, p)| key(p) == k) {
                 continue;
             }
-            let parts = parts_all().filter(move |(_, p)| key(p) == k);
-            forecasts.push(blend(env, g, gi, k.1, k.0, parts, members.len() > 1));
+            parts.clear();
+            parts.extend(all[i..].iter().filter(|(_, p)| key(p) == k));
+            forecasts.push(blend(env, g, gi, k.1, k.0, &parts, members.len() > 1));
         }
         // The forecast to report first: risk before standard, then the lowest series group;
         // one the patient has aged out of goes last.
@@ -59,19 +64,16 @@ pub(crate) fn vaccine_groups<'a>(
     out
 }
 
-fn blend<'a, 'p>(
+fn blend<'a>(
     env: &Env<'a, '_>,
     g: &VaccineGroup,
     gi: usize,
     ty: SeriesType,
     series_group: &'a str,
-    parts: impl Iterator<Item = (&'p AntigenAssessment<'a>, &'p PatientSeries<'a>)> + Clone,
+    parts: &[(&AntigenAssessment<'a>, &PatientSeries<'a>)],
     multi: bool,
-) -> GroupForecast<'a>
-where
-    'a: 'p,
-{
-    let statuses = parts.clone().map(|(_, s)| s.status);
+) -> GroupForecast<'a> {
+    let statuses = parts.iter().map(|(_, s)| s.status);
     let status = if !multi {
         statuses.clone().next().unwrap_or(SeriesStatus::NotComplete)
     } else {
@@ -91,7 +93,7 @@ where
             SeriesStatus::Complete
         }
     };
-    let best_series = parts.clone().map(|(a, s)| (a.name, s.name)).collect();
+    let best_series = parts.iter().map(|(a, s)| (a.name, s.name)).collect();
     let mut out = GroupForecast {
         series_type: ty,
         series_group,
@@ -107,7 +109,7 @@ where
     if status != SeriesStatus::NotComplete {
         return out;
     }
-    let fcs = parts.filter_map(|(_, s)| s.forecast.as_ref());
+    let fcs = parts.iter().filter_map(|(_, s)| s.forecast.as_ref());
     if fcs.clone().next().is_none() {
         return out;
     }

@@ -729,7 +729,7 @@ fn assess_antigen<'a>(env: &Env<'a, '_>, ai: usize, recs: &[Rec]) -> AntigenAsse
         runs.push(run);
     }
     runs.sort_by_key(|r| r.series);
-    select::select_best(env, antigen, &mut runs);
+    select::select_best(env, ai, antigen, &mut runs);
     let series = runs
         .into_iter()
         .map(|r| {
@@ -837,8 +837,15 @@ pub fn assess<'a>(
 }
 
 /// The latest of the dates given.
-pub(crate) fn latest(dates: impl IntoIterator<Item = Option<Date>>) -> Option<Date> {
-    dates.into_iter().flatten().max()
+#[inline]
+pub(crate) fn latest<const N: usize>(dates: [Option<Date>; N]) -> Option<Date> {
+    let mut out: Option<Date> = None;
+    for d in dates.into_iter().flatten() {
+        if out.is_none_or(|o| d > o) {
+            out = Some(d);
+        }
+    }
+    out
 }
 
 pub(crate) fn minus_day(d: Option<Date>) -> Option<Date> {

@@ -6,8 +6,12 @@ use super::*;
 #[derive(Clone, Debug)]
 pub(crate) struct Facts<'a> {
     pub run: usize,
+    /// Index of the series in the antigen's series.
+    pub series: usize,
     pub series_type: SeriesType,
     pub group: &'a str,
+    /// Series group identity (see `SupportingData::series_group_id`).
+    pub group_id: usize,
     /// Series priority as a rank (`A` = 0 is highest); None when not given.
     pub priority: Option<u8>,
     pub preference: u32,
@@ -35,7 +39,13 @@ impl Facts<'_> {
     }
 }
 
-fn facts<'a>(env: &Env, antigen: &'a Antigen, run: &Run, index: usize) -> Option<Facts<'a>> {
+fn facts<'a>(
+    env: &Env,
+    antigen_index: usize,
+    antigen: &'a Antigen,
+    run: &Run,
+    index: usize,
+) -> Option<Facts<'a>> {
     let s = antigen.series.get(run.series)?;
     let valid = run.satisfied();
     let first_valid = run
@@ -55,35 +65,12 @@ fn facts<'a>(env: &Env, antigen: &'a Antigen, run: &Run, index: usize) -> Option
         .filter(|t| t.status == TargetDoseStatus::NotSatisfied)
         .count();
     let earliest = run.forecast.as_ref().and_then(|f| f.earliest);
-    // SELECTB-12: the earliest date plus the latest minimum interval of the remaining target
-    // doses (those after the one forecast), i.e. the latest of earliest + each such interval.
-    let finish = earliest.map(|e| {
-        run.targets
-            .iter()
-            .skip(run.next + 1)
-            .filter(|t| t.status == TargetDoseStatus::NotSatisfied)
-            .filter_map(|t| s.doses.get(t.series_dose))
-            .flat_map(|sd| sd.intervals.iter())
-            .filter(|i| relevant(i.effective, i.cessation, env.today))
-            .filter_map(|i| i.min)
-            .map(|o| o.add_to(e))
-            .fold(e, Date::max)
-    });
-    // SELECTB-3: before the maximum age of the last target dose.
-    let last_max = run
-        .targets
-        .last()
-        .and_then(|t| s.doses.get(t.series_dose))
-        .and_then(|sd| age_row(&sd.ages, env.today))
-        .and_then(|a| env.age_date(&a.max));
-    let completable = match finish {
-        Some(f) => last_max.is_none_or(|m| f < m),
-        None => false,
-    };
     Some(Facts {
         run: index,
+        series: run.series,
         series_type: s.series_type,
         group: s.select.group.as_str(),
+        group_id: env.data.series_group_id(antigen_index, run.series),
         priority: s
             .select
             .priority
@@ -101,9 +88,40 @@ fn facts<'a>(env: &Env, antigen: &'a Antigen, run: &Run, index: usize) -> Option
         all_valid,
         not_satisfied,
         earliest,
-        finish,
-        completable,
+        // Worked out only for series that are scored (see `finishing`).
+        finish: None,
+        completable: false,
     })
+}
+
+/// SELECTB-12 and SELECTB-3: the forecast finish date (the earliest date plus the latest minimum
+/// interval of the remaining target doses, those after the one forecast) and whether it is
+/// before the maximum age date of the last target dose.
+fn finishing(env: &Env, series: &Series, run: &Run) -> (Option<Date>, bool) {
+    let earliest = run.forecast.as_ref().and_then(|f| f.earliest);
+    let finish = earliest.map(|e| {
+        run.targets
+            .iter()
+            .skip(run.next + 1)
+            .filter(|t| t.status == TargetDoseStatus::NotSatisfied)
+            .filter_map(|t| series.doses.get(t.series_dose))
+            .flat_map(|sd| sd.intervals.iter())
+            .filter(|i| relevant(i.effective, i.cessation, env.today))
+            .filter_map(|i| i.min)
+            .map(|o| o.add_to(e))
+            .fold(e, Date::max)
+    });
+    let last_max = run
+        .targets
+        .last()
+        .and_then(|t| series.doses.get(t.series_dose))
+        .and_then(|sd| age_row(&sd.ages, env.today))
+        .and_then(|a| env.age_date(&a.max));
+    let completable = match finish {
+        Some(f) => last_max.is_none_or(|m| f < m),
+        None => false,
+    };
+    (finish, completable)
 }
 
 /// Points for a condition that is true for some series: `only` if true for exactly one,
@@ -191,12 +209,17 @@ pub(crate) fn score_no_valid(c: &[&Facts]) -> Vec<i32> {
 }
 
 /// 8.1 – 8.7 for the series group `group`: the prioritized series (index into `all`). Scores
-/// given are written to `scores`.
-fn prioritized(all: &[Facts], group: &str, scores: &mut [Option<i32>]) -> Option<usize> {
+/// given are written to `out[i].0`.
+fn prioritized<'a>(
+    all: &[Facts<'a>],
+    group: usize,
+    out: &mut [(Option<i32>, bool, bool)],
+    finishing: &dyn Fn(&Facts) -> (Option<Date>, bool),
+) -> Option<usize> {
     let members = || {
         all.iter()
             .enumerate()
-            .filter(move |(_, f)| f.group == group)
+            .filter(move |(_, f)| f.group_id == group)
     };
     members().next()?;
     // SELECTB-24
@@ -247,17 +270,28 @@ fn prioritized(all: &[Facts], group: &str, scores: &mut [Option<i32>]) -> Option
         return default;
     }
     // Table 8-5
+    let with_finish = |(i, f): (usize, &Facts<'a>)| {
+        let (finish, completable) = finishing(f);
+        (
+            i,
+            Facts {
+                finish,
+                completable,
+                ..f.clone()
+            },
+        )
+    };
     let (set, points): (Vec<usize>, Vec<i32>) = if n_complete >= 2 {
         let (set, f): (Vec<usize>, Vec<&Facts>) = complete().unzip();
         let points = score_complete(&f);
         (set, points)
     } else if n_in_process >= 2 {
-        let (set, f): (Vec<usize>, Vec<&Facts>) = in_process().unzip();
-        let points = score_in_process(&f);
+        let (set, f): (Vec<usize>, Vec<Facts>) = in_process().map(with_finish).unzip();
+        let points = score_in_process(&f.iter().collect::<Vec<_>>());
         (set, points)
     } else if scorable().all(|(_, f)| f.valid == 0) {
-        let (set, f): (Vec<usize>, Vec<&Facts>) = scorable().unzip();
-        let points = score_no_valid(&f);
+        let (set, f): (Vec<usize>, Vec<Facts>) = scorable().map(with_finish).unzip();
+        let points = score_no_valid(&f.iter().collect::<Vec<_>>());
         (set, points)
     } else {
         // No rule of Table 8-5 applies (e.g. every series aged out): fall back on preference.
@@ -266,8 +300,8 @@ fn prioritized(all: &[Facts], group: &str, scores: &mut [Option<i32>]) -> Option
         (set, points)
     };
     for (&i, &p) in set.iter().zip(&points) {
-        if let Some(s) = scores.get_mut(i) {
-            *s = Some(p);
+        if let Some(s) = out.get_mut(i) {
+            s.0 = Some(p);
         }
     }
     // SELECTBEST-1/2: highest score, then best series preference.
@@ -278,41 +312,53 @@ fn prioritized(all: &[Facts], group: &str, scores: &mut [Option<i32>]) -> Option
 }
 
 /// 8.1 – 8.8 for an antigen: marks `best` (and `score`) on the runs.
-pub(crate) fn select_best(env: &Env, antigen: &Antigen, runs: &mut [Run]) {
+pub(crate) fn select_best(env: &Env, antigen_index: usize, antigen: &Antigen, runs: &mut [Run]) {
+    if runs.is_empty() {
+        return;
+    }
     let all: Vec<Facts> = runs
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| facts(env, antigen, r, i))
+        .filter_map(|(i, r)| facts(env, antigen_index, antigen, r, i))
         .collect();
-    let mut scores: Vec<Option<i32>> = vec![None; all.len()];
-    // One prioritized series per series group (index into `all`), in order of first appearance.
-    let mut chosen: Vec<usize> = Vec::new();
-    for (i, f) in all.iter().enumerate() {
-        if all[..i].iter().any(|o| o.group == f.group) {
-            continue;
-        }
-        if let Some(p) = prioritized(&all, f.group, &mut scores) {
-            chosen.push(p);
+    // Per fact: (score, prioritized for its series group, best).
+    let mut out: Vec<(Option<i32>, bool, bool)> = vec![(None, false, false); all.len()];
+    {
+        let finish_of = |f: &Facts| match (runs.get(f.run), antigen.series.get(f.series)) {
+            (Some(run), Some(series)) => finishing(env, series, run),
+            _ => (None, false),
+        };
+        for (i, f) in all.iter().enumerate() {
+            if all[..i].iter().any(|o| o.group_id == f.group_id) {
+                continue;
+            }
+            if let Some(p) = prioritized(&all, f.group_id, &mut out, &finish_of) {
+                if let Some(x) = out.get_mut(p) {
+                    x.1 = true;
+                }
+            }
         }
     }
     // Table 8-14
-    for &p in &chosen {
-        let f = &all[p];
-        let Some(series) = runs.get(f.run).and_then(|r| antigen.series.get(r.series)) else {
+    for i in 0..all.len() {
+        if !out[i].1 {
+            continue;
+        }
+        let f = &all[i];
+        let Some(series) = antigen.series.get(f.series) else {
             continue;
         };
         let equivalent = |other: &str| {
             other != f.group && series.equivalent_series_groups.iter().any(|e| e == other)
         };
+        let chosen = || all.iter().zip(&out).filter(|(_, o)| o.1).map(|(f, _)| f);
         let best = if f.status == SeriesStatus::Complete {
             true
         } else {
-            let equivalent_complete = chosen
-                .iter()
-                .any(|&p2| equivalent(all[p2].group) && all[p2].status == SeriesStatus::Complete);
-            let equivalent_risk = chosen
-                .iter()
-                .any(|&p2| equivalent(all[p2].group) && all[p2].series_type == SeriesType::Risk);
+            let equivalent_complete =
+                chosen().any(|o| equivalent(o.group) && o.status == SeriesStatus::Complete);
+            let equivalent_risk =
+                chosen().any(|o| equivalent(o.group) && o.series_type == SeriesType::Risk);
             match f.series_type {
                 _ if equivalent_complete => false,
                 SeriesType::EvaluationOnly => false,
@@ -320,13 +366,12 @@ pub(crate) fn select_best(env: &Env, antigen: &Antigen, runs: &mut [Run]) {
                 SeriesType::Standard => !equivalent_risk,
             }
         };
-        if let Some(r) = runs.get_mut(f.run) {
-            r.best = best;
-        }
+        out[i].2 = best;
     }
-    for (f, s) in all.iter().zip(scores) {
+    for (f, (score, _, best)) in all.iter().zip(out) {
         if let Some(r) = runs.get_mut(f.run) {
-            r.score = s;
+            r.score = score;
+            r.best = best;
         }
     }
 }
@@ -338,8 +383,10 @@ mod tests {
     fn f(valid: usize, status: SeriesStatus) -> Facts<'static> {
         Facts {
             run: 0,
+            series: 0,
             series_type: SeriesType::Standard,
             group: "1",
+            group_id: 0,
             priority: Some(0),
             preference: 1,
             default_series: false,
