@@ -4,7 +4,8 @@
 //! - [`SupportingData`]: the schedule, read from CDC's XML ([`SupportingData::from_xml`]) or from
 //!   izport's compact text ([`SupportingData::from_compact`], [`SupportingData::builtin`]).
 //! - [`assess`]: evaluates every dose and forecasts every vaccine group for one patient on one
-//!   assessment date (Logic Specification for ACIP Recommendations 4.6, chapters 4–9).
+//!   assessment date (Logic Specification for ACIP Recommendations 4.6, chapters 4–9). The
+//!   [`Assessment`] borrows names from the data and dose ids from the doses.
 //! - [`testcases`]: reads and runs CDC's test-case sheets (CSV) by the strict rule.
 //!
 //! # Compact format

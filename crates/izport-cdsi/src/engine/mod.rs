@@ -767,6 +767,9 @@ fn assess_antigen<'a>(env: &Env<'a, '_>, ai: usize, recs: &[Rec]) -> AntigenAsse
 /// antigen's relevant series are evaluated and forecast, the best series are chosen, and the
 /// vaccine group forecasts are built from them. Doses with a CVX the data does not know are
 /// ignored (they appear in [`Assessment::doses`] with no components).
+///
+/// The result borrows the names it reports (series, antigens, vaccine groups, series groups)
+/// from `data` and the dose ids from `doses`, so it copies no strings.
 pub fn assess<'a>(
     data: &'a SupportingData,
     patient: &Patient,
