@@ -854,3 +854,33 @@ pub(crate) fn latest<const N: usize>(dates: [Option<Date>; N]) -> Option<Date> {
 pub(crate) fn minus_day(d: Option<Date>) -> Option<Date> {
     d.map(|d| add_days(d, -1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The age memo returns birth + offset whatever the order of lookups and slot collisions.
+    #[test]
+    fn age_memo_matches_date_arithmetic() {
+        let birth = date(2020, 1, 31);
+        let ages = AgeDates::new(birth);
+        let mut offsets = Vec::new();
+        for years in [0, 1, 2, 19, 65] {
+            for months in [0, 1, 6, 11] {
+                for days in [-4, 0, 7, 28] {
+                    offsets.push(Offset {
+                        years,
+                        months,
+                        days,
+                    });
+                }
+            }
+        }
+        for _ in 0..3 {
+            for o in &offsets {
+                assert_eq!(ages.get(o), o.add_to(birth), "{o}");
+            }
+        }
+        assert_eq!(ages.get(&EMPTY_OFFSET), EMPTY_OFFSET.add_to(birth));
+    }
+}
