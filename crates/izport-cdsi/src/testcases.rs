@@ -7,7 +7,8 @@
 use crate::data::{key, parse_cvx, Gender, SeriesType, SupportingData};
 use crate::date::parse_date;
 use crate::engine::{
-    assess, AdministeredDose, Assessment, EvaluationReason, ObservationCode, Patient, SeriesStatus,
+    assess, AdministeredDose, Assessment, EvaluationReason, EvaluationStatus, ObservationCode,
+    Patient, SeriesStatus,
 };
 use jiff::civil::Date;
 use std::fmt::Write as _;
@@ -373,6 +374,22 @@ pub fn run_case(data: &SupportingData, case: &TestCase) -> CaseResult {
     compare(data, case, &doses, &positions, &a)
 }
 
+/// A dose's status for a vaccine group, from its status for each antigen of the group it counts
+/// for, by the meanings of Table 3-1: it must be repeated (Not Valid, Sub-standard) if any antigen
+/// says so; otherwise it counts (Valid) if any antigen counts it; otherwise it is Extraneous. CDC's
+/// test cases give one status per dose and vaccine group; this is how izport reads it (a second
+/// adult Tdap counts as the recurring Td booster although Pertussis has no dose left for it).
+fn group_dose_status(statuses: impl Iterator<Item = EvaluationStatus>) -> Option<EvaluationStatus> {
+    let all: Vec<EvaluationStatus> = statuses.collect();
+    let repeat = all
+        .iter()
+        .copied()
+        .find(|s| matches!(s, EvaluationStatus::NotValid | EvaluationStatus::SubStandard));
+    repeat
+        .or_else(|| all.iter().copied().find(|s| *s == EvaluationStatus::Valid))
+        .or_else(|| all.first().copied())
+}
+
 fn compare(
     data: &SupportingData,
     case: &TestCase,
@@ -407,6 +424,8 @@ fn compare(
         if td.expected_status.is_empty() {
             continue;
         }
+        // Each antigen of the group the dose counts for, in its best series.
+        let mut per_antigen = Vec::new();
         for &ai in group_antigens {
             let Some(aa) = a.antigens.get(ai) else {
                 continue;
@@ -438,36 +457,52 @@ fn compare(
                 ));
                 continue;
             };
-            let Some(e) = s.evaluation_of(di) else {
-                continue;
-            };
-            if key(e.status.as_str()) != key(&td.expected_status) {
-                eval_diffs.push(format!(
-                    "dose {pos} ({} CVX {}): {} in {:?} is {} (reasons: {}), CDC expects {} ({})",
-                    d.date,
-                    d.cvx,
-                    aa.name,
-                    s.name,
-                    e.status.as_str(),
-                    e.reasons
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    td.expected_status,
-                    td.expected_reason
+            if let Some(e) = s.evaluation_of(di) {
+                per_antigen.push((aa.name, s.name, e.status, e.reasons));
+            }
+        }
+        let Some(group_status) = group_dose_status(per_antigen.iter().map(|p| p.2)) else {
+            continue;
+        };
+        if key(group_status.as_str()) != key(&td.expected_status) {
+            let detail: Vec<String> = per_antigen
+                .iter()
+                .map(|(antigen, series, status, reasons)| {
+                    format!(
+                        "{antigen} in {series:?} {} ({})",
+                        status.as_str(),
+                        reasons
+                            .iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+                .collect();
+            eval_diffs.push(format!(
+                "dose {pos} ({} CVX {}): {} for the vaccine group [{}], CDC expects {} ({})",
+                d.date,
+                d.cvx,
+                group_status.as_str(),
+                detail.join("; "),
+                td.expected_status,
+                td.expected_reason
+            ));
+        } else if let Some(want) = categorize_text(&td.expected_reason) {
+            let ours: Vec<ReasonCategory> = per_antigen
+                .iter()
+                .filter(|p| p.2 == group_status)
+                .flat_map(|p| p.3.iter().filter_map(categorize))
+                .collect();
+            if !ours.contains(&want) {
+                reason_notes.push(format!(
+                    "dose {pos}: CDC reason {:?} ({want:?}), ours {:?}",
+                    td.expected_reason, ours
                 ));
-            } else if let Some(want) = categorize_text(&td.expected_reason) {
-                let ours: Vec<ReasonCategory> = e.reasons.iter().filter_map(categorize).collect();
-                if !ours.contains(&want) {
-                    reason_notes.push(format!(
-                        "dose {pos} {}: CDC reason {:?} ({want:?}), ours {:?}",
-                        aa.name, td.expected_reason, ours
-                    ));
-                }
             }
         }
     }
+
     // Vaccine group status and forecast
     let status = fc.map(|f| f.status);
     let expected_status = key(&case.expected_status);

@@ -45,7 +45,7 @@ fn observation_codes_from_other_systems() {
 }
 
 #[test]
-#[ignore = "set IZPORT_CDSI_DIR to CDC's CDSi directory to run its test cases"]
+#[ignore = "needs IZPORT_CDSI_DIR: CDC's CDSi directory (supporting-data/, testcases/csv/)"]
 fn regenerating_from_xml_gives_the_committed_file() {
     let Some(dir) = io::cdsi_dir() else {
         panic!("IZPORT_CDSI_DIR is not set: it must name CDC's CDSi directory (supporting-data/)");
