@@ -74,9 +74,6 @@ fn main() {
                 for d in &r.differences {
                     println!("    {d}");
                 }
-                for n in &r.reason_notes {
-                    println!("    (reason) {n}");
-                }
             }
         } else {
             print!("{}", report(&results, false));

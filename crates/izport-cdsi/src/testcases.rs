@@ -2,7 +2,8 @@
 //! sheet, exported to CSV): reading them, running each at its assessment date, and comparing
 //! with the expected answer by the strict rule (every checked dose status, the vaccine group
 //! status, the forecast dose number, and the earliest, recommended and past-due dates).
-//! Evaluation reasons are reported by category, never gated on.
+//! Where CDC gives an evaluation reason in a category izport can name (age, interval, live virus
+//! conflict, vaccine, …), the dose must carry a reason of that category too.
 
 use crate::data::{key, parse_cvx, Gender, SeriesType, SupportingData};
 use crate::date::parse_date;
@@ -326,8 +327,6 @@ pub struct CaseResult {
     pub first_difference: Option<String>,
     /// Every difference found.
     pub differences: Vec<String>,
-    /// Reason categories that differ from CDC's (reported, not gated).
-    pub reason_notes: Vec<String>,
 }
 
 impl CaseResult {
@@ -381,10 +380,12 @@ pub fn run_case(data: &SupportingData, case: &TestCase) -> CaseResult {
 /// adult Tdap counts as the recurring Td booster although Pertussis has no dose left for it).
 fn group_dose_status(statuses: impl Iterator<Item = EvaluationStatus>) -> Option<EvaluationStatus> {
     let all: Vec<EvaluationStatus> = statuses.collect();
-    let repeat = all
-        .iter()
-        .copied()
-        .find(|s| matches!(s, EvaluationStatus::NotValid | EvaluationStatus::SubStandard));
+    let repeat = all.iter().copied().find(|s| {
+        matches!(
+            s,
+            EvaluationStatus::NotValid | EvaluationStatus::SubStandard
+        )
+    });
     repeat
         .or_else(|| all.iter().copied().find(|s| *s == EvaluationStatus::Valid))
         .or_else(|| all.first().copied())
@@ -399,7 +400,6 @@ fn compare(
 ) -> CaseResult {
     let mut eval_diffs = Vec::new();
     let mut fc_diffs = Vec::new();
-    let mut reason_notes = Vec::new();
     let group_name = vaccine_group_name(&case.vaccine_group);
     let Some(gi) = data.vaccine_group_index(&group_name) else {
         let msg = format!("unknown vaccine group {:?}", case.vaccine_group);
@@ -409,7 +409,6 @@ fn compare(
             forecast_passed: false,
             first_difference: Some(msg.clone()),
             differences: vec![msg],
-            reason_notes,
         };
     };
     let group_antigens = data.antigens_of_group(gi);
@@ -494,10 +493,11 @@ fn compare(
                 .filter(|p| p.2 == group_status)
                 .flat_map(|p| p.3.iter().filter_map(categorize))
                 .collect();
+            // The reason, where CDC gives one in a category we can name, must agree too.
             if !ours.contains(&want) {
-                reason_notes.push(format!(
-                    "dose {pos}: CDC reason {:?} ({want:?}), ours {:?}",
-                    td.expected_reason, ours
+                eval_diffs.push(format!(
+                    "dose {pos}: reason {ours:?}, CDC expects {:?} ({want:?})",
+                    td.expected_reason
                 ));
             }
         }
@@ -558,7 +558,6 @@ fn compare(
         forecast_passed: fc_diffs.is_empty(),
         first_difference: differences.first().cloned(),
         differences,
-        reason_notes,
     }
 }
 
