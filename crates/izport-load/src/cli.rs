@@ -42,6 +42,28 @@ pub enum Command {
     Seed(SeedArgs),
     /// Measure history-query (Z34) latency inside the service against seeded patients
     BenchZ34(BenchArgs),
+    /// Write a synthetic HL7 batch file (FHS/BHS, N VXUs for new patients, BTS/FTS) named as
+    /// the file door expects, for loading and throughput measurements
+    BatchFile(BatchFileArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BatchFileArgs {
+    /// How many VXU messages
+    #[arg(long, value_parser = RangedU64ValueParser::<u64>::new().range(1..=10_000_000))]
+    pub messages: u64,
+    /// The data exchange account's import code (the file is named IMPORTCODEYYDDD.hl7)
+    #[arg(long)]
+    pub import_code: String,
+    /// The folder the file is written to
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// MSH-4 of every message
+    #[arg(long, default_value = "LOADFAC")]
+    pub facility: String,
+    /// Seed of the synthetic data (the same seed gives the same file)
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
 }
 
 /// Whole and fractional seconds, from 1 ms up to `max`.
@@ -143,7 +165,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_load(args).await,
         Command::Seed(args) => run_seed(args).await,
         Command::BenchZ34(args) => run_bench(args).await,
+        Command::BatchFile(args) => run_batch_file(args),
     }
+}
+
+fn run_batch_file(args: BatchFileArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    check_code("import code", &args.import_code)?;
+    let now = jiff::Timestamp::now();
+    let day = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let name = format!(
+        "{}{:02}{:03}.hl7",
+        args.import_code.to_ascii_uppercase(),
+        day.year() % 100,
+        day.day_of_year()
+    );
+    let path = args.out.join(&name);
+    let file = std::fs::File::create(&path)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let stamp = now.strftime("%Y%m%d%H%M%S+0000").to_string();
+    write!(
+        out,
+        "FHS|^~\\&|LOADEHR|{0}|IZPORT|IZPORT|{stamp}||{name}||F{1}\r\nBHS|^~\\&|LOADEHR|{0}|IZPORT|IZPORT|{stamp}||||B{1}\r\n",
+        args.facility, args.seed
+    )?;
+    let mut generator = crate::synth::Generator::new(args.seed, 0, &args.facility, now);
+    let mut bytes = 0u64;
+    for _ in 0..args.messages {
+        let patient = generator.patient();
+        let message = generator.vxu(&patient);
+        for segment in message.text.split('\r').filter(|s| !s.is_empty()) {
+            out.write_all(segment.as_bytes())?;
+            out.write_all(b"\r\n")?;
+            bytes += segment.len() as u64 + 2;
+        }
+    }
+    write!(out, "BTS|{}\r\nFTS|1\r\n", args.messages)?;
+    out.flush()?;
+    eprintln!(
+        "{} messages, {:.1} MB of messages",
+        args.messages,
+        bytes as f64 / 1e6
+    );
+    println!("{}", path.display());
+    Ok(())
 }
 
 async fn run_load(args: RunArgs) -> anyhow::Result<()> {
