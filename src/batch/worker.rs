@@ -46,7 +46,7 @@ impl Default for WorkerOptions {
         WorkerOptions {
             poll: Duration::from_millis(500),
             lease: Duration::from_secs(60),
-            group: 64,
+            group: 256,
             max_message_bytes: 1 << 20,
             spool_dir: std::env::temp_dir(),
         }
@@ -544,6 +544,8 @@ impl Worker {
         received_at: Timestamp,
         group: &[Incoming],
     ) -> Result<(), RegistryError> {
+        // Rule levels once per group (an operator may change them while a long file runs).
+        let levels = self.registry.rule_levels(submitter.organization_id).await?;
         enum Ready {
             Prepared(Box<crate::registry::Prepared>),
             Fixed(String),
@@ -563,9 +565,12 @@ impl Worker {
                     ),
                 ))
             } else {
-                Ready::Prepared(Box::new(
-                    self.registry.prepare(submitter, &text, received_at).await?,
-                ))
+                Ready::Prepared(Box::new(self.registry.prepare_many(
+                    submitter,
+                    &text,
+                    received_at,
+                    &levels,
+                )))
             };
             ready.push((m.index, m.offset, control_id, item));
         }

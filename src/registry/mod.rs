@@ -26,11 +26,13 @@ pub mod vxu;
 #[cfg(test)]
 pub(crate) mod tests;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
 use crate::clock::{Clock, IdSource};
+use validate::Level;
 
 pub use apply::Prepared;
 pub use matching::MatchedBy;
@@ -139,6 +141,35 @@ impl<S: RegistryStore> Registry<S> {
             }
         }
         Ok(prepared)
+    }
+
+    /// An organization's rule levels, read once for many messages ([`Registry::prepare_many`]).
+    pub async fn rule_levels(
+        &self,
+        organization_id: i64,
+    ) -> Result<HashMap<String, Level>, RegistryError> {
+        Ok(self.store.rule_overrides(organization_id).await?)
+    }
+
+    /// The first phase for a door that sends many messages of one submitter at a time (a
+    /// batch file): the same parse, validation and plan as [`Registry::prepare`], with rule
+    /// levels read once by the caller and no database read at all. A resend is not looked up
+    /// here; [`Prepared::apply`] recognizes it when it claims the message key in the
+    /// transaction, and answers it with the stored response just the same.
+    pub fn prepare_many(
+        &self,
+        submitter: &Submitter,
+        raw: &str,
+        received_at: Timestamp,
+        levels: &HashMap<String, Level>,
+    ) -> Prepared {
+        Prepared::new(
+            self.core.clone(),
+            submitter,
+            raw,
+            received_at,
+            levels.clone(),
+        )
     }
 
     /// Processes one HL7 message from `submitter`, received now. The response is stored with
