@@ -8,7 +8,9 @@
 #
 # Settings (environment): BENCH_CLIENTS (32), BENCH_DURATION (10 s), BENCH_CRITERION (1; 0 skips),
 # BENCH_PATIENTS (0; N seeds N patients per backend and adds a Z34 latency row: 1000000 takes
-# about five minutes per backend and 4-6 GB of disk). The PostgreSQL URL names a server on which the
+# about five minutes per backend and 4-6 GB of disk), BENCH_FILE_MESSAGES (100000; 0 skips: a
+# synthetic batch file of that many VXUs uploaded by OpenSSH sftp to the server's file door, timed
+# from the start of the upload to the run's end, with the server's peak memory). The PostgreSQL URL names a server on which the
 # script may create and drop a scratch database (psql is used for that).
 set -euo pipefail
 
@@ -18,6 +20,8 @@ DURATION=${BENCH_DURATION:-10}
 CRITERION=${BENCH_CRITERION:-1}
 PATIENTS=${BENCH_PATIENTS:-0}
 PORT=${BENCH_PORT:-18080}
+FILE_MESSAGES=${BENCH_FILE_MESSAGES:-100000}
+SFTP_PORT=$((PORT + 1))
 PASSWORD=bench-password-1
 
 cargo build --release --quiet -p izport -p izport-load
@@ -74,6 +78,9 @@ bench_backend() {
     rss=$(ps -o rss= -p "$SERVER_PID" | tr -d ' ')
     printf '%s\trss\t{"rss_kb":%s}\n' "$backend" "$rss" >>"$RESULTS"
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+    if [ "$FILE_MESSAGES" -gt 0 ]; then
+        bench_files "$backend" "$url"
+    fi
     if [ "$PATIENTS" -gt 0 ]; then
         echo "== $backend: seeding $PATIENTS patients" >&2
         local start end
@@ -84,6 +91,50 @@ bench_backend() {
         printf '%s\tz34\t%s\n' "$backend" \
             "$("$LOAD_BIN" bench-z34 --database-url "$url" --queries 2000 --json | tail -n 1)" >>"$RESULTS"
     fi
+}
+
+# The file door: a batch file of FILE_MESSAGES VXUs through SFTP, upload start to the run's end.
+bench_files() {
+    local backend=$1 url=$2
+    if [ ! -f "$WORK/key" ]; then
+        ssh-keygen -q -t ed25519 -N '' -f "$WORK/key"
+        mkdir -p "$WORK/file"
+        "$LOAD_BIN" batch-file --messages "$FILE_MESSAGES" --import-code BENCHFILE --out "$WORK/file" \
+            >"$WORK/file-name" 2>/dev/null
+    fi
+    local file size
+    file=$(cat "$WORK/file-name")
+    size=$(stat -c %s "$file")
+    echo "== $backend: a batch file of $FILE_MESSAGES messages ($((size / 1000000)) MB) through SFTP" >&2
+    echo "$PASSWORD-file" | quiet "$BIN" --database-url "$url" org exchange-account LOAD \
+        --import-code BENCHFILE --password-stdin --add-key "$WORK/key.pub"
+    "$BIN" --database-url "$url" serve --listen "127.0.0.1:$PORT" --sftp-listen "127.0.0.1:$SFTP_PORT" \
+        --batch-quiet-seconds 0 --spool-dir "$WORK" >"$WORK/server-files-$backend.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    local start end state
+    start=$(date +%s.%N)
+    echo "put $file /HL7-Dropoff/" >"$WORK/put.sftp"
+    quiet sftp -b "$WORK/put.sftp" -i "$WORK/key" -P "$SFTP_PORT" -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes BENCHFILE@127.0.0.1
+    while :; do
+        state=$("$BIN" --database-url "$url" batch list --org LOAD --json |
+            python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[-1]["state"] if r else "")')
+        [ "$state" = done ] && break
+        if [ -n "$state" ] && [ "$state" != processing ]; then
+            echo "the bench file ended $state" >&2; cat "$WORK/server-files-$backend.log" >&2; return 1
+        fi
+        sleep 0.2
+    done
+    end=$(date +%s.%N)
+    local peak
+    peak=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+    python3 -c "import sys; n, s, t0, t1, peak = sys.argv[1:]; print('%s\tfiles\t{\"messages\":%s,\"bytes\":%s,\"seconds\":%.3f,\"peak_kb\":%s}' % ('$backend', n, s, float(t1) - float(t0), peak))" \
+        "$FILE_MESSAGES" "$size" "$start" "$end" "$peak" >>"$RESULTS"
 }
 
 bench_backend sqlite "sqlite:$WORK/bench.db"
@@ -110,6 +161,7 @@ for line in open(sys.argv[1]):
 def cell(d):
     if d is None: return ""
     if "rss_kb" in d: return f"{d['rss_kb'] / 1024:.0f} MB RSS"
+    if "peak_kb" in d: return f"{d['messages']:,} messages ({d['bytes'] / 1e6:.0f} MB) in {d['seconds']:.1f} s = {d['messages'] / d['seconds']:,.0f} msg/s, server peak {d['peak_kb'] / 1024:.0f} MB"
     if "p99_ms" in d: return f"{d['queries']:,} queries ({d['found']:,} found), p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms"
     if "seconds" in d: return f"{d['patients']:,} patients in {d['seconds']} s"
     lat = d.get("latency_ms", {})
