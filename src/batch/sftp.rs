@@ -659,10 +659,11 @@ impl SftpSession {
         let result: Result<(), Reply> = async {
             upload.spool.flush().await.map_err(|_| spool_failed())?;
             upload.spool.rewind().await.map_err(|_| spool_failed())?;
-            let (blob_id, size, hash) = db.store_blob(&mut upload.spool).await.map_err(storage)?;
+            let blob = db.store_blob(&mut upload.spool).await.map_err(storage)?;
+            let size = blob.size;
             let ready = self.ready_at(&upload.name);
             let replaced = db
-                .publish_upload(org, &upload.name, (blob_id, size, &hash), ready.as_deref())
+                .publish_upload(org, &upload.name, &blob, ready.as_deref())
                 .await
                 .map_err(storage)?;
             if replaced {

@@ -673,15 +673,8 @@ impl Worker {
             for (idx, ack, hl7) in &page {
                 next = idx + 1;
                 let b = structure.batch_of(*idx);
-                while current.is_none_or(|c| c < b) {
-                    if current.is_some() {
-                        out.write_all(w.end_batch().as_bytes()).await?;
-                    }
-                    let n = current.map_or(0, |c| c + 1);
-                    current = Some(n);
-                    let id = batches.get(n).and_then(|x| x.control_id.as_deref());
-                    out.write_all(w.begin_batch(id).as_bytes()).await?;
-                }
+                let text = open_through(&mut w, &mut current, b, &batches);
+                out.write_all(text.as_bytes()).await?;
                 if errors_only && ack == "AA" {
                     continue;
                 }
@@ -690,15 +683,8 @@ impl Worker {
         }
         // Batches of the input that hold no message (or only accepted ones) still appear.
         let last = batches.len().saturating_sub(1);
-        while current.is_none_or(|c| c < last) {
-            if current.is_some() {
-                out.write_all(w.end_batch().as_bytes()).await?;
-            }
-            let n = current.map_or(0, |c| c + 1);
-            current = Some(n);
-            let id = batches.get(n).and_then(|x| x.control_id.as_deref());
-            out.write_all(w.begin_batch(id).as_bytes()).await?;
-        }
+        let text = open_through(&mut w, &mut current, last, &batches);
+        out.write_all(text.as_bytes()).await?;
         out.write_all(w.end_batch().as_bytes()).await?;
         out.write_all(w.finish().as_bytes()).await?;
         out.flush().await?;
@@ -747,6 +733,28 @@ impl Worker {
             "batch file not processed");
         Ok(())
     }
+}
+
+/// Ends the open output batch (if any) and opens the next ones until batch `b` (of the input's
+/// batches) is open; returns the text to write. Output batches mirror the input's, so even one
+/// with nothing to report appears (with BTS 0).
+fn open_through(
+    w: &mut AckFileWriter<'_>,
+    current: &mut Option<usize>,
+    b: usize,
+    batches: &[reader::BatchInfo],
+) -> String {
+    let mut text = String::new();
+    while current.is_none_or(|c| c < b) {
+        if current.is_some() {
+            text.push_str(&w.end_batch());
+        }
+        let n = current.map_or(0, |c| c + 1);
+        *current = Some(n);
+        let id = batches.get(n).and_then(|x| x.control_id.as_deref());
+        text.push_str(&w.begin_batch(id));
+    }
+    text
 }
 
 fn warning(text: String) -> Problem {

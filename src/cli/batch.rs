@@ -307,12 +307,12 @@ pub async fn run(db: &Arc<Db>, command: BatchCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("opening {}", file.display()))?;
             let blob = db.store_blob(&mut reader).await?;
             let (file_id, accepted) = db
-                .accept_file(account.organization_id, &name, (blob.0, blob.1, &blob.2))
+                .accept_file(account.organization_id, &name, &blob)
                 .await?;
             let run_id = db.queue_run(file_id, None, true, &name).await?;
             eprintln!(
                 "{name}: {} bytes stored as {accepted}, run {run_id}",
-                blob.1
+                blob.size
             );
             let clock = Arc::new(SystemClock);
             let maintenance = Arc::new(Maintenance::new(

@@ -93,6 +93,14 @@ pub struct Backlog {
     pub messages_waiting: u64,
 }
 
+/// A stored content: its id, size and BLAKE2b-256 hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob {
+    pub id: i64,
+    pub size: u64,
+    pub hash: String,
+}
+
 /// A file to write into an organization's folder.
 pub struct NewFile<'a> {
     pub folder: &'a str,
@@ -434,8 +442,7 @@ impl Db {
     /// Stores what `reader` yields, up to its end, as a new blob in chunks of [`CHUNK_BYTES`],
     /// written in several short transactions so that a large file does not hold SQLite's write
     /// lock for long. The blob is not visible in any folder until a file row points at it.
-    /// Returns (blob id, size, content hash).
-    pub async fn store_blob<R>(&self, reader: &mut R) -> Result<(i64, u64, String), StoreError>
+    pub async fn store_blob<R>(&self, reader: &mut R) -> Result<Blob, StoreError>
     where
         R: tokio::io::AsyncRead + Unpin + Send,
     {
@@ -503,11 +510,15 @@ impl Db {
             .bind(&hash)
             .execute(&self.pool)
             .await?;
-        Ok((blob_id, size, hash))
+        Ok(Blob {
+            id: blob_id,
+            size,
+            hash,
+        })
     }
 
     /// Stores a content held in memory.
-    pub async fn store_bytes(&self, content: &[u8]) -> Result<(i64, u64, String), StoreError> {
+    pub async fn store_bytes(&self, content: &[u8]) -> Result<Blob, StoreError> {
         let mut reader = content;
         self.store_blob(&mut reader).await
     }
@@ -588,7 +599,7 @@ impl Db {
         &self,
         organization_id: i64,
         name: &str,
-        blob: (i64, u64, &str),
+        blob: &Blob,
         ready_at: Option<&str>,
     ) -> Result<bool, StoreError> {
         let now = now_text();
@@ -603,20 +614,15 @@ impl Db {
         .await?
         .rows_affected()
             > 0;
-        sqlx::query(
-            "INSERT INTO files (organization_id, folder, name, name_key, blob_id, size, \
-               content_hash, received_at, modified_at, ready_at, created_at) \
-             VALUES ($1, 'dropoff', $2, $3, $4, $5, $6, $7, $7, $8, $7)",
+        insert_file(
+            &mut tx,
+            organization_id,
+            "dropoff",
+            name,
+            blob,
+            ready_at,
+            &now,
         )
-        .bind(organization_id)
-        .bind(name)
-        .bind(name.to_lowercase())
-        .bind(blob.0)
-        .bind(to_i64(blob.1))
-        .bind(blob.2)
-        .bind(&now)
-        .bind(ready_at)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(replaced)
@@ -755,23 +761,10 @@ impl Db {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
         let mut names = Vec::with_capacity(files.len());
-        for (f, (blob_id, size, hash)) in files.iter().zip(stored) {
-            let name = free_name(&mut tx, organization_id, f.folder, f.name).await?;
-            sqlx::query(
-                "INSERT INTO files (organization_id, folder, name, name_key, blob_id, size, \
-                   content_hash, received_at, modified_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
-            )
-            .bind(organization_id)
-            .bind(f.folder)
-            .bind(&name)
-            .bind(name.to_lowercase())
-            .bind(blob_id)
-            .bind(to_i64(size))
-            .bind(&hash)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
+        for (f, blob) in files.iter().zip(stored) {
+            let name = place_file(&mut tx, organization_id, f.folder, f.name, &blob, &now)
+                .await?
+                .1;
             names.push(name);
         }
         tx.commit().await?;
@@ -779,6 +772,16 @@ impl Db {
     }
 
     // ---- Runs --------------------------------------------------------------------------------
+
+    /// The row-locking clause of a queue claim: `FOR UPDATE OF <alias> SKIP LOCKED` on
+    /// PostgreSQL (several nodes claim side by side); nothing on SQLite, whose one writer makes
+    /// claims serial.
+    fn skip_locked(&self, alias: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!("FOR UPDATE OF {alias} SKIP LOCKED"),
+            Backend::Sqlite => String::new(),
+        }
+    }
 
     /// Claims the oldest complete upload (by receipt time) of an organization that `paused` does
     /// not hold back: in one transaction it moves the file to Accepted (a taken name gets `~2`
@@ -794,10 +797,7 @@ impl Db {
     ) -> Result<Option<ClaimedBatch>, StoreError> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE OF f SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = self.skip_locked("f");
         // Nothing is ready while a write handle is open on the name (a resumed upload).
         let rows = sqlx::query(&format!(
             "SELECT f.id, f.organization_id, o.code, f.name, f.blob_id, f.size, f.content_hash, \
@@ -810,15 +810,7 @@ impl Db {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let mut chosen = None;
-        for row in &rows {
-            let code: String = row.try_get("code")?;
-            if !paused(&code) {
-                chosen = Some(row);
-                break;
-            }
-        }
-        let Some(row) = chosen else {
+        let Some(row) = first_not_paused(&rows, paused)? else {
             return Ok(None);
         };
         let file_id: i64 = row.try_get("id")?;
@@ -879,10 +871,7 @@ impl Db {
     ) -> Result<Option<ClaimedBatch>, StoreError> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE OF b SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = self.skip_locked("b");
         let rows = sqlx::query(&format!(
             "SELECT b.id, o.code FROM batches b JOIN organizations o ON o.id = b.organization_id \
              WHERE b.state = 'processing' AND (b.lease_until IS NULL OR b.lease_until < $1) \
@@ -891,15 +880,10 @@ impl Db {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let mut chosen = None;
-        for row in &rows {
-            let code: String = row.try_get("code")?;
-            if !paused(&code) {
-                chosen = Some(row.try_get::<i64, _>("id")?);
-                break;
-            }
-        }
-        let Some(id) = chosen else {
+        let Some(id) = first_not_paused(&rows, paused)?
+            .map(|row| row.try_get::<i64, _>("id"))
+            .transpose()?
+        else {
             return Ok(None);
         };
         sqlx::query(
@@ -1024,7 +1008,7 @@ impl Db {
         state: &str,
         reason: Option<&str>,
         duplicate_of: Option<i64>,
-        files: &[(String, (i64, u64, String))],
+        files: &[(String, Blob)],
     ) -> Result<Vec<String>, StoreError> {
         let now = now_text();
         let _guard = self.write_guard().await;
@@ -1034,23 +1018,12 @@ impl Db {
             .fetch_one(&mut *tx)
             .await?;
         let mut names = Vec::with_capacity(files.len());
-        for (name, (blob_id, size, hash)) in files {
-            let name = free_name(&mut tx, org, "reports", name).await?;
-            sqlx::query(
-                "INSERT INTO files (organization_id, folder, name, name_key, blob_id, size, \
-                   content_hash, received_at, modified_at, created_at) \
-                 VALUES ($1, 'reports', $2, $3, $4, $5, $6, $7, $7, $7)",
-            )
-            .bind(org)
-            .bind(&name)
-            .bind(name.to_lowercase())
-            .bind(*blob_id)
-            .bind(to_i64(*size))
-            .bind(hash)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-            names.push(name);
+        for (name, blob) in files {
+            names.push(
+                place_file(&mut tx, org, "reports", name, blob, &now)
+                    .await?
+                    .1,
+            );
         }
         sqlx::query(
             "UPDATE batches SET state = $2, reason = $3, duplicate_of = $4, finished_at = $5, \
@@ -1163,28 +1136,14 @@ impl Db {
         &self,
         organization_id: i64,
         name: &str,
-        blob: (i64, u64, &str),
+        blob: &Blob,
     ) -> Result<(i64, String), StoreError> {
         let now = now_text();
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
-        let name = free_name(&mut tx, organization_id, "accepted", name).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO files (organization_id, folder, name, name_key, blob_id, size, \
-               content_hash, received_at, modified_at, created_at) \
-             VALUES ($1, 'accepted', $2, $3, $4, $5, $6, $7, $7, $7) RETURNING id",
-        )
-        .bind(organization_id)
-        .bind(&name)
-        .bind(name.to_lowercase())
-        .bind(blob.0)
-        .bind(to_i64(blob.1))
-        .bind(blob.2)
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let placed = place_file(&mut tx, organization_id, "accepted", name, blob, &now).await?;
         tx.commit().await?;
-        Ok((id, name))
+        Ok(placed)
     }
 
     /// Files waiting for the worker and messages of started runs not yet processed.
@@ -1215,6 +1174,20 @@ const SUMMARY_COLUMNS: &str = "b.id, o.code, b.original_name, b.accepted_name, b
      b.reason, b.received_at, b.claimed_at, b.finished_at, b.total_messages, b.next_message, \
      b.count_aa, b.count_ae, b.count_ar, b.duplicate_of, b.reprocess_of, b.operator_import, \
      b.lease_owner";
+
+/// The first candidate row (ordered oldest first) whose organization (`code`) is not held back.
+fn first_not_paused<'r>(
+    rows: &'r [AnyRow],
+    paused: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Option<&'r AnyRow>, StoreError> {
+    for row in rows {
+        let code: String = row.try_get("code")?;
+        if !paused(&code) {
+            return Ok(Some(row));
+        }
+    }
+    Ok(None)
+}
 
 /// `name`, or `name~2`, `name~3`, … (before the last extension) — the first not taken in the
 /// folder.
@@ -1249,6 +1222,49 @@ async fn free_name(
     Err(StoreError::Conflict(format!(
         "no free name for {name} in {folder}"
     )))
+}
+
+/// Inserts a file row (`ready_at`: drop-off files only) and returns its id.
+async fn insert_file(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    organization_id: i64,
+    folder: &str,
+    name: &str,
+    blob: &Blob,
+    ready_at: Option<&str>,
+    now: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO files (organization_id, folder, name, name_key, blob_id, size, \
+           content_hash, received_at, modified_at, ready_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8) RETURNING id",
+    )
+    .bind(organization_id)
+    .bind(folder)
+    .bind(name)
+    .bind(name.to_lowercase())
+    .bind(blob.id)
+    .bind(to_i64(blob.size))
+    .bind(&blob.hash)
+    .bind(now)
+    .bind(ready_at)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Puts a file into a folder under `name`, or the first free `name~N` (see [`free_name`]);
+/// returns its id and the name used.
+async fn place_file(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    organization_id: i64,
+    folder: &str,
+    name: &str,
+    blob: &Blob,
+    now: &str,
+) -> Result<(i64, String), StoreError> {
+    let name = free_name(tx, organization_id, folder, name).await?;
+    let id = insert_file(tx, organization_id, folder, &name, blob, None, now).await?;
+    Ok((id, name))
 }
 
 impl SqlTx {

@@ -19,8 +19,8 @@ mod writer;
 mod registry_tests;
 
 pub use files::{
-    content_hash, Backlog, BatchSummary, ClaimedBatch, ContentHasher, ExchangeAccount, FileEntry,
-    NewFile, CHUNK_BYTES,
+    content_hash, Backlog, BatchSummary, Blob, ClaimedBatch, ContentHasher, ExchangeAccount,
+    FileEntry, NewFile, CHUNK_BYTES,
 };
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};
