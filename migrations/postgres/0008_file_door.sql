@@ -102,8 +102,8 @@ CREATE TABLE batches (
     -- the file's structure as read before processing (JSON)
     structure        TEXT,
     total_messages   BIGINT,
+    -- messages recorded so far (brought up to date as the run goes; exact at its end)
     next_message     BIGINT NOT NULL DEFAULT 0,
-    next_offset      BIGINT NOT NULL DEFAULT 0,
     lease_owner      TEXT,
     lease_until      TEXT,
     attempts         BIGINT NOT NULL DEFAULT 0,
@@ -114,10 +114,12 @@ CREATE TABLE batches (
 CREATE INDEX batches_state ON batches (state, lease_until);
 CREATE INDEX batches_content ON batches (organization_id, content_hash);
 
--- Each message of a run, committed with the registry's work on it.
+-- Each message of a run (its position in the file, and where it starts), committed with the
+-- registry's work on it; a resumed run skips what is here.
 CREATE TABLE batch_messages (
     batch_id    BIGINT NOT NULL REFERENCES batches(id),
     idx         BIGINT NOT NULL,
+    byte_offset BIGINT NOT NULL,
     control_id  TEXT,
     ack_code    TEXT NOT NULL,
     message_id  BIGINT REFERENCES message_log(id),

@@ -6,7 +6,7 @@
 //! starts a message, which runs to the next MSH or envelope segment. Memory is bounded: a message
 //! larger than the limit is reported as such (its header kept for the acknowledgement) instead of
 //! being held. [`Scanner`] reads a whole file's structure (counts, control ids, problems) before
-//! processing, so that processing can resume at any message after a crash.
+//! processing.
 
 use std::borrow::Cow;
 
@@ -64,21 +64,15 @@ pub struct Splitter {
 impl Splitter {
     /// A splitter at the start of a file.
     pub fn new(max_message_bytes: usize) -> Self {
-        Splitter::resume(0, 0, max_message_bytes)
-    }
-
-    /// A splitter that starts at byte `offset` of a file, where message `index` begins (as a
-    /// previous run recorded): no byte-order mark is looked for.
-    pub fn resume(offset: u64, index: u64, max_message_bytes: usize) -> Self {
         Splitter {
-            offset,
+            offset: 0,
             line: Vec::new(),
-            line_start: offset,
+            line_start: 0,
             line_truncated: false,
             last_was_cr: false,
-            at_file_start: offset == 0,
+            at_file_start: true,
             current: None,
-            next_index: index,
+            next_index: 0,
             max_message_bytes: max_message_bytes.max(64),
         }
     }
@@ -590,7 +584,7 @@ mod tests {
     }
 
     #[test]
-    fn bom_envelopes_and_resume() {
+    fn bom_and_envelopes() {
         let text = "\u{FEFF}FHS|^~\\&|EHR|CLINIC||||||F1|F11\rBHS|^~\\&|||||||||B11\rMSH|1\rPID|1\rMSH|2\rBTS|2\rFTS|1\r";
         let items = split(text.as_bytes(), 5);
         assert!(matches!(
@@ -603,13 +597,6 @@ mod tests {
         ));
         let msgs = messages(&items);
         assert_eq!(msgs.len(), 2);
-        // Resuming at the second message gives it (and only what follows) again.
-        let at = msgs[1].1;
-        let mut s = Splitter::resume(at, 1, 1 << 20);
-        let mut out = Vec::new();
-        s.feed(&text.as_bytes()[at as usize..], &mut out);
-        s.finish(&mut out);
-        assert_eq!(messages(&out), vec![msgs[1].clone()]);
     }
 
     #[test]

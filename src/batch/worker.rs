@@ -9,12 +9,14 @@
 //! by itself, in upload order.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use jiff::Timestamp;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::ackfile::{AckFileHeader, AckFileWriter, LineEnding};
 use super::names;
@@ -24,7 +26,7 @@ use crate::hl7::{build_ack, AckCode, AckContext, AckParams, ErrEntry, ErrLocatio
 use crate::maintenance::door::FileDoor;
 use crate::maintenance::Maintenance;
 use crate::registry::{work, Registry, RegistryError, RegistryStore, StorageError, Submitter};
-use crate::store::{ClaimedBatch, Db, ExchangeAccount, SqlTx, StoreError, CHUNK_BYTES};
+use crate::store::{ClaimedBatch, Db, ExchangeAccount, SqlTx, StoreError};
 
 /// How the worker behaves; every value has a flag in `izport serve`.
 #[derive(Clone, Debug)]
@@ -33,8 +35,10 @@ pub struct WorkerOptions {
     pub poll: Duration,
     /// How long a run stays a node's after its last sign of life; then another node resumes it.
     pub lease: Duration,
-    /// Messages applied in one transaction (one commit, one progress record).
+    /// Messages applied in one transaction (one commit).
     pub group: usize,
+    /// Groups applied at once (messages of one patient always share a lane).
+    pub lanes: usize,
     /// The largest message read from a file; a larger one is answered with AR.
     pub max_message_bytes: usize,
     /// Where acknowledgement files are assembled before they are stored.
@@ -47,6 +51,7 @@ impl Default for WorkerOptions {
             poll: Duration::from_millis(500),
             lease: Duration::from_secs(60),
             group: 256,
+            lanes: 4,
             max_message_bytes: 1 << 20,
             spool_dir: std::env::temp_dir(),
         }
@@ -374,7 +379,12 @@ impl Worker {
         Ok(Ok(structure))
     }
 
-    /// Every message not yet answered, in order, a group per transaction.
+    /// Every message not yet answered, a group per transaction, in several lanes at once. A
+    /// message goes to a lane by its patient (the first PID-3 value), so one patient's messages
+    /// are applied in file order; different patients' messages overlap, which keeps the
+    /// database busy while the next group is prepared (and, on PostgreSQL, uses several
+    /// connections). Each message is recorded with the registry's work on it; a resumed run
+    /// skips the messages already recorded.
     async fn messages(
         &self,
         run: &ClaimedBatch,
@@ -383,84 +393,161 @@ impl Worker {
         total: u64,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<RunEnd, BatchError> {
-        let max = self.options.max_message_bytes;
-        // Resume at the start of the last recorded message (its offset is recorded with it) and
-        // skip it: the splitter needs a message boundary to start from.
-        let (mut splitter, start) = if run.next_message == 0 {
-            (Splitter::new(max), 0)
-        } else {
-            (
-                Splitter::resume(run.next_offset, run.next_message - 1, max),
-                run.next_offset,
-            )
-        };
-        let chunk = CHUNK_BYTES as u64;
-        let mut seq = start / chunk;
-        let mut skip = usize::try_from(start % chunk).unwrap_or(0);
-        let mut items = Vec::new();
-        let mut group: Vec<Incoming> = Vec::with_capacity(self.options.group);
-        let mut done = run.next_message;
-        let mut last_renew = std::time::Instant::now();
-        progress(done, total);
-        loop {
-            let data = self.db.blob_chunk(run.blob_id, seq).await?;
-            match &data {
-                Some(bytes) => splitter.feed(bytes.get(skip..).unwrap_or(&[]), &mut items),
-                None => splitter.finish(&mut items),
+        let recorded = self.db.run_recorded(run.id).await?;
+        let lanes = self.options.lanes.max(1);
+        let group = self.options.group.max(1);
+        let done = AtomicU64::new(recorded.len() as u64);
+        let stop: Mutex<Option<RunEnd>> = Mutex::new(None);
+        let last_renew = Mutex::new(std::time::Instant::now());
+        let progress = Mutex::new(progress);
+        let report = |n: u64| {
+            if let Ok(mut p) = progress.lock() {
+                (*p)(n.min(total), total);
             }
-            skip = 0;
-            seq += 1;
-            for item in items.drain(..) {
-                if let Item::Message {
-                    index,
-                    offset,
-                    text,
-                    oversize,
-                } = item
-                {
-                    if index >= run.next_message {
-                        group.push(Incoming {
-                            index,
-                            offset,
-                            text,
-                            oversize,
-                        });
+        };
+        report(done.load(Ordering::Relaxed));
+        let mut senders = Vec::with_capacity(lanes);
+        let mut receivers = Vec::with_capacity(lanes);
+        for _ in 0..lanes {
+            let (tx, rx) = mpsc::channel::<Incoming>(group * 2);
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let stopped = || stop.lock().map(|s| s.is_some()).unwrap_or(true);
+        // The feed owns the lanes' senders: when it ends, the lanes see their channels close,
+        // apply their last groups and end.
+        let feed = async move {
+            let mut splitter = Splitter::new(self.options.max_message_bytes);
+            let mut items = Vec::new();
+            let mut seq = 0;
+            loop {
+                let data = self.db.blob_chunk(run.blob_id, seq).await?;
+                match &data {
+                    Some(bytes) => splitter.feed(bytes, &mut items),
+                    None => splitter.finish(&mut items),
+                }
+                seq += 1;
+                for item in items.drain(..) {
+                    let Item::Message {
+                        index,
+                        offset,
+                        text,
+                        oversize,
+                    } = item
+                    else {
+                        continue;
+                    };
+                    if recorded.contains(&index) {
+                        continue;
+                    }
+                    let lane = lane_of(&text, index, lanes);
+                    let message = Incoming {
+                        index,
+                        offset,
+                        text,
+                        oversize,
+                    };
+                    if stopped() || senders[lane].send(message).await.is_err() {
+                        return Ok::<(), BatchError>(());
                     }
                 }
-                if group.len() >= self.options.group {
-                    let batch = std::mem::take(&mut group);
-                    if let Some(end) = self.apply_group(run, submitter, received_at, batch).await? {
-                        return Ok(end);
+                if data.is_none() {
+                    return Ok(());
+                }
+            }
+        };
+        let work = receivers.into_iter().map(|mut rx| {
+            let stop = &stop;
+            let done = &done;
+            let last_renew = &last_renew;
+            let report = &report;
+            async move {
+                let mut batch: Vec<Incoming> = Vec::with_capacity(group);
+                let mut open = true;
+                while open {
+                    match rx.recv().await {
+                        Some(m) => batch.push(m),
+                        None => open = false,
                     }
-                    done = done.saturating_add(self.options.group as u64);
-                    progress(done.min(total), total);
-                    if self.held(&run.organization_code) {
-                        self.db.release_run(run.id, &self.owner).await?;
-                        return Ok(RunEnd::Paused);
+                    if batch.len() < group && open {
+                        continue;
                     }
-                    if last_renew.elapsed() > self.options.lease / 4 {
-                        last_renew = std::time::Instant::now();
-                        if !self
-                            .db
-                            .renew_lease(run.id, &self.owner, &self.lease_until())
-                            .await?
-                        {
-                            return Ok(RunEnd::LeaseLost);
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let n = batch.len() as u64;
+                    let applied = std::mem::take(&mut batch);
+                    let end = self
+                        .apply_group(run, submitter, received_at, applied)
+                        .await?;
+                    let end = match end {
+                        Some(end) => Some(end),
+                        None => {
+                            report(done.fetch_add(n, Ordering::Relaxed) + n);
+                            self.checkpoint(run, last_renew).await?
+                        }
+                    };
+                    if let Some(end) = end {
+                        if let Ok(mut s) = stop.lock() {
+                            s.get_or_insert(end);
                         }
                     }
+                    if stopped() {
+                        // Leave the rest: what was not recorded is done on resumption.
+                        return Ok::<(), BatchError>(());
+                    }
                 }
+                Ok(())
             }
-            if data.is_none() {
-                break;
+        });
+        let (fed, lanes_done) = tokio::join!(feed, join_all(work));
+        fed?;
+        for lane in lanes_done {
+            lane?;
+        }
+        let end = stop.lock().ok().and_then(|s| *s);
+        match end {
+            Some(RunEnd::Paused) => {
+                self.db.release_run(run.id, &self.owner).await?;
+                Ok(RunEnd::Paused)
+            }
+            Some(end) => Ok(end),
+            None => {
+                report(total);
+                Ok(RunEnd::Done)
             }
         }
-        if !group.is_empty() {
-            if let Some(end) = self.apply_group(run, submitter, received_at, group).await? {
-                return Ok(end);
-            }
+    }
+
+    /// After each group: a maintenance window holds the run back (it is given back and resumed
+    /// later), and now and then the lease is renewed (with the progress count).
+    async fn checkpoint(
+        &self,
+        run: &ClaimedBatch,
+        last_renew: &Mutex<std::time::Instant>,
+    ) -> Result<Option<RunEnd>, BatchError> {
+        if self.held(&run.organization_code) {
+            return Ok(Some(RunEnd::Paused));
         }
-        progress(total, total);
-        Ok(RunEnd::Done)
+        let due = last_renew
+            .lock()
+            .map(|mut t| {
+                let due = t.elapsed() > self.options.lease / 4;
+                if due {
+                    *t = std::time::Instant::now();
+                }
+                due
+            })
+            .unwrap_or(true);
+        if due
+            && !self
+                .db
+                .renew_lease(run.id, &self.owner, &self.lease_until())
+                .await?
+        {
+            return Ok(Some(RunEnd::LeaseLost));
+        }
+        Ok(None)
     }
 
     /// Prepares a group outside any transaction, then applies it and records its progress in
@@ -515,9 +602,11 @@ impl Worker {
                 .store()
                 .transact(work(move |tx: &mut SqlTx| {
                     Box::pin(async move {
+                        if !tx.run_lease_held(id, &owner).await? {
+                            return Ok(false);
+                        }
                         tx.record_run_message(
                             id,
-                            &owner,
                             m.index,
                             m.offset,
                             control_id.as_deref(),
@@ -579,6 +668,9 @@ impl Worker {
             .store()
             .transact(work(move |tx: &mut SqlTx| {
                 Box::pin(async move {
+                    if !tx.run_lease_held(id, &owner).await? {
+                        return Err(RegistryError::Storage(StorageError::new(LeaseLost)));
+                    }
                     for (index, offset, control_id, item) in ready {
                         let (hl7, ack, message_id) = match item {
                             Ready::Fixed(hl7) => (hl7, AckCode::AR, None),
@@ -590,7 +682,6 @@ impl Worker {
                         let recorded = tx
                             .record_run_message(
                                 id,
-                                &owner,
                                 index,
                                 offset,
                                 control_id.as_deref(),
@@ -757,6 +848,32 @@ fn open_through(
     text
 }
 
+/// The lane of a message: by its first patient identifier (PID-3.1 of a VXU, QPD-3.1 of a query),
+/// so that one patient's messages (a query after the VXU that reported the patient, say) stay in
+/// file order; messages without one go by their position.
+fn lane_of(text: &[u8], index: u64, lanes: usize) -> usize {
+    let key = text
+        .split(|&b| b == b'\r')
+        .find(|segment| segment.starts_with(b"PID") || segment.starts_with(b"QPD"))
+        .and_then(|segment| {
+            let sep = *segment.get(3)?;
+            let field = segment.split(|&b| b == sep).nth(3)?;
+            let id = field
+                .split(|&b| b == b'~' || b == b'^')
+                .next()
+                .filter(|id| !id.is_empty())?;
+            Some(id)
+        });
+    let hash = match key {
+        // FNV-1a: stable and cheap.
+        Some(id) => id.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        }),
+        None => index,
+    };
+    usize::try_from(hash % lanes as u64).unwrap_or(0)
+}
+
 fn warning(text: String) -> Problem {
     Problem {
         level: ProblemLevel::Warning,
@@ -815,4 +932,30 @@ fn hostname() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty() && h.len() < 64)
         .unwrap_or_else(|| "node".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lane_of;
+
+    #[test]
+    fn one_patients_messages_share_a_lane() {
+        let vxu = b"MSH|^~\\&|A\rPID|1||MRN77^^^EHR^MR~SS1^^^SSA^SS||DOE^JANE\rORC|RE||D1\r";
+        let update = b"MSH|^~\\&|B\rPID|1||MRN77^^^EHR^MR||DOE^JANE\rRXA|0|1\r";
+        let query = b"MSH|^~\\&|C\rQPD|Z34^Request^CDCPHINVS|TAG|MRN77^^^EHR^MR|DOE^JANE\r";
+        for lanes in [1, 2, 4, 7] {
+            let lane = lane_of(vxu, 0, lanes);
+            assert!(lane < lanes);
+            assert_eq!(lane_of(update, 5, lanes), lane, "{lanes} lanes");
+            assert_eq!(lane_of(query, 9, lanes), lane, "{lanes} lanes");
+        }
+        // Without an identifier, the position decides.
+        let bare = b"MSH|^~\\&|D\r";
+        assert_eq!(lane_of(bare, 6, 4), 2);
+        // Different patients spread over the lanes.
+        let spread: std::collections::HashSet<usize> = (0..64)
+            .map(|n| lane_of(format!("MSH|x\rPID|1||P{n}^^^E^MR\r").as_bytes(), 0, 4))
+            .collect();
+        assert_eq!(spread.len(), 4);
+    }
 }

@@ -45,6 +45,11 @@ pub struct FileDoorArgs {
     #[arg(long, env = "IZPORT_BATCH_LEASE_SECONDS", default_value_t = WorkerOptions::default().lease.as_secs(),
           value_parser = RangedU64ValueParser::<u64>::new().range(2..=3600))]
     pub batch_lease_seconds: u64,
+    /// Groups of a file applied at once (one patient's messages always share a lane, so they
+    /// keep the file's order)
+    #[arg(long, env = "IZPORT_BATCH_LANES", default_value_t = WorkerOptions::default().lanes,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=32))]
+    pub batch_lanes: usize,
     /// Messages of a file applied in one transaction
     #[arg(long, env = "IZPORT_BATCH_GROUP", default_value_t = WorkerOptions::default().group,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=1000))]
@@ -69,6 +74,7 @@ impl FileDoorArgs {
         };
         let worker = self.batch_worker.then(|| WorkerOptions {
             group: self.batch_group,
+            lanes: self.batch_lanes,
             lease: Duration::from_secs(self.batch_lease_seconds),
             spool_dir: spool,
             ..WorkerOptions::default()

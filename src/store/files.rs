@@ -2,6 +2,8 @@
 //! files (contents in 1 MiB chunks, so that every node sees the same folders), and the runs that
 //! process batch files. Everything a node needs is here; nothing is kept on a node's disk.
 
+use std::collections::HashSet;
+
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -54,7 +56,6 @@ pub struct ClaimedBatch {
     pub received_at: String,
     pub structure: Option<String>,
     pub next_message: u64,
-    pub next_offset: u64,
     pub attempts: i64,
     pub reprocess_of: Option<i64>,
     pub operator_import: bool,
@@ -165,7 +166,7 @@ const FILE_COLUMNS: &str =
 
 const BATCH_COLUMNS: &str = "b.id, b.organization_id, o.code, b.file_id, f.blob_id, \
      b.original_name, b.accepted_name, b.content_hash, b.size, b.received_at, b.structure, \
-     b.next_message, b.next_offset, b.attempts, b.reprocess_of, b.operator_import";
+     b.next_message, b.attempts, b.reprocess_of, b.operator_import";
 
 fn claimed(row: &AnyRow) -> Result<ClaimedBatch, StoreError> {
     Ok(ClaimedBatch {
@@ -181,7 +182,6 @@ fn claimed(row: &AnyRow) -> Result<ClaimedBatch, StoreError> {
         received_at: row.try_get("received_at")?,
         structure: row.try_get("structure")?,
         next_message: to_u64(row.try_get("next_message")?),
-        next_offset: to_u64(row.try_get("next_offset")?),
         attempts: row.try_get("attempts")?,
         reprocess_of: row.try_get("reprocess_of")?,
         operator_import: row.try_get::<i64, _>("operator_import")? != 0,
@@ -930,7 +930,18 @@ impl Db {
         self.batch_claimed(id).await
     }
 
-    /// Extends a lease; `false` when the run is no longer this owner's.
+    /// The messages of a run already recorded (a resumed run skips them).
+    pub async fn run_recorded(&self, batch_id: i64) -> Result<HashSet<u64>, StoreError> {
+        let rows: Vec<i64> =
+            sqlx::query_scalar("SELECT idx FROM batch_messages WHERE batch_id = $1")
+                .bind(batch_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(to_u64).collect())
+    }
+
+    /// Extends a lease, and brings the run's progress count up to date; `false` when the run is
+    /// no longer this owner's.
     pub async fn renew_lease(
         &self,
         batch_id: i64,
@@ -939,8 +950,9 @@ impl Db {
     ) -> Result<bool, StoreError> {
         let _guard = self.write_guard().await;
         let done = sqlx::query(
-            "UPDATE batches SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 \
-               AND state = 'processing'",
+            "UPDATE batches SET lease_until = $3, \
+               next_message = (SELECT COUNT(*) FROM batch_messages WHERE batch_id = $1) \
+             WHERE id = $1 AND lease_owner = $2 AND state = 'processing'",
         )
         .bind(batch_id)
         .bind(owner)
@@ -1028,6 +1040,7 @@ impl Db {
         sqlx::query(
             "UPDATE batches SET state = $2, reason = $3, duplicate_of = $4, finished_at = $5, \
                lease_owner = NULL, lease_until = NULL, \
+               next_message = (SELECT COUNT(*) FROM batch_messages WHERE batch_id = $1), \
                count_aa = (SELECT COUNT(*) FROM batch_messages WHERE batch_id = $1 AND ack_code = 'AA'), \
                count_ae = (SELECT COUNT(*) FROM batch_messages WHERE batch_id = $1 AND ack_code = 'AE'), \
                count_ar = (SELECT COUNT(*) FROM batch_messages WHERE batch_id = $1 AND ack_code = 'AR') \
@@ -1268,16 +1281,27 @@ async fn place_file(
 }
 
 impl SqlTx {
+    /// Whether this run is still `owner`'s (read at the start of each transaction that records
+    /// messages of it; a read, not a lock, so that several lanes of one run commit side by side).
+    pub async fn run_lease_held(&mut self, batch_id: i64, owner: &str) -> Result<bool, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT id FROM batches WHERE id = $1 AND lease_owner = $2 AND state = 'processing'",
+                &args![batch_id, owner],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
     /// Records message `index` of a run (which starts at byte `offset` of the file) with its
-    /// response and moves the run past it — in the transaction that holds the registry's work on
-    /// the message, so that a message is either done (data, log, response, progress) or not at
-    /// all. A resumed run starts reading at the recorded offset. `false` when the run's lease was lost
-    /// or another worker recorded the message first: the caller must roll back.
+    /// response — in the transaction that holds the registry's work on the message, so that a
+    /// message is either done (data, log, response, record) or not at all. `false` when the
+    /// message was recorded already (another node took the run over): the caller must roll
+    /// back.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_run_message(
         &mut self,
         batch_id: i64,
-        owner: &str,
         index: u64,
         offset: u64,
         control_id: Option<&str>,
@@ -1285,29 +1309,22 @@ impl SqlTx {
         message_id: Option<i64>,
         response: &str,
     ) -> Result<bool, StoreError> {
-        let moved = self
+        let inserted = self
             .exec(
-                "UPDATE batches SET next_message = $3 + 1, next_offset = $4 \
-                 WHERE id = $1 AND lease_owner = $2 AND next_message = $3 AND state = 'processing'",
-                &args![batch_id, owner, to_i64(index), to_i64(offset)],
+                "INSERT INTO batch_messages (batch_id, idx, control_id, ack_code, message_id, \
+                   response, byte_offset) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (batch_id, idx) DO NOTHING",
+                &args![
+                    batch_id,
+                    to_i64(index),
+                    control_id,
+                    ack_code,
+                    message_id,
+                    response,
+                    to_i64(offset)
+                ],
             )
             .await?;
-        if moved == 0 {
-            return Ok(false);
-        }
-        self.exec(
-            "INSERT INTO batch_messages (batch_id, idx, control_id, ack_code, message_id, response) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &args![
-                batch_id,
-                to_i64(index),
-                control_id,
-                ack_code,
-                message_id,
-                response
-            ],
-        )
-        .await?;
-        Ok(true)
+        Ok(inserted > 0)
     }
 }

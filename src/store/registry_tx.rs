@@ -82,7 +82,11 @@ impl SqlTx {
         }
     }
 
-    async fn rows(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+    pub(crate) async fn rows(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<Row>, StoreError> {
         match &mut self.conn {
             Conn::Pool(tx) => any_rows(&mut **tx, sql, args).await,
             Conn::Sqlite(conn) => lite_rows(conn, sql, args),
