@@ -137,6 +137,7 @@ fn benches(c: &mut Criterion) {
         patient: Box::new(patient),
         doses,
         immunity: Vec::new(),
+        forecast: None,
     };
     let qbp_ctx = AckContext::from_message(&qbp);
     let rsp_params = RspParams {

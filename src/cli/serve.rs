@@ -139,6 +139,7 @@ impl RegistryArgs {
                 max_candidates: self.query_max_candidates,
             },
             err_limit: self.err_limit,
+            ..RegistryConfig::default()
         })
     }
 }

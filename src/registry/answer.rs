@@ -1,7 +1,7 @@
-//! Answering QBP^Q11 history queries (Z34, and Z44 without evaluation) with RSP^K11.
+//! Answering QBP^Q11 history queries (Z34 and Z44) with RSP^K11.
 //!
 //! The same matcher as for VXU ([`matching::find`]): one record → Z32 with the consolidated
-//! history; otherwise the records it names, within RCP-2 → Z31 (Z34 only); more → Z33 TM; none
+//! history (a Z44: Z42, the history evaluated and a forecast, see [`super::forecast`]); otherwise the records it names, within RCP-2 → Z31 (Z34 only); more → Z33 TM; none
 //! → Z33 NF; a record whose consent does not allow sharing → Z33 PD (opt-out) or NF (opt-in).
 //! Every query is logged with its exact response, and every patient it returned is recorded in
 //! the query audit.
@@ -12,15 +12,15 @@ use super::apply::Incoming;
 use super::codes::CodeSets;
 use super::consent::{may_share, Policy};
 use super::finding::Finding;
+use super::forecast;
 use super::history::{consolidate, ConsolidatedDose, StoredObservation};
 use super::identity::Demographics;
 use super::matching::{self, Match};
 use super::model::{Identifier, ObservationKind};
 use super::port::{RegistryError, RegistryTx, StoredPatient};
 use super::query::{
-    build_rsp, z44_notice, AddressView, CodedValue, DoseKind, DoseView, ImmunityView, PatientId,
-    PatientView, PhoneView, QueryEcho, QueryOutcome, QueryProfile, QueryRequest, QueryStatus,
-    RspParams,
+    build_rsp, AddressView, CodedValue, DoseKind, DoseView, ImmunityView, PatientId, PatientView,
+    PhoneView, QueryEcho, QueryOutcome, QueryProfile, QueryRequest, RspParams,
 };
 use super::response::{QueryReport, Response};
 
@@ -225,9 +225,6 @@ pub(super) async fn answer<Tx: RegistryTx>(
         _ => Vec::new(),
     };
     findings.extend(warnings);
-    if echo.profile == Some(QueryProfile::Z44) && status == QueryStatus::Ok {
-        findings.push(z44_notice());
-    }
     let message_id = tx
         .log_message(&incoming.log_entry(ack, &hl7, &findings, reply.at))
         .await?;
@@ -281,14 +278,32 @@ async fn find<Tx: RegistryTx>(
         let (reports, observations) = tx.history(patient.id).await?;
         let events = consolidate(reports);
         let mut doses: Vec<DoseView> = events.iter().map(|e| dose_view(e, codes)).collect();
+        let forecast = if req.profile == QueryProfile::Z44 {
+            let core = &incoming.core;
+            let evaluated = forecast::evaluate(
+                &core.config.schedule,
+                patient.record.birth_date,
+                patient.record.sex.as_deref(),
+                &events,
+                &observations,
+                core.clock.today_utc(),
+            );
+            for (dose, evaluation) in doses.iter_mut().zip(evaluated.doses) {
+                dose.evaluation = evaluation;
+            }
+            Some(evaluated.forecast)
+        } else {
+            None
+        };
         let (others, immunity) = other_records(&observations);
         doses.extend(others);
         doses.sort_by(|a, b| a.administered_on.cmp(&b.administered_on));
-        returned.push((patient.id, "Z32"));
+        returned.push((patient.id, if forecast.is_some() { "Z42" } else { "Z32" }));
         return Ok(QueryOutcome::Found {
             patient: Box::new(patient_view(&patient)),
             doses,
             immunity,
+            forecast,
         });
     }
 

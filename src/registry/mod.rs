@@ -12,6 +12,7 @@ mod apply;
 pub mod codes;
 pub mod consent;
 pub mod finding;
+pub mod forecast;
 pub mod history;
 pub mod identity;
 pub mod matching;
@@ -71,6 +72,9 @@ pub struct RegistryConfig {
     pub query: query::QueryLimits,
     /// The most ERR segments in an ACK; a last ERR says how many more findings there were.
     pub err_limit: usize,
+    /// The CDC supporting data Z44 answers are evaluated and forecast with (built in unless an
+    /// imported release is given).
+    pub schedule: forecast::Schedule,
 }
 
 impl Default for RegistryConfig {
@@ -80,6 +84,7 @@ impl Default for RegistryConfig {
             consent: consent::ConsentConfig::default(),
             query: query::QueryLimits::default(),
             err_limit: validate::DEFAULT_ERR_LIMIT,
+            schedule: forecast::Schedule::builtin(),
         }
     }
 }

@@ -469,8 +469,6 @@ catalogue! {
         "RCP-2 is not a positive whole number; the registry's default is used.";
     RCP_2_CAPPED = "RCP-2-capped", Query, I, Note, "RCP-2", 0, NONE, false,
         "RCP-2 asks for more candidates than the registry lists at most; it lists its maximum.";
-    QPD_1_Z44_NOT_EVALUATED = "QPD-1-Z44-not-evaluated", Query, W, Note, "QPD-1", 0, NONE, false,
-        "A Z44 query is answered with the recorded history (or candidates) without evaluation or forecast, which this registry does not provide.";
 
     // ---- The registry's decisions while applying a message ------------------------------------
     HL7_UNREADABLE = "HL7-unreadable", Registry, E, Envelope, "MSH", 100, NONE, true,

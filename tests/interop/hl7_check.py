@@ -2,9 +2,10 @@
 """Interop check: izport's HL7 responses, read by an HL7 library nobody here wrote.
 
 Through a running izport (via zeep, with the WSDL the server serves) it sends a VXU, then a Z34
-history query for the same patient, then one for nobody, and parses every response with the
-Python `hl7` package, checking what a client would read: MSA-1/MSA-2, MSH-21, QAK-2 and the
-segments that carry the history.
+history query for the same patient, a Z44 (evaluated history and forecast) for them, then a
+query for nobody, and parses every response with the Python `hl7` package, checking what a
+client would read: MSA-1/MSA-2, MSH-21, QAK-2, the segments that carry the history, and the
+Z42's evaluation and forecast rows.
 
 Usage:
   hl7_check.py --wsdl-url URL --username U --password P --facility F
@@ -27,10 +28,13 @@ def vxu(facility):
     ])
 
 
-def qbp(facility, control, mrn, family, given, dob):
+QUERY_NAMES = {"Z34": "Request Immunization History", "Z44": "Request Evaluated History and Forecast"}
+
+
+def qbp(facility, control, mrn, family, given, dob, profile="Z34"):
     return "\r".join([
-        f"MSH|^~\\&|PYEHR|{facility}|IZPORT|IZPORT|20240601||QBP^Q11^QBP_Q11|{control}|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS",
-        f"QPD|Z34^Request Immunization History^CDCPHINVS|TAG-{control}|{mrn}|{family}^{given}^^^^^L||{dob}|F",
+        f"MSH|^~\\&|PYEHR|{facility}|IZPORT|IZPORT|20240601||QBP^Q11^QBP_Q11|{control}|P|2.5.1|||ER|AL|||||{profile}^CDCPHINVS",
+        f"QPD|{profile}^{QUERY_NAMES[profile]}^CDCPHINVS|TAG-{control}|{mrn}|{family}^{given}^^^^^L||{dob}|F",
         "RCP|I|10^RD&records&HL70126",
     ])
 
@@ -70,6 +74,26 @@ def main():
           and segments.count("RXA") == 1 and segments.index("ORC") < segments.index("RXA"), segments)
     check("Z32 RXA-5 is the CVX sent", str(rsp.segment("RXA")[5]).startswith("08"), str(rsp.segment("RXA")))
     check("QAK-1 echoes the query tag", str(rsp.segment("QAK")[1]) == "TAG-PY-Q1", str(rsp.segment("QAK")))
+
+    z42 = send(qbp(args.facility, "PY-Q3", "PY-MRN-1^^^PYEHR^MR", "Python", "Petra", "20210303", "Z44"))
+    check("Z42 parses; profile Z42, QAK-2 OK, no ERR",
+          str(z42.segment("MSH")[21]).startswith("Z42") and str(z42.segment("QAK")[2]) == "OK"
+          and "ERR" not in ids(z42), str(z42))
+    rxa = [str(s[5]).split("^")[0] for s in z42.segments("RXA")]
+    check("Z42 history dose first, then forecast RXAs (998)",
+          rxa[:1] == ["08"] and len(rxa) > 1 and all(c == "998" for c in rxa[1:]), rxa)
+    obx = [(str(s[3]).split("^")[0], str(s[5])) for s in z42.segments("OBX")]
+    codes = [code for code, _ in obx]
+    check("Z42 evaluation of the HepB dose: vaccine type 45, schedule, validity Y",
+          [code for code, _ in obx[:3]] == ["30956-7", "59779-9", "59781-5"]
+          and obx[0][1].split("^")[0] == "45" and obx[1][1] == "VXC16^ACIP^CDCPHINVS"
+          and obx[2][1] == "Y", obx[:3])
+    forecast_groups = [value.split("^")[0] for code, value in obx if code == "30979-9"]
+    check("Z42 forecast: one 30979-9 group per forecast RXA, HepB (45) among them",
+          len(forecast_groups) == len(rxa) - 1 and "45" in forecast_groups, forecast_groups)
+    dates = [value for code, value in obx if code in ("30981-5", "30980-7", "59778-1", "59777-3")]
+    check("Z42 forecast dates are YYYYMMDD", dates and all(len(d) == 8 and d.isdigit() for d in dates), dates)
+    check("Z42 series status rows (59783-1)", "59783-1" in codes, codes)
 
     nf = send(qbp(args.facility, "PY-Q2", "", "Nobody", "Known", "19990101"))
     check("Z33 NF parses", str(nf.segment("MSH")[21]).startswith("Z33") and str(nf.segment("QAK")[2]) == "NF",

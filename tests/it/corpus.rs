@@ -60,7 +60,7 @@ const EXPECTED: &[(&str, Answer, &str)] = &[
     ("mqe_vxu_mcir_nonstandard.hl7", AA, "MCIR-style VXU; legacy HL70162 route, RXA-2 999, OBX-11 not F are warnings"),
     ("nist_cf_ack_z23_AA.hl7", UNSUPPORTED, "an ACK"),
     ("nist_cf_qbp_z34.hl7", AA, "NIST's Z34 query, answered with an RSP"),
-    ("nist_cf_qbp_z44.hl7", AA, "NIST's Z44 query, answered with an RSP (with a warning: no forecast)"),
+    ("nist_cf_qbp_z44.hl7", AA, "NIST's Z44 query, answered with an RSP"),
     ("nist_cf_rsp_z31_candidates.hl7", UNSUPPORTED, "an RSP"),
     ("nist_cf_rsp_z32_found.hl7", UNSUPPORTED, "an RSP"),
     ("nist_cf_rsp_z33_TM.hl7", UNSUPPORTED, "an RSP"),

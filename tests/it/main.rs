@@ -19,6 +19,7 @@ mod batch;
 mod codes_import;
 mod conformance;
 mod corpus;
+mod forecast;
 mod maintenance;
 mod query;
 mod query_codec;

@@ -1,4 +1,4 @@
-//! Immunization history queries: QBP^Q11 in, RSP^K11 out (CDC profiles Z34/Z44 → Z31/Z32/Z33).
+//! Immunization history queries: QBP^Q11 in, RSP^K11 out (CDC profiles Z34/Z44 → Z31/Z32/Z33/Z42).
 //!
 //! Pure parts only: [`request`] reads and validates a query, [`model`] is what the registry
 //! knows about a patient, [`response`] writes the RSP for a [`QueryOutcome`], and [`read`]
@@ -18,11 +18,10 @@ pub mod request;
 pub mod response;
 
 pub use model::{
-    AddressView, CodedValue, DoseKind, DoseView, ImmunityView, NextOfKinView, PatientId,
-    PatientView, PhoneView, QueryProfile, VisDocument, VisView,
+    AddressView, CodedValue, DoseEvaluationView, DoseKind, DoseView, Forecast, ForecastView,
+    ImmunityView, NextOfKinView, PatientId, PatientView, PhoneView, QueryProfile, VisDocument,
+    VisView,
 };
 pub use read::{read_rsp, RspContent, RspPatient};
 pub use request::{parse_query, parse_query_with, QueryLimits, QueryRequest};
-pub use response::{
-    build_rsp, z44_notice, QueryEcho, QueryOutcome, QueryStatus, ResponseProfile, RspParams,
-};
+pub use response::{build_rsp, QueryEcho, QueryOutcome, QueryStatus, ResponseProfile, RspParams};

@@ -322,6 +322,52 @@ pub struct DoseView {
     pub funding_source: Option<CodedValue>,
     /// VIS row groups.
     pub vis: Vec<VisView>,
+    /// A Z42's evaluation of the dose: one entry per vaccine group the dose counts for (none in
+    /// a Z32, and none for a record that is not a dose given).
+    pub evaluation: Vec<DoseEvaluationView>,
+}
+
+/// How a dose counts for one vaccine group (a Z42 history row group: OBX `30956-7`, `59779-9`,
+/// `59781-5`, and `30973-2`, `59780-7`, `30982-3` when known).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DoseEvaluationView {
+    /// OBX `30956-7`: the vaccine group, as a CVX code (system defaults to `CVX`).
+    pub vaccine_group: CodedValue,
+    /// OBX `59781-5`: `Y` when the dose is valid for every antigen of the group.
+    pub valid: bool,
+    /// OBX `30973-2`: the dose's number in the series (valid doses only).
+    pub dose_number: Option<u32>,
+    /// OBX `59780-7`: the series the dose was evaluated in.
+    pub series: String,
+    /// OBX `30982-3`: why the dose is not valid (empty when it is).
+    pub reason: String,
+}
+
+/// A Z42's forecast: the assessment date (RXA-3 of each forecast ORDER group) and one entry
+/// per vaccine group.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Forecast {
+    /// `YYYY-MM-DD`.
+    pub assessed_on: String,
+    pub groups: Vec<ForecastView>,
+}
+
+/// The forecast for one vaccine group (a Z42 forecast ORDER group: `ORC|RE||9999`, an RXA with
+/// CVX 998, then OBX `30979-9`, `59779-9`, `30973-2`, the dates, `59783-1`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ForecastView {
+    /// OBX `30979-9`: the vaccine group due next, as a CVX code (system defaults to `CVX`).
+    pub vaccine_group: CodedValue,
+    /// OBX `30973-2`: the number of the dose due next (a series not complete only).
+    pub dose_number: Option<u32>,
+    /// OBX `30981-5`, `30980-7`, `59777-3`, `59778-1`: earliest, recommended (due), latest and
+    /// overdue (past-due) dates, `YYYY-MM-DD`; `None` is left out.
+    pub earliest: Option<String>,
+    pub recommended: Option<String>,
+    pub latest: Option<String>,
+    pub past_due: Option<String>,
+    /// OBX `59783-1`: the series status.
+    pub status: CodedValue,
 }
 
 /// Evidence of immunity (history of disease): OBX `59784-9` under `ORC|RE||9999` and an RXA

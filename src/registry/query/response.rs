@@ -9,47 +9,56 @@
 //! QAK|<QPD-2>|<OK/NF/TM/AE/AR/PD>|<QPD-1>
 //! QPD|...                                   the query's QPD, verbatim (re-encoded if its delimiters differ)
 //! Z32: PID, PD1, NK1*, then per dose ORC, RXA, RXR, OBX*, then per evidence of immunity ORC, RXA, OBX
+//! Z42: as Z32, each dose's OBX rows followed by its evaluation (one OBX-4 per vaccine group),
+//!      then per vaccine group forecast ORC|RE||9999, RXA (998, NA), OBX*
 //! Z31: per candidate PID (PID-1 = 1..n), PD1, NK1*
 //! Z33: nothing more
 //! ```
 //!
 //! | outcome | MSH-21 | MSA-1 | QAK-2 |
 //! |---|---|---|---|
-//! | `Found` | Z32 | AA | OK |
+//! | `Found` without a forecast (Z34) | Z32 | AA | OK |
+//! | `Found` with a forecast (Z44) | Z42 | AA | OK |
 //! | `Candidates` (non-empty) | Z31 | AA | OK |
 //! | `NotFound`, `Candidates(vec![])` | Z33 | AA | NF |
 //! | `TooMany` | Z33 | AA | TM |
 //! | `Protected` | Z33 | AA | PD |
 //! | `Rejected` | Z33 | AE or AR (from the findings) | AE or AR |
 //!
-//! A Z44 query (evaluated history and forecast) gets the same content — this registry neither
-//! evaluates doses nor forecasts — with a warning ([`z44_notice`]) when patient data is returned.
+//! The evaluation and forecast of a Z42 are computed by the caller (see
+//! `registry::forecast`); this module only writes them. Z42 history rows: `30956-7` vaccine
+//! group (CVX), `59779-9` schedule `VXC16^ACIP^CDCPHINVS`, `59781-5` validity `Y`/`N`, then
+//! `30973-2` dose number (valid doses), `59780-7` series name, `30982-3` reason (not valid).
+//! Forecast rows: `30979-9` vaccine group due next, `59779-9`, `30973-2` dose number,
+//! `30981-5` earliest, `30980-7` recommended (due), `59777-3` latest, `59778-1` overdue (past
+//! due), `59783-1` series status; a date not forecast is left out.
 //! PD1 is written only when the patient has publicity, protection or registry-status data;
 //! RXR only with a route or site.
 
 use std::borrow::Cow;
 
 use crate::hl7::{
-    build_ack, reencode, AckCode, AckContext, AckParams, Delimiters, ErrEntry, ErrLocation,
-    Message, MessageBuilder, SegmentBuilder,
+    build_ack, reencode, AckCode, AckContext, AckParams, Delimiters, ErrEntry, Message,
+    MessageBuilder, SegmentBuilder,
 };
 use crate::registry::finding::{ack_code, Finding};
-use crate::registry::rules::{self, R};
 
 use super::model::{
-    AddressView, CodedValue, DoseKind, DoseView, ImmunityView, NextOfKinView, PatientView,
-    PhoneView, QueryProfile, VisDocument,
+    AddressView, CodedValue, DoseEvaluationView, DoseKind, DoseView, Forecast, ForecastView,
+    ImmunityView, NextOfKinView, PatientView, PhoneView, QueryProfile, VisDocument,
 };
 use super::request::QueryRequest;
 
 /// What the registry found for a query.
 #[derive(Clone, Debug)]
 pub enum QueryOutcome {
-    /// Exactly one patient, with their immunization history.
+    /// Exactly one patient, with their immunization history; for a Z44 also its evaluation
+    /// (in each dose) and the forecast per vaccine group (`Some`, possibly empty: a Z42).
     Found {
         patient: Box<PatientView>,
         doses: Vec<DoseView>,
         immunity: Vec<ImmunityView>,
+        forecast: Option<Forecast>,
     },
     /// Possible matches (no more than the query's maximum), without doses.
     Candidates(Vec<PatientView>),
@@ -69,6 +78,8 @@ pub enum ResponseProfile {
     Z31,
     /// Complete immunization history.
     Z32,
+    /// Evaluated immunization history and forecast.
+    Z42,
     /// No person record (not found, too many, protected, or the query was refused).
     Z33,
 }
@@ -78,6 +89,7 @@ impl ResponseProfile {
         match self {
             ResponseProfile::Z31 => "Z31",
             ResponseProfile::Z32 => "Z32",
+            ResponseProfile::Z42 => "Z42",
             ResponseProfile::Z33 => "Z33",
         }
     }
@@ -143,14 +155,13 @@ impl QueryOutcome {
     /// MSH-21.1 of the answer.
     pub fn response_profile(&self) -> ResponseProfile {
         match self {
+            QueryOutcome::Found {
+                forecast: Some(_), ..
+            } => ResponseProfile::Z42,
             QueryOutcome::Found { .. } => ResponseProfile::Z32,
             QueryOutcome::Candidates(c) if !c.is_empty() => ResponseProfile::Z31,
             _ => ResponseProfile::Z33,
         }
-    }
-
-    fn returns_patients(&self) -> bool {
-        self.status() == QueryStatus::Ok
     }
 }
 
@@ -159,7 +170,7 @@ impl QueryOutcome {
 pub struct QueryEcho {
     /// The delimiters `query_name_raw` and `qpd_raw` are encoded with.
     pub delimiters: Delimiters,
-    /// The profile asked for, when known (decides the Z44 warning).
+    /// The profile asked for, when known.
     pub profile: Option<QueryProfile>,
     /// QPD-2, decoded.
     pub query_tag: String,
@@ -211,17 +222,6 @@ pub struct RspParams<'p> {
     /// The registry's assigning authority (plain text), written with its patient ids
     /// (`<id>^^^<authority>^SR`) and dose ids (`<id>^<authority>` in ORC-3).
     pub assigning_authority: &'p str,
-}
-
-/// The warning added to a Z44 answer that returns patient data.
-pub fn z44_notice() -> Finding {
-    rules::default_finding(
-        R::QPD_1_Z44_NOT_EVALUATED,
-        ErrLocation::field("QPD", 1, 1).with_component(1),
-        "This registry does not evaluate doses or forecast the next ones: the answer to this Z44 \
-         query holds the recorded immunization history (or the list of candidates) without \
-         evaluation or forecast.",
-    )
 }
 
 const D: Delimiters = Delimiters::DEFAULT;
@@ -312,9 +312,6 @@ pub fn build_rsp(
         errors.extend(rejected.iter().map(Finding::to_err));
     }
     errors.extend(findings.iter().map(Finding::to_err));
-    if echo.profile == Some(QueryProfile::Z44) && outcome.returns_patients() {
-        errors.push(z44_notice().to_err());
-    }
     for err in err_segments(&errors) {
         m.push_raw(&err);
     }
@@ -335,6 +332,7 @@ pub fn build_rsp(
             patient,
             doses,
             immunity,
+            forecast,
         } => {
             push_patient(&mut m, patient, 1, authority);
             for dose in doses {
@@ -342,6 +340,11 @@ pub fn build_rsp(
             }
             for evidence in immunity {
                 push_immunity(&mut m, evidence);
+            }
+            if let Some(forecast) = forecast {
+                for group in &forecast.groups {
+                    push_forecast(&mut m, group, &forecast.assessed_on);
+                }
             }
         }
         QueryOutcome::Candidates(candidates) => {
@@ -542,6 +545,8 @@ enum ObxValue<'v> {
     /// A CE: code, text, system.
     Coded(&'v str, &'v str, &'v str),
     Date(Cow<'v, str>),
+    /// A plain value of another type (`NM`, `ID`, `ST`).
+    Plain(&'static str, Cow<'v, str>),
 }
 
 impl<'v> ObxValue<'v> {
@@ -576,6 +581,9 @@ fn obx<'v>(
         }
         ObxValue::Date(d) => {
             s.set(2, "DT").set(5, d);
+        }
+        ObxValue::Plain(kind, v) => {
+            s.set(2, kind).set(5, v);
         }
     }
     s.set(11, "F");
@@ -740,6 +748,120 @@ fn push_dose(m: &mut MessageBuilder, d: &DoseView, authority: &str) {
                 ObxValue::Date(hl7_date(presented)),
             ));
         }
+    }
+    for evaluation in &d.evaluation {
+        sub_id += 1;
+        push_evaluation(&mut rows, sub_id, evaluation);
+    }
+    push_observations(m, rows);
+}
+
+/// The schedule every evaluation and forecast follows (OBX `59779-9`).
+fn schedule_row<'v>(sub_id: usize) -> SegmentBuilder<'v> {
+    obx(
+        sub_id,
+        "59779-9",
+        "Immunization schedule used",
+        ObxValue::Coded("VXC16", "ACIP", "CDCPHINVS"),
+    )
+}
+
+/// A Z42 history row group: how the dose counts for one vaccine group.
+fn push_evaluation<'v>(
+    rows: &mut Vec<SegmentBuilder<'v>>,
+    sub_id: usize,
+    e: &'v DoseEvaluationView,
+) {
+    rows.push(obx(
+        sub_id,
+        "30956-7",
+        "Vaccine type",
+        ObxValue::coded(&e.vaccine_group, "CVX"),
+    ));
+    rows.push(schedule_row(sub_id));
+    rows.push(obx(
+        sub_id,
+        "59781-5",
+        "Dose validity",
+        ObxValue::Plain("ID", Cow::Borrowed(yes_no(e.valid))),
+    ));
+    if let Some(n) = e.dose_number {
+        rows.push(obx(
+            sub_id,
+            "30973-2",
+            "Dose number in series",
+            ObxValue::Plain("NM", Cow::Owned(n.to_string())),
+        ));
+    }
+    if !e.series.is_empty() {
+        rows.push(obx(
+            sub_id,
+            "59780-7",
+            "Immunization series name",
+            ObxValue::Plain("ST", Cow::Borrowed(&e.series)),
+        ));
+    }
+    if !e.reason.is_empty() {
+        rows.push(obx(
+            sub_id,
+            "30982-3",
+            "Reason applied by forecast logic to project this vaccine",
+            ObxValue::Plain("ST", Cow::Borrowed(&e.reason)),
+        ));
+    }
+}
+
+/// A Z42 forecast ORDER group for one vaccine group: `ORC|RE||9999`, an RXA "no vaccine
+/// administered" dated the assessment date, and the forecast's OBX rows (OBX-4 = 1).
+fn push_forecast(m: &mut MessageBuilder, f: &ForecastView, assessed_on: &str) {
+    m.segment("ORC", |s| {
+        s.set(1, "RE").set(3, NOT_GIVEN_ORDER);
+    });
+    let date = hl7_date(assessed_on);
+    m.segment("RXA", |s| {
+        s.set(1, "0")
+            .set(2, "1")
+            .set(3, date.clone())
+            .set(4, date.clone());
+        s.set_comp(5, 1, "998")
+            .set_comp(5, 2, "No vaccine administered")
+            .set_comp(5, 3, "CVX");
+        s.set(6, "999").set(20, "NA");
+    });
+    let mut rows = vec![
+        obx(
+            1,
+            "30979-9",
+            "Vaccines due next",
+            ObxValue::coded(&f.vaccine_group, "CVX"),
+        ),
+        schedule_row(1),
+    ];
+    if let Some(n) = f.dose_number {
+        rows.push(obx(
+            1,
+            "30973-2",
+            "Dose number in series",
+            ObxValue::Plain("NM", Cow::Owned(n.to_string())),
+        ));
+    }
+    for (date, code, name) in [
+        (&f.earliest, "30981-5", "Earliest date to give"),
+        (&f.recommended, "30980-7", "Date vaccine due"),
+        (&f.latest, "59777-3", "Latest date next dose may be given"),
+        (&f.past_due, "59778-1", "Date dose is overdue"),
+    ] {
+        if let Some(d) = non_empty(date) {
+            rows.push(obx(1, code, name, ObxValue::Date(hl7_date(d))));
+        }
+    }
+    if !f.status.is_empty() {
+        rows.push(obx(
+            1,
+            "59783-1",
+            "Status in immunization series",
+            ObxValue::coded(&f.status, "LN"),
+        ));
     }
     push_observations(m, rows);
 }

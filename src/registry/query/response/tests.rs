@@ -1,6 +1,6 @@
 use super::*;
 use crate::date::Date;
-use crate::hl7::{Segment, Severity};
+use crate::hl7::{ErrLocation, Segment};
 use crate::registry::finding::Scope;
 use crate::registry::query::model::{NextOfKinView, PatientId, VisView};
 use crate::registry::query::read::{read_rsp, RspPatient};
@@ -145,6 +145,7 @@ fn administered() -> DoseView {
                 presented: Some("2012-08-14".into()),
             },
         ],
+        evaluation: Vec::new(),
     }
 }
 
@@ -200,6 +201,7 @@ fn found() -> QueryOutcome {
         patient: Box::new(patient()),
         doses: vec![administered(), historical(), refusal(), not_administered()],
         immunity: vec![immunity()],
+        forecast: None,
     }
 }
 
@@ -468,33 +470,157 @@ fn warnings_are_reported_and_keep_aa() {
 }
 
 #[test]
-fn z44_gets_the_history_with_a_warning() {
+fn z42_writes_each_dose_evaluation_and_one_forecast_order_per_group() {
     let qbp = QBP.replace("|Z34^CDCPHINVS|", "|Z44^CDCPHINVS|").replace(
         "QPD|Z34^Request Immunization History^CDCPHINVS|",
         "QPD|Z44^Request Evaluated History and Forecast^CDCPHINVS|",
     );
-    let text = answer(&qbp, &found(), &[]);
+    let mut dose = historical();
+    dose.evaluation = vec![
+        DoseEvaluationView {
+            vaccine_group: CodedValue::new("45", "Hep B, unspecified formulation", ""),
+            valid: true,
+            dose_number: Some(1),
+            series: "HepB 3-dose series".into(),
+            reason: String::new(),
+        },
+        DoseEvaluationView {
+            vaccine_group: CodedValue::new("17", "Hib", "CVX"),
+            valid: false,
+            dose_number: None,
+            series: "Hib 4-dose series".into(),
+            reason: "Not Valid: Age: too young".into(),
+        },
+    ];
+    let forecast = Forecast {
+        assessed_on: "2024-05-15".into(),
+        groups: vec![
+            ForecastView {
+                vaccine_group: CodedValue::new("45", "Hep B", "CVX"),
+                dose_number: Some(2),
+                earliest: Some("2024-06-12".into()),
+                recommended: Some("2024-06-12".into()),
+                latest: None,
+                past_due: Some("2024-09-14".into()),
+                status: CodedValue::new("LA13422-3", "On schedule", "LN"),
+            },
+            ForecastView {
+                vaccine_group: CodedValue::new("03", "MMR", "CVX"),
+                status: CodedValue::new("LA13421-5", "Complete", "LN"),
+                ..ForecastView::default()
+            },
+        ],
+    };
+    let outcome = QueryOutcome::Found {
+        patient: Box::new(patient()),
+        doses: vec![dose],
+        immunity: Vec::new(),
+        forecast: Some(forecast),
+    };
+    let text = answer(&qbp, &outcome, &[]);
     let msg = parse(&text);
-    assert_eq!(get(&msg, "MSH-21-1"), "Z32");
+    assert_eq!(get(&msg, "MSH-21-1"), "Z42");
     assert_eq!(get(&msg, "MSA-1"), "AA");
     assert_eq!(get(&msg, "QAK-2"), "OK");
     assert_eq!(get(&msg, "QAK-3-1"), "Z44");
-    assert_eq!(&ids(&msg)[..6], ["MSH", "MSA", "ERR", "QAK", "QPD", "PID"]);
-    let err = raw_segments(&msg, "ERR");
-    assert_eq!(err.len(), 1);
-    assert!(err[0].starts_with("ERR||QPD^1^1^1^1|0^Message accepted^HL70357|W||||"));
-    assert!(get(&msg, "ERR-8").contains("Z44"));
-    let notice = z44_notice();
+    assert_eq!(msg.segments_named("ERR").count(), 0, "no warning any more");
+    let obx: Vec<(String, String, String, String)> = msg
+        .segments_named("OBX")
+        .map(|s| {
+            let f = |n: usize| s.field(n).raw().to_string();
+            (f(1), f(2), f(3), f(4) + "|" + &f(5))
+        })
+        .collect();
+    let rows: Vec<(&str, &str, &str, &str)> = obx
+        .iter()
+        .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
+        .collect();
     assert_eq!(
-        (notice.severity, notice.scope),
-        (Severity::Warning, Scope::Note)
+        rows,
+        [
+            (
+                "1",
+                "CE",
+                "30956-7^Vaccine type^LN",
+                "1|45^Hep B, unspecified formulation^CVX"
+            ),
+            (
+                "2",
+                "CE",
+                "59779-9^Immunization schedule used^LN",
+                "1|VXC16^ACIP^CDCPHINVS"
+            ),
+            ("3", "ID", "59781-5^Dose validity^LN", "1|Y"),
+            ("4", "NM", "30973-2^Dose number in series^LN", "1|1"),
+            (
+                "5",
+                "ST",
+                "59780-7^Immunization series name^LN",
+                "1|HepB 3-dose series"
+            ),
+            ("6", "CE", "30956-7^Vaccine type^LN", "2|17^Hib^CVX"),
+            (
+                "7",
+                "CE",
+                "59779-9^Immunization schedule used^LN",
+                "2|VXC16^ACIP^CDCPHINVS"
+            ),
+            ("8", "ID", "59781-5^Dose validity^LN", "2|N"),
+            (
+                "9",
+                "ST",
+                "59780-7^Immunization series name^LN",
+                "2|Hib 4-dose series"
+            ),
+            (
+                "10",
+                "ST",
+                "30982-3^Reason applied by forecast logic to project this vaccine^LN",
+                "2|Not Valid: Age: too young"
+            ),
+            ("1", "CE", "30979-9^Vaccines due next^LN", "1|45^Hep B^CVX"),
+            (
+                "2",
+                "CE",
+                "59779-9^Immunization schedule used^LN",
+                "1|VXC16^ACIP^CDCPHINVS"
+            ),
+            ("3", "NM", "30973-2^Dose number in series^LN", "1|2"),
+            ("4", "DT", "30981-5^Earliest date to give^LN", "1|20240612"),
+            ("5", "DT", "30980-7^Date vaccine due^LN", "1|20240612"),
+            ("6", "DT", "59778-1^Date dose is overdue^LN", "1|20240914"),
+            (
+                "7",
+                "CE",
+                "59783-1^Status in immunization series^LN",
+                "1|LA13422-3^On schedule^LN"
+            ),
+            ("1", "CE", "30979-9^Vaccines due next^LN", "1|03^MMR^CVX"),
+            (
+                "2",
+                "CE",
+                "59779-9^Immunization schedule used^LN",
+                "1|VXC16^ACIP^CDCPHINVS"
+            ),
+            (
+                "3",
+                "CE",
+                "59783-1^Status in immunization series^LN",
+                "1|LA13421-5^Complete^LN"
+            ),
+        ]
+    );
+    // One forecast ORDER per vaccine group: ORC|RE||9999 and an RXA "no vaccine administered".
+    let orc = raw_segments(&msg, "ORC");
+    assert_eq!(orc.len(), 3);
+    assert_eq!(&orc[1..], ["ORC|RE||9999", "ORC|RE||9999"]);
+    let rxa = raw_segments(&msg, "RXA");
+    assert_eq!(
+        rxa[1],
+        "RXA|0|1|20240515|20240515|998^No vaccine administered^CVX|999||||||||||||||NA"
     );
 
-    // Candidates too; no warning when nothing is returned.
-    let text = answer(&qbp, &QueryOutcome::Candidates(vec![patient()]), &[]);
-    let msg = parse(&text);
-    assert_eq!(get(&msg, "MSH-21-1"), "Z31");
-    assert_eq!(msg.segments_named("ERR").count(), 1);
+    // A Z44 that finds candidates or nobody gets no forecast and no warning.
     for outcome in [
         QueryOutcome::NotFound,
         QueryOutcome::TooMany,
@@ -610,6 +736,7 @@ fn dose_id_fallbacks() {
         patient: Box::new(patient()),
         doses: vec![d],
         immunity: Vec::new(),
+        forecast: None,
     };
     let msg_text = answer(QBP, &outcome, &[]);
     let msg = parse(&msg_text);
@@ -622,6 +749,7 @@ fn dose_id_fallbacks() {
         patient: Box::new(patient()),
         doses: vec![d],
         immunity: Vec::new(),
+        forecast: None,
     };
     let msg_text = answer(QBP, &outcome, &[]);
     let msg = parse(&msg_text);
@@ -763,6 +891,7 @@ fn normalize_dose(d: &DoseView) -> DoseView {
                 presented: norm_opt(&v.presented),
             })
             .collect(),
+        evaluation: Vec::new(),
     }
 }
 
@@ -990,6 +1119,7 @@ fn any_dose() -> BoxedStrategy<DoseView> {
                 vfc_eligibility: vfc,
                 funding_source: funding,
                 vis,
+                evaluation: Vec::new(),
             },
         )
         .boxed()
@@ -1067,6 +1197,7 @@ proptest! {
             patient: Box::new(p.clone()),
             doses: doses.clone(),
             immunity: imm.clone(),
+            forecast: None,
         };
         let text = answer(QBP, &outcome, &[]);
         let msg = Message::parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;

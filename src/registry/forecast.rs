@@ -1,0 +1,323 @@
+//! The evaluated history and forecast a Z44 query is answered with (RSP^K11 Z42).
+//!
+//! The work is izport-cdsi's ([`izport_cdsi::assess`], CDC's CDSi logic driven by CDC's
+//! supporting data); this module gives it the registry's consolidated history and turns its
+//! [`Assessment`] into the views the RSP writer encodes ([`DoseEvaluationView`],
+//! [`ForecastView`]). The supporting data is loaded once per registry ([`Schedule`], shared
+//! through an `Arc`), never per query.
+//!
+//! What the registry passes: the patient's birth date and sex, every vaccination event of the
+//! consolidated history whose CVX the schedule knows, and each evidence of immunity (OBX
+//! `59784-9`, SNOMED) as the CDSi observations the schedule maps that SNOMED code to. The
+//! assessment date is the registry clock's today.
+
+use std::sync::{Arc, OnceLock};
+
+use izport_cdsi::{
+    assess, AdministeredDose, Assessment, DoseComponent, EvaluationStatus, Gender, GroupForecast,
+    LotExpiration, ObservationCode, Patient, SeriesStatus, SupportingData,
+};
+
+use crate::date::Date;
+
+use super::codes::CodeSets;
+use super::history::{ConsolidatedDose, StoredObservation};
+use super::model::ObservationKind;
+use super::query::{CodedValue, DoseEvaluationView, Forecast, ForecastView};
+
+/// The CDC supporting data a registry evaluates and forecasts with, and where it came from.
+#[derive(Clone)]
+pub struct Schedule {
+    data: Arc<SupportingData>,
+    origin: Arc<str>,
+}
+
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schedule")
+            .field("version", &self.data.version)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule::builtin()
+    }
+}
+
+impl Schedule {
+    /// The data built into the binary (izport-cdsi's compact rendering of one CDC release),
+    /// parsed once per process and shared.
+    pub fn builtin() -> Schedule {
+        static BUILTIN: OnceLock<Arc<SupportingData>> = OnceLock::new();
+        let data = BUILTIN.get_or_init(|| {
+            // The text is compiled in and checked by izport-cdsi's tests: a failure here is a
+            // build defect, not an input.
+            Arc::new(SupportingData::builtin().expect("the built-in supporting data parses"))
+        });
+        Schedule {
+            data: data.clone(),
+            origin: Arc::from("built-in"),
+        }
+    }
+
+    /// Data loaded elsewhere (an imported release); `origin` says where from, for operators.
+    pub fn new(data: SupportingData, origin: impl Into<String>) -> Schedule {
+        Schedule {
+            data: Arc::new(data),
+            origin: Arc::from(origin.into()),
+        }
+    }
+
+    pub fn data(&self) -> &SupportingData {
+        &self.data
+    }
+
+    /// The supporting-data release (e.g. `4.64`).
+    pub fn version(&self) -> &str {
+        &self.data.version
+    }
+
+    /// `built-in`, or what [`Schedule::new`] was told.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+/// The CVX code the answer names a vaccine group by. CDC's supporting data gives a vaccine
+/// group a name but no code; these are the CVX "unspecified formulation" codes of each group
+/// (Chikungunya has none and is sent by name only).
+pub fn group_cvx(group: &str) -> Option<&'static str> {
+    Some(match group {
+        "Cholera" => "26",
+        "COVID-19" => "213",
+        "Dengue" => "330",
+        "DTaP/Tdap/Td" => "107",
+        "Ebola" => "214",
+        "HepA" => "85",
+        "HepB" => "45",
+        "Hib" => "17",
+        "HPV" => "137",
+        "Influenza" => "88",
+        "Japanese Encephalitis" => "129",
+        "Meningococcal" => "108",
+        "Meningococcal B" => "164",
+        "MMR" => "03",
+        "Orthopoxvirus" => "325",
+        "Pneumococcal" => "109",
+        "Polio" => "89",
+        "Rabies" => "90",
+        "Rotavirus" => "122",
+        "RSV" => "304",
+        "TBE" => "222",
+        "Typhoid" => "91",
+        "Varicella" => "21",
+        "Yellow Fever" => "184",
+        "Zoster" => "188",
+        _ => return None,
+    })
+}
+
+fn group_code(group: &str, codes: &CodeSets) -> CodedValue {
+    match group_cvx(group) {
+        Some(cvx) => {
+            let text = codes
+                .cvx(cvx)
+                .map(|c| c.short_name.clone())
+                .unwrap_or_else(|| group.to_string());
+            CodedValue::new(cvx, text, "CVX")
+        }
+        None => CodedValue::new("", group, "CVX"),
+    }
+}
+
+/// OBX `59783-1`: LOINC's answers where LOINC has one (LA13421-5 complete, LA13422-3 on
+/// schedule, LA13423-1 overdue from the past-due date on, LA13424-9 too old); the CDSi status
+/// in a local table (`99IZP`) otherwise.
+fn status_code(f: &GroupForecast<'_>, today: Date) -> CodedValue {
+    let (code, text, system) = match f.status {
+        SeriesStatus::Complete => ("LA13421-5", "Complete", "LN"),
+        SeriesStatus::NotComplete if f.past_due.is_some_and(|d| today >= d) => {
+            ("LA13423-1", "Overdue", "LN")
+        }
+        SeriesStatus::NotComplete => ("LA13422-3", "On schedule", "LN"),
+        SeriesStatus::AgedOut => ("LA13424-9", "Too old", "LN"),
+        SeriesStatus::Immune => ("IMMUNE", "Immune", "99IZP"),
+        SeriesStatus::Contraindicated => ("CONTRAINDICATED", "Contraindicated", "99IZP"),
+        SeriesStatus::NotRecommended => ("NOT-RECOMMENDED", "Not recommended", "99IZP"),
+    };
+    CodedValue::new(code, text, system)
+}
+
+/// What [`evaluate`] gives: per event of the history (same order), its evaluation; and the
+/// forecast.
+#[derive(Debug)]
+pub struct Evaluated {
+    pub doses: Vec<Vec<DoseEvaluationView>>,
+    pub forecast: Forecast,
+}
+
+/// The CDSi input for a registry patient: the patient, the events the schedule can evaluate
+/// (their ids are the events' indexes), and the observations.
+pub fn engine_input(
+    data: &SupportingData,
+    birth_date: Date,
+    sex: Option<&str>,
+    events: &[ConsolidatedDose],
+    observations: &[StoredObservation],
+) -> (Patient, Vec<AdministeredDose>, Vec<ObservationCode>) {
+    let patient = Patient {
+        birth_date,
+        gender: sex.and_then(Gender::parse).unwrap_or(Gender::Unknown),
+        birth_country: None,
+    };
+    let doses = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let d = &e.dose;
+            let cvx = izport_cdsi::data::parse_cvx(&d.cvx)?;
+            let lot_expiration = d
+                .lot_expiration
+                .as_deref()
+                .and_then(|raw| crate::hl7::parse_dtm(raw).ok())
+                .and_then(|dtm| dtm.date())
+                .map(LotExpiration::Date);
+            Some(AdministeredDose {
+                id: i.to_string(),
+                date: d.administered_on,
+                cvx,
+                mvx: d.mvx.clone().filter(|m| !m.trim().is_empty()),
+                lot_expiration,
+                substandard: false,
+            })
+        })
+        .collect();
+    let mut codes: Vec<ObservationCode> = Vec::new();
+    for o in observations
+        .iter()
+        .filter(|o| o.kind == ObservationKind::Immunity)
+    {
+        for code in data.observation_codes_for("SNOMED", &o.code) {
+            if !codes.iter().any(|c| c.code == code) {
+                codes.push(ObservationCode {
+                    code: code.to_string(),
+                    date: Some(o.observed_on),
+                });
+            }
+        }
+    }
+    (patient, doses, codes)
+}
+
+/// Evaluates a registry patient's history and forecasts on `today`.
+pub fn evaluate(
+    schedule: &Schedule,
+    birth_date: Date,
+    sex: Option<&str>,
+    events: &[ConsolidatedDose],
+    observations: &[StoredObservation],
+    today: Date,
+) -> Evaluated {
+    let data = schedule.data();
+    let (patient, doses, observations) = engine_input(data, birth_date, sex, events, observations);
+    let assessment = assess(data, &patient, &doses, &observations, today);
+    views(&assessment, &doses, events.len(), today, CodeSets::active())
+}
+
+fn dose_views(components: &[DoseComponent<'_>], codes: &CodeSets) -> Vec<DoseEvaluationView> {
+    let mut groups: Vec<(&str, Vec<&DoseComponent<'_>>)> = Vec::new();
+    for c in components {
+        match groups.iter_mut().find(|(g, _)| *g == c.vaccine_group) {
+            Some((_, members)) => members.push(c),
+            None => groups.push((c.vaccine_group, vec![c])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(group, members)| {
+            let valid = members.iter().all(|c| c.status == EvaluationStatus::Valid);
+            let dose_number = if valid {
+                members
+                    .iter()
+                    .filter_map(|c| c.target_dose)
+                    .max()
+                    .and_then(|n| u32::try_from(n).ok())
+            } else {
+                None
+            };
+            let mut series: Vec<&str> = Vec::new();
+            let mut reasons: Vec<String> = Vec::new();
+            for c in &members {
+                if !series.contains(&c.series) {
+                    series.push(c.series);
+                }
+                if c.status != EvaluationStatus::Valid {
+                    let mut r = c.status.as_str().to_string();
+                    let why: Vec<&str> = c.reasons.iter().map(|r| r.as_str()).collect();
+                    if !why.is_empty() {
+                        r.push_str(": ");
+                        r.push_str(&why.join(", "));
+                    }
+                    if members.len() > 1 {
+                        r = format!("{} {r}", c.antigen);
+                    }
+                    if !reasons.contains(&r) {
+                        reasons.push(r);
+                    }
+                }
+            }
+            DoseEvaluationView {
+                vaccine_group: group_code(group, codes),
+                valid,
+                dose_number,
+                series: series.join("; "),
+                reason: reasons.join("; "),
+            }
+        })
+        .collect()
+}
+
+fn views(
+    a: &Assessment<'_>,
+    doses: &[AdministeredDose],
+    events: usize,
+    today: Date,
+    codes: &CodeSets,
+) -> Evaluated {
+    let mut per_event: Vec<Vec<DoseEvaluationView>> = vec![Vec::new(); events];
+    for d in &a.doses {
+        let Some(event) = doses.get(d.index).and_then(|x| x.id.parse::<usize>().ok()) else {
+            continue;
+        };
+        if let Some(slot) = per_event.get_mut(event) {
+            *slot = dose_views(&d.components, codes);
+        }
+    }
+    let day = |d: Option<Date>| d.map(|d| d.to_string());
+    let groups = a
+        .vaccine_groups
+        .iter()
+        .filter_map(|g| {
+            let f = g.primary()?;
+            Some(ForecastView {
+                vaccine_group: group_code(g.name, codes),
+                dose_number: f.dose_number,
+                earliest: day(f.earliest),
+                recommended: day(f.recommended),
+                latest: day(f.latest),
+                past_due: day(f.past_due),
+                status: status_code(f, today),
+            })
+        })
+        .collect();
+    Evaluated {
+        doses: per_event,
+        forecast: Forecast {
+            assessed_on: today.to_string(),
+            groups,
+        },
+    }
+}
