@@ -9,6 +9,7 @@ pub mod batch;
 pub mod codes;
 pub mod database;
 pub mod docs;
+pub mod forecast;
 pub mod maintenance;
 pub mod org;
 pub mod review;
@@ -67,6 +68,8 @@ pub enum Command {
     /// The built-in SFTP server (the file door)
     #[command(subcommand)]
     Sftp(batch::SftpCommand),
+    /// CDC CDSi evaluation and forecast: for a registry patient, or CDC's test cases
+    Forecast(forecast::ForecastArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -78,6 +81,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         // The rule list is static: no database at all.
         Command::Rules(args) => {
             rules::run(args);
+            return Ok(());
+        }
+        // CDC's test cases need the built-in data only.
+        Command::Forecast(args) if !args.needs_database() => {
+            if let Some(file) = &args.cases {
+                forecast::run_cases(file, args.json)?;
+            }
             return Ok(());
         }
         command => command,
@@ -97,6 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Codes(command) => codes::run(&db, command).await,
         Command::Batch(command) => batch::run(&db, command).await,
         Command::Sftp(command) => batch::sftp(&db, command).await,
+        Command::Forecast(args) => forecast::run(&db, args).await,
         Command::Rules(args) => {
             rules::run(args);
             Ok(())

@@ -43,6 +43,27 @@ impl Db {
         )))
     }
 
+    /// What a forecast needs of a patient: (the surviving record's id, birth date
+    /// `YYYY-MM-DD`, sex), following a merge; `None` when there is no such patient.
+    pub async fn patient_birth_and_sex(
+        &self,
+        patient_id: i64,
+    ) -> Result<Option<(i64, String, Option<String>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.id, s.birth_date, s.sex FROM patients p \
+               JOIN patients s ON s.id = COALESCE(p.merged_into, p.id) WHERE p.id = $1",
+        )
+        .bind(patient_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some((
+            row.try_get("id")?,
+            row.try_get("birth_date")?,
+            row.try_get("sex")?,
+        )))
+    }
+
     /// Every dose report of a patient and of the records merged into it.
     pub async fn doses_of(&self, patient_id: i64) -> Result<Vec<StoredDose>, StoreError> {
         any_rows(&self.pool, &doses_sql(), &args![patient_id])

@@ -16,6 +16,7 @@ mod rsp;
 mod text;
 
 mod batch;
+mod cdsi;
 mod codes_import;
 mod conformance;
 mod corpus;
