@@ -26,6 +26,7 @@ use crate::clock::{IdSource, RandomIds};
 use crate::maintenance::admin::AdminState;
 use crate::maintenance::notice::NoticeContext;
 use crate::maintenance::{self, Clock, Maintenance, MaintenanceConfig, SystemClock};
+use crate::registry::forecast::Schedule;
 use crate::registry::{Registry, RegistryConfig};
 use crate::store::Db;
 
@@ -209,8 +210,32 @@ impl RunningServer {
     }
 }
 
-/// Binds, checks the transport policy, and serves in a background task.
-pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<RunningServer> {
+/// The CDC supporting data a server forecasts with: the release imported with `izport cdsi
+/// import` (read and checked now), else the data built into the binary.
+pub async fn load_schedule(db: &Db) -> anyhow::Result<Schedule> {
+    let Some((version, compact, imported_at)) = db.cdsi_data().await? else {
+        return Ok(Schedule::builtin());
+    };
+    let data = izport_cdsi::SupportingData::from_compact(&compact).with_context(|| {
+        format!(
+            "the imported CDSi supporting data {version} cannot be read; run `izport cdsi reset`"
+        )
+    })?;
+    Ok(Schedule::new(data, format!("imported {imported_at}")))
+}
+
+/// Binds, checks the transport policy, and serves in a background task. Unless the options
+/// name supporting data, the registry forecasts with [`load_schedule`]'s.
+pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<RunningServer> {
+    if options.registry.schedule.is_none() {
+        let schedule = load_schedule(&db).await?;
+        tracing::info!(
+            version = schedule.version(),
+            origin = schedule.origin(),
+            "CDSi supporting data for Z44 forecasts"
+        );
+        options.registry.schedule = Some(schedule);
+    }
     let tls = match &options.tls {
         Some((cert, key)) => Some(TlsAcceptor::from(load_tls(cert, key)?)),
         None => {

@@ -296,7 +296,8 @@ pub async fn run(db: &Arc<Db>, command: BatchCommand) -> anyhow::Result<()> {
             org,
             registry,
         } => {
-            let registry = registry.config()?;
+            let mut registry = registry.config()?;
+            registry.schedule = Some(crate::server::load_schedule(db).await?);
             let account = db.exchange_account_of(&org).await?.ok_or_else(|| {
                 anyhow!(
                     "organization {org} has no data exchange account: create one with \

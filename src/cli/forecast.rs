@@ -256,7 +256,7 @@ fn assessment_text(
     out
 }
 
-/// The supporting data a command or a server uses: the built-in data for now.
-pub async fn schedule_in_use(_db: &Db) -> anyhow::Result<Schedule> {
-    Ok(Schedule::builtin())
+/// The supporting data a command or a server uses: the imported release, else the built-in.
+pub async fn schedule_in_use(db: &Db) -> anyhow::Result<Schedule> {
+    crate::server::load_schedule(db).await
 }

@@ -6,6 +6,7 @@
 //! ([`database`]).
 
 pub mod batch;
+pub mod cdsi;
 pub mod codes;
 pub mod database;
 pub mod docs;
@@ -70,6 +71,9 @@ pub enum Command {
     Sftp(batch::SftpCommand),
     /// CDC CDSi evaluation and forecast: for a registry patient, or CDC's test cases
     Forecast(forecast::ForecastArgs),
+    /// CDC's CDSi supporting data: import CDC's XML, show what is in use, go back to built-in
+    #[command(subcommand)]
+    Cdsi(cdsi::CdsiCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -108,6 +112,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Batch(command) => batch::run(&db, command).await,
         Command::Sftp(command) => batch::sftp(&db, command).await,
         Command::Forecast(args) => forecast::run(&db, args).await,
+        Command::Cdsi(command) => cdsi::run(&db, command).await,
         Command::Rules(args) => {
             rules::run(args);
             Ok(())

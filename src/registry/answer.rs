@@ -281,7 +281,7 @@ async fn find<Tx: RegistryTx>(
         let forecast = if req.profile == QueryProfile::Z44 {
             let core = &incoming.core;
             let evaluated = forecast::evaluate(
-                &core.config.schedule,
+                &core.schedule,
                 patient.record.birth_date,
                 patient.record.sex.as_deref(),
                 &events,

@@ -72,9 +72,9 @@ pub struct RegistryConfig {
     pub query: query::QueryLimits,
     /// The most ERR segments in an ACK; a last ERR says how many more findings there were.
     pub err_limit: usize,
-    /// The CDC supporting data Z44 answers are evaluated and forecast with (built in unless an
-    /// imported release is given).
-    pub schedule: forecast::Schedule,
+    /// The CDC supporting data Z44 answers are evaluated and forecast with; `None`: the data
+    /// built into the binary (a server puts an imported release here at start).
+    pub schedule: Option<forecast::Schedule>,
 }
 
 impl Default for RegistryConfig {
@@ -84,7 +84,7 @@ impl Default for RegistryConfig {
             consent: consent::ConsentConfig::default(),
             query: query::QueryLimits::default(),
             err_limit: validate::DEFAULT_ERR_LIMIT,
-            schedule: forecast::Schedule::builtin(),
+            schedule: None,
         }
     }
 }
@@ -92,6 +92,8 @@ impl Default for RegistryConfig {
 /// What every message's work shares: the configuration and the two outside sources.
 pub(crate) struct Core {
     config: RegistryConfig,
+    /// The supporting data in use, loaded once for the registry's life.
+    schedule: forecast::Schedule,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
 }
@@ -113,7 +115,15 @@ impl<S: RegistryStore> Registry<S> {
     ) -> Self {
         Registry {
             store,
-            core: Arc::new(Core { config, clock, ids }),
+            core: Arc::new(Core {
+                schedule: config
+                    .schedule
+                    .clone()
+                    .unwrap_or_else(forecast::Schedule::builtin),
+                config,
+                clock,
+                ids,
+            }),
         }
     }
 
@@ -123,6 +133,11 @@ impl<S: RegistryStore> Registry<S> {
 
     pub fn config(&self) -> &RegistryConfig {
         &self.core.config
+    }
+
+    /// The CDC supporting data this registry forecasts with.
+    pub fn schedule(&self) -> &forecast::Schedule {
+        &self.core.schedule
     }
 
     /// The first phase of a message, outside any transaction: parse, validate (with the

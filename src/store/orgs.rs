@@ -330,4 +330,50 @@ impl Db {
             .await?;
         Ok(())
     }
+
+    /// Replaces the imported CDSi supporting data: (release, compact text).
+    pub async fn save_cdsi_data(&self, version: &str, compact: &str) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM cdsi_supporting_data")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO cdsi_supporting_data (id, version, compact, imported_at) \
+             VALUES (1, $1, $2, $3)",
+        )
+        .bind(version)
+        .bind(compact)
+        .bind(now_text())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The imported CDSi supporting data: (release, compact text, imported at), if any.
+    pub async fn cdsi_data(&self) -> Result<Option<(String, String, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version, compact, imported_at FROM cdsi_supporting_data WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("version")?,
+                r.try_get("compact")?,
+                r.try_get("imported_at")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Forgets the imported CDSi supporting data (servers use the built-in data again).
+    pub async fn clear_cdsi_data(&self) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        sqlx::query("DELETE FROM cdsi_supporting_data")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

@@ -169,3 +169,156 @@ async fn forecast_for_a_registry_patient() {
     assert!(!ok);
     assert!(err.contains("no patient 999999"), "{err}");
 }
+
+/// `izport cdsi import`, `status` and `reset` on this backend's database, and a server that
+/// forecasts with the imported release from its next start. The release imported is CDC's 4.64
+/// XML with one change, so that its forecasts can be told from the built-in data's: the
+/// influenza season starts on 2025-08-01 instead of 2025-07-01.
+#[tokio::test]
+#[ignore = "needs IZPORT_CDSI_DIR: CDC's CDSi folder (supporting-data/)"]
+async fn an_imported_release_is_used_from_the_next_start() {
+    let source = cdsi_dir().join("supporting-data");
+    let changed = tempfile::tempdir().expect("temp dir");
+    let mut season_rows = 0;
+    for entry in std::fs::read_dir(&source)
+        .expect("supporting-data")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("xml") {
+            continue;
+        }
+        let mut text = std::fs::read_to_string(&path).expect("xml");
+        if path.to_string_lossy().contains("Influenza") {
+            season_rows = text.matches("<startDate>20250701</startDate>").count();
+            text = text.replace(
+                "<startDate>20250701</startDate>",
+                "<startDate>20250801</startDate>",
+            );
+        }
+        std::fs::write(changed.path().join(entry.file_name()), text).expect("write");
+    }
+    assert!(
+        season_rows > 0,
+        "4.64's influenza season starts on 2025-07-01"
+    );
+
+    let mut app = spawn_app_with(Options {
+        clock: Some(izport::clock::ManualClock::new(
+            "2025-06-15T12:00:00Z".parse().expect("timestamp"),
+        )),
+        ..Options::default()
+    })
+    .await;
+    let url = app.db_url.clone();
+    let vxu = format!(
+        "MSH|^~\\&|TESTEHR|{FACILITY}|IZPORT|IZPORT|20250615093012-0500||VXU^V04^VXU_V04|CI1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS\r\
+         PID|1||MRN-CI1^^^TESTEHR^MR||Season^Sam^^^^^L|Maiden^^^^^^M|19900101|M|||1 Main St^^Town^IL^62701^USA^P"
+    );
+    let (_, ack) = app.submit(&vxu).await;
+    assert_eq!(hl7_field(&ack, "MSA", 1).as_deref(), Some("AA"), "{ack}");
+    let z44 = format!(
+        "MSH|^~\\&|TESTEHR|{FACILITY}|IZPORT|IZPORT|20250615||QBP^Q11^QBP_Q11|CIQ|P|2.5.1|||ER|AL|||||Z44^CDCPHINVS\r\
+         QPD|Z44^Request Evaluated History and Forecast^CDCPHINVS|TAG-CIQ|MRN-CI1^^^TESTEHR^MR|Season^Sam^^^^^L||19900101|M\r\
+         RCP|I|1^RD&records&HL70126"
+    );
+    let flu_earliest = |rsp: &str| {
+        let (_, forecast) = crate::forecast::read_z42(rsp);
+        forecast
+            .iter()
+            .find(|f| f.group == "88")
+            .map(|f| f.earliest.clone())
+            .unwrap_or_else(|| panic!("no influenza forecast: {rsp}"))
+    };
+
+    // Nothing imported: the built-in data.
+    let (ok, out, err) = izport(&["--database-url", &url, "cdsi", "status"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("supporting data 4.64") && out.contains("(built-in)"),
+        "{out}"
+    );
+    let (_, rsp) = app.submit(&z44).await;
+    assert_eq!(flu_earliest(&rsp), "20250701");
+
+    let dir = changed.path().to_string_lossy().into_owned();
+    let (ok, out, err) = izport(&[
+        "--database-url",
+        &url,
+        "cdsi",
+        "import",
+        &dir,
+        "--release",
+        "4.64-season-test",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("30 antigens"), "{out}");
+    let (ok, out, _) = izport(&["--database-url", &url, "cdsi", "status"]);
+    assert!(ok);
+    assert!(
+        out.contains("supporting data 4.64-season-test") && out.contains("(imported "),
+        "{out}"
+    );
+
+    // The running server keeps what it started with; from its next start, the import.
+    let (_, rsp) = app.submit(&z44).await;
+    assert_eq!(flu_earliest(&rsp), "20250701");
+    app.restart().await;
+    let (_, rsp) = app.submit(&z44.replace("CIQ", "CIR")).await;
+    assert_eq!(flu_earliest(&rsp), "20250801", "{rsp}");
+
+    // `izport forecast` uses it too.
+    let (patient, ..) = app
+        .db
+        .patient_by_identifier(ORG, "MRN-CI1")
+        .await
+        .expect("read")
+        .expect("patient");
+    let id = patient.to_string();
+    let (ok, out, err) = izport(&[
+        "--database-url",
+        &url,
+        "forecast",
+        &id,
+        "--date",
+        "2025-06-15",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(v["supporting_data"]["version"], "4.64-season-test");
+    let flu = v["forecasts"]
+        .as_array()
+        .expect("forecasts")
+        .iter()
+        .find(|f| f["vaccine_group"] == "Influenza")
+        .expect("influenza")
+        .clone();
+    assert_eq!(flu["earliest"], "2025-08-01");
+
+    // A folder without CDC's XML is refused and changes nothing.
+    let empty = tempfile::tempdir().expect("empty");
+    let empty_dir = empty.path().to_string_lossy().into_owned();
+    let (ok, _, err) = izport(&[
+        "--database-url",
+        &url,
+        "cdsi",
+        "import",
+        &empty_dir,
+        "--release",
+        "x",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("no XML files"), "{err}");
+    let (_, out, _) = izport(&["--database-url", &url, "cdsi", "status"]);
+    assert!(out.contains("4.64-season-test"), "{out}");
+
+    // Reset: the built-in data from the next start.
+    let (ok, out, _) = izport(&["--database-url", &url, "cdsi", "reset"]);
+    assert!(ok, "{out}");
+    let (_, out, _) = izport(&["--database-url", &url, "cdsi", "status"]);
+    assert!(out.contains("(built-in)"), "{out}");
+    app.restart().await;
+    let (_, rsp) = app.submit(&z44.replace("CIQ", "CIS")).await;
+    assert_eq!(flu_earliest(&rsp), "20250701");
+}
