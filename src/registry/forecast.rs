@@ -227,6 +227,20 @@ pub fn evaluate(
     views(&assessment, &doses, events.len(), today, CodeSets::active())
 }
 
+/// Whether a dose is valid for a vaccine group, from its status in each antigen's best series
+/// (the reading izport-cdsi's test-case runner uses, Table 3-1's meanings): not if any antigen
+/// says Not Valid or Sub-standard (the dose must be repeated), else if some antigen counts it
+/// (Valid); a dose only Extraneous is not.
+fn group_valid(members: &[&DoseComponent<'_>]) -> bool {
+    let repeat = members.iter().any(|c| {
+        matches!(
+            c.status,
+            EvaluationStatus::NotValid | EvaluationStatus::SubStandard
+        )
+    });
+    !repeat && members.iter().any(|c| c.status == EvaluationStatus::Valid)
+}
+
 fn dose_views(components: &[DoseComponent<'_>], codes: &CodeSets) -> Vec<DoseEvaluationView> {
     let mut groups: Vec<(&str, Vec<&DoseComponent<'_>>)> = Vec::new();
     for c in components {
@@ -238,10 +252,11 @@ fn dose_views(components: &[DoseComponent<'_>], codes: &CodeSets) -> Vec<DoseEva
     groups
         .into_iter()
         .map(|(group, members)| {
-            let valid = members.iter().all(|c| c.status == EvaluationStatus::Valid);
+            let valid = group_valid(&members);
             let dose_number = if valid {
                 members
                     .iter()
+                    .filter(|c| c.status == EvaluationStatus::Valid)
                     .filter_map(|c| c.target_dose)
                     .max()
                     .and_then(|n| u32::try_from(n).ok())
@@ -274,7 +289,11 @@ fn dose_views(components: &[DoseComponent<'_>], codes: &CodeSets) -> Vec<DoseEva
                 valid,
                 dose_number,
                 series: series.join("; "),
-                reason: reasons.join("; "),
+                reason: if valid {
+                    String::new()
+                } else {
+                    reasons.join("; ")
+                },
             }
         })
         .collect()
