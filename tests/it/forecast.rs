@@ -22,12 +22,13 @@ pub struct ForecastRows {
 }
 
 /// One history dose of a Z42: RXA-3, RXA-5.1, and per OBX-4 block its vaccine type (30956-7)
-/// and validity (59781-5), dose number (30973-2).
+/// and validity (59781-5), dose number (30973-2); and the schedules its 59779-9 rows name.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct HistoryRows {
     pub date: String,
     pub cvx: String,
     pub evaluations: Vec<(String, String, String)>,
+    pub schedules: Vec<String>,
 }
 
 /// Reads a Z42's history doses and forecast groups. A forecast group starts at each 30979-9 or
@@ -44,7 +45,7 @@ pub fn read_z42(rsp: &str) -> (Vec<HistoryRows>, Vec<ForecastRows>) {
                 history.push(HistoryRows {
                     date: rxa.component(3, 1),
                     cvx: rxa.component(5, 1),
-                    evaluations: Vec::new(),
+                    ..HistoryRows::default()
                 });
             }
             continue;
@@ -85,6 +86,7 @@ pub fn read_z42(rsp: &str) -> (Vec<HistoryRows>, Vec<ForecastRows>) {
                         e.1 = value;
                     }
                 }
+                "59779-9" if !h.schedules.contains(&value) => h.schedules.push(value),
                 "30973-2" => {
                     if let Some(e) = h.evaluations.last_mut() {
                         e.2 = value;
@@ -412,7 +414,7 @@ const HEP_A_31: &str = "CVX 31 is Hep A (pediatric, unspecified) in CDC's CVX ta
     Extraneous at 59 years.";
 
 /// Where two Z42s differ, comparing what the expected one states: per history dose (by date
-/// and CVX) each vaccine type it names and that type's validity; per forecast group it names,
+/// and CVX) the schedule it names (59779-9), each vaccine type it names and that type's validity; per forecast group it names,
 /// the dose number, earliest, recommended, latest and past-due dates it gives.
 fn compare_z42(expected: &str, ours: &str) -> Vec<(String, String)> {
     let (eh, ef) = read_z42(expected);
@@ -427,6 +429,14 @@ fn compare_z42(expected: &str, ours: &str) -> Vec<(String, String)> {
             out.push((format!("dose {} {cvx}", e.date), "missing".to_string()));
             continue;
         };
+        for schedule in &e.schedules {
+            if !o.schedules.contains(schedule) {
+                out.push((
+                    format!("dose {} {cvx} schedule", e.date),
+                    format!("expected {schedule}, izport {:?}", o.schedules),
+                ));
+            }
+        }
         for (group, valid, number) in &e.evaluations {
             let mine = o.evaluations.iter().find(|(g, ..)| g == group);
             let item = format!("dose {} {cvx} type {group}", e.date);
