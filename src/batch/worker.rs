@@ -22,6 +22,7 @@ use super::ackfile::{AckFileHeader, AckFileWriter, LineEnding};
 use super::names;
 use super::reader::{self, Item, Problem, ProblemLevel, Scanner, Splitter, Structure};
 use crate::clock::{Clock, IdSource};
+use crate::dqa::{self, MessageFacts, Weights};
 use crate::hl7::{build_ack, AckCode, AckContext, AckParams, ErrEntry, ErrLocation};
 use crate::maintenance::door::FileDoor;
 use crate::maintenance::Maintenance;
@@ -43,6 +44,8 @@ pub struct WorkerOptions {
     pub max_message_bytes: usize,
     /// Where acknowledgement files are assembled before they are stored.
     pub spool_dir: PathBuf,
+    /// The weights of the data quality report's scores.
+    pub dqa_weights: Weights,
 }
 
 impl Default for WorkerOptions {
@@ -54,6 +57,7 @@ impl Default for WorkerOptions {
             lanes: 4,
             max_message_bytes: 1 << 20,
             spool_dir: std::env::temp_dir(),
+            dqa_weights: Weights::default(),
         }
     }
 }
@@ -596,6 +600,7 @@ impl Worker {
                  send it again in a later file.",
             );
             let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
+            let facts = MessageFacts::of_text(&text).to_json();
             let (owner, id) = (self.owner.clone(), run.id);
             let recorded = self
                 .registry
@@ -613,6 +618,7 @@ impl Worker {
                             "AR",
                             None,
                             &ack,
+                            Some(&facts),
                         )
                         .await
                         .map_err(RegistryError::from)
@@ -643,6 +649,11 @@ impl Worker {
         for m in group {
             let (text, _) = reader::decode(&m.text);
             let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
+            let facts = if m.oversize {
+                MessageFacts::default()
+            } else {
+                MessageFacts::of_text(&text)
+            };
             let item = if m.oversize {
                 Ready::Fixed(self.fixed_ack(
                     &text,
@@ -661,7 +672,7 @@ impl Worker {
                     &levels,
                 )))
             };
-            ready.push((m.index, m.offset, control_id, item));
+            ready.push((m.index, m.offset, control_id, facts, item));
         }
         let (owner, id) = (self.owner.clone(), run.id);
         self.registry
@@ -671,14 +682,16 @@ impl Worker {
                     if !tx.run_lease_held(id, &owner).await? {
                         return Err(RegistryError::Storage(StorageError::new(LeaseLost)));
                     }
-                    for (index, offset, control_id, item) in ready {
-                        let (hl7, ack, message_id) = match item {
-                            Ready::Fixed(hl7) => (hl7, AckCode::AR, None),
+                    for (index, offset, control_id, facts, item) in ready {
+                        let (hl7, ack, message_id, facts) = match item {
+                            Ready::Fixed(hl7) => (hl7, AckCode::AR, None, facts),
                             Ready::Prepared(p) => {
                                 let r = p.apply(tx).await?;
-                                (r.hl7, r.ack, r.message_id)
+                                let facts = facts.with_response(&r);
+                                (r.hl7, r.ack, r.message_id, facts)
                             }
                         };
+                        let facts = facts.to_json();
                         let recorded = tx
                             .record_run_message(
                                 id,
@@ -688,6 +701,7 @@ impl Worker {
                                 ack.as_str(),
                                 message_id,
                                 &hl7,
+                                Some(&facts),
                             )
                             .await?;
                         if !recorded {
@@ -799,6 +813,24 @@ impl Worker {
             let note = self.db.store_bytes(text.as_bytes()).await?;
             files.push((format!("{}.warnings.txt", run.accepted_name), note));
         }
+        // The data quality report, as JSON and as a page, from the recorded facts.
+        let report = dqa::file_report(
+            &self.db,
+            run.id,
+            &self.options.dqa_weights,
+            self.clock.now(),
+        )
+        .await?;
+        let json = self
+            .db
+            .store_bytes(dqa::to_json(&report).as_bytes())
+            .await?;
+        files.push((format!("{}.dqa.json", run.accepted_name), json));
+        let html = self
+            .db
+            .store_bytes(dqa::html::render(&report).as_bytes())
+            .await?;
+        files.push((format!("{}.dqa.html", run.accepted_name), html));
         self.db
             .complete_run(run.id, RunEnd::Done.as_str(), None, None, &files)
             .await?;

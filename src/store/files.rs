@@ -1084,6 +1084,36 @@ impl Db {
             .collect()
     }
 
+    /// What the DQA report reads of a run's messages, in order, from `from` on, at most
+    /// `limit`: index, MSH-10, MSA-1 and the recorded facts (JSON).
+    #[allow(clippy::type_complexity)]
+    pub async fn run_facts(
+        &self,
+        batch_id: i64,
+        from: u64,
+        limit: u64,
+    ) -> Result<Vec<(u64, Option<String>, String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, control_id, ack_code, facts FROM batch_messages \
+             WHERE batch_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
+        )
+        .bind(batch_id)
+        .bind(to_i64(from))
+        .bind(to_i64(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    to_u64(r.try_get("idx")?),
+                    r.try_get("control_id")?,
+                    r.try_get("ack_code")?,
+                    r.try_get("facts")?,
+                ))
+            })
+            .collect()
+    }
+
     pub async fn runs(&self, org_code: Option<&str>) -> Result<Vec<BatchSummary>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM batches b JOIN organizations o ON o.id = \
@@ -1308,11 +1338,12 @@ impl SqlTx {
         ack_code: &str,
         message_id: Option<i64>,
         response: &str,
+        facts: Option<&str>,
     ) -> Result<bool, StoreError> {
         let inserted = self
             .exec(
                 "INSERT INTO batch_messages (batch_id, idx, control_id, ack_code, message_id, \
-                   response, byte_offset) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                   response, byte_offset, facts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (batch_id, idx) DO NOTHING",
                 &args![
                     batch_id,
@@ -1321,7 +1352,8 @@ impl SqlTx {
                     ack_code,
                     message_id,
                     response,
-                    to_i64(offset)
+                    to_i64(offset),
+                    facts
                 ],
             )
             .await?;

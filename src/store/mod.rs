@@ -25,7 +25,7 @@ pub use files::{
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};
 pub use registry_tx::SqlTx;
-pub use reviews::{Readiness, Review, TestMessage};
+pub use reviews::{Readiness, Review, TestMessage, DEFAULT_REQUIRED_CLEAN_TESTS};
 pub use seed::{SeedDose, SeedPatient};
 
 use std::str::FromStr;
