@@ -220,7 +220,7 @@ impl MessageFacts {
         if let Some(pid) = msg.segment("PID") {
             for c in FIELD_CHECKS.iter().filter(|c| c.over == Over::Patient) {
                 let n: usize = c.id[4..].parse().unwrap_or(0);
-                count(c.id, pid.get(n, 1).is_some());
+                count(c.id, present(&pid, n));
             }
         }
         // Doses, in order; an OBX 64994-7 belongs to the RXA before it.
@@ -236,7 +236,7 @@ impl MessageFacts {
                 "RXA" => {
                     for c in FIELD_CHECKS.iter().filter(|c| c.over == Over::EveryDose) {
                         let n: usize = c.id[4..].parse().unwrap_or(0);
-                        count(c.id, seg.get(n, 1).is_some());
+                        count(c.id, present(&seg, n));
                     }
                     let completion = seg.get(20, 1).map(|v| v.to_ascii_uppercase());
                     let source = seg.get(9, 1);
@@ -267,7 +267,7 @@ impl MessageFacts {
                             latest = Some(latest.map_or(d, |l: Date| l.max(d)));
                         }
                         for (id, n) in [("RXA-15", 15), ("RXA-17", 17), ("RXA-10", 10)] {
-                            count(id, seg.get(n, 1).is_some());
+                            count(id, present(&seg, n));
                         }
                     }
                     doses.push(Dose {
@@ -335,6 +335,13 @@ impl MessageFacts {
         text.and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default()
     }
+}
+
+/// A field is present when it holds anything but nothing or the null `""` (a phone number
+/// may well leave its first component empty).
+fn present(seg: &crate::hl7::Segment<'_, '_>, n: usize) -> bool {
+    let f = seg.field(n);
+    !f.is_empty() && !f.is_null()
 }
 
 pub fn severity_code(s: Severity) -> &'static str {
