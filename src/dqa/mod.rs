@@ -6,6 +6,7 @@
 //!
 //! docs/dqa.md describes every measure and weight; docs/dqa-report.schema.json the JSON.
 
+pub mod cnf;
 pub mod facts;
 pub mod fixes;
 pub mod html;

@@ -20,7 +20,7 @@ mod registry_tests;
 
 pub use files::{
     content_hash, Backlog, BatchSummary, Blob, ClaimedBatch, ContentHasher, ExchangeAccount,
-    FileEntry, NewFile, CHUNK_BYTES,
+    FileEntry, MessageNotes, NewFile, RunPatientRow, CHUNK_BYTES,
 };
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};

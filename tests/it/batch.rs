@@ -155,9 +155,10 @@ async fn names(sftp: &SftpSession, dir: &str) -> Vec<String> {
     n
 }
 
-/// Waits until a file shows up in DQA-Reports whose name starts with `prefix`.
+/// Waits (up to a minute: a loaded CI machine running the PostgreSQL suite in parallel is slow)
+/// until a file shows up in DQA-Reports whose name starts with `prefix`.
 async fn report(sftp: &SftpSession, prefix: &str) -> (String, String) {
-    for _ in 0..300 {
+    for _ in 0..1200 {
         for name in names(sftp, "/DQA-Reports").await {
             if name.starts_with(prefix) {
                 let bytes = sftp
@@ -1100,5 +1101,122 @@ async fn each_processed_file_gets_a_dqa_report_with_hand_computed_numbers_and_no
     assert_eq!(
         (o.value, o.band),
         (Some(63.4), Some(izport::dqa::Band::Poor))
+    );
+}
+
+/// The consent fixture: three patients, one of them twice. CMRN1 affirms consent (PD1-12 N,
+/// PD1-13 2024-05-10) and, in a later message, withdraws it (PD1-12 Y, 2024-05-12); CMRN2 says
+/// nothing; CMRN3 withdraws (PD1-12 Y, 2024-05-11).
+fn consent_file() -> String {
+    let msg = |id: &str, mrn: &str, pd1: Option<&str>| {
+        // A name and birth date of each patient's own, so that no two are taken for one person.
+        let (name, born) = match mrn {
+            "CMRN1" => ("Alder^Beatrix^Q", "20210304"),
+            "CMRN2" => ("Birchwood^Cosmo^Q", "20200515"),
+            _ => ("Cedarholm^Dagny^Q", "20190726"),
+        };
+        let base = vxu(id, mrn)
+            .replace("Tester^Tina^Q", name)
+            .replace("20230421", born);
+        match pd1 {
+            Some(p) => {
+                let (head, rest) = base.split_once("\rORC").expect("ORC");
+                format!("{head}\rPD1|||||||||||02^Reminder^HL70215|{p}\rORC{rest}")
+            }
+            None => base,
+        }
+    };
+    batch_file(
+        &[
+            msg("C1", "CMRN1", Some("N|20240510")),
+            msg("C2", "CMRN2", None),
+            msg("C3", "CMRN3", Some("Y|20240511")),
+            msg("C4", "CMRN1", Some("Y|20240512")),
+        ],
+        4,
+    )
+}
+
+async fn cnf_of(policy: izport::registry::consent::Policy) -> (TestApp, Vec<String>) {
+    let mut registry = izport::registry::RegistryConfig::default();
+    registry.consent.policy = policy;
+    let app = spawn_app_with(Options {
+        files: Some(FileDoorOptions::local()),
+        registry,
+        ..Options::default()
+    })
+    .await;
+    account(&app).await;
+    let sftp = login(&app).await;
+    put(
+        &sftp,
+        "/HL7-Dropoff/CLINICX24170.hl7",
+        consent_file().as_bytes(),
+    )
+    .await;
+    report(&sftp, "CLINICX24170.hl7.ack").await;
+    assert_eq!(names(&sftp, "/Receive").await, ["CLINICX24170.hl7.cnf"]);
+    let bytes = sftp
+        .read("/Receive/CLINICX24170.hl7.cnf")
+        .await
+        .expect("CNF");
+    let text = String::from_utf8(bytes).expect("UTF-8");
+    assert!(text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\r'));
+    let lines = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    (app, lines)
+}
+
+async fn registry_id(app: &TestApp, mrn: &str) -> String {
+    app.db
+        .patient_by_identifier(ORG, mrn)
+        .await
+        .expect("lookup")
+        .map(|p| p.0.to_string())
+        .unwrap_or_default()
+}
+
+/// What the CNF must say follows from the consent rules the README states. Opt-in: CMRN1's
+/// consent (C1) lets its record be kept; C4 then withdraws it, so its status is withdrawn as of
+/// 2024-05-12 and C4's non-disaster dose is not kept; CMRN2 and CMRN3 have no consent, so nothing
+/// of them is kept and they are "not on file". Opt-out: everything is kept; CMRN1 and CMRN3 are
+/// protected (PD1-12 Y) as of their last dates, CMRN2 has nothing on file.
+#[tokio::test]
+async fn the_consent_notification_file_lists_the_files_patients_under_opt_in_and_opt_out() {
+    use izport::registry::consent::Policy;
+    let header =
+        "submitter_id|assigning_authority|registry_id|consent_status|consent_date|outcomes";
+
+    let (app, lines) = cnf_of(Policy::OptIn).await;
+    let id1 = registry_id(&app, "CMRN1").await;
+    assert!(!id1.is_empty(), "CMRN1 kept");
+    assert_eq!(registry_id(&app, "CMRN2").await, "", "CMRN2 not kept");
+    assert_eq!(
+        lines,
+        [
+            header.to_string(),
+            format!("CMRN1|TESTEHR|{id1}|withdrawn|2024-05-12|C1=kept C4=disaster-doses-only"),
+            "CMRN2|TESTEHR||not-on-file||C2=not-kept-no-consent".to_string(),
+            "CMRN3|TESTEHR||not-on-file||C3=not-kept-no-consent".to_string(),
+        ]
+    );
+
+    let (app, lines) = cnf_of(Policy::OptOut).await;
+    let (id1, id2, id3) = (
+        registry_id(&app, "CMRN1").await,
+        registry_id(&app, "CMRN2").await,
+        registry_id(&app, "CMRN3").await,
+    );
+    assert_eq!(
+        lines,
+        [
+            header.to_string(),
+            format!("CMRN1|TESTEHR|{id1}|protected|2024-05-12|C1=kept C4=kept"),
+            format!("CMRN2|TESTEHR|{id2}|not-on-file||C2=kept"),
+            format!("CMRN3|TESTEHR|{id3}|protected|2024-05-11|C3=kept"),
+        ]
     );
 }
