@@ -9,6 +9,7 @@ pub mod batch;
 pub mod cli;
 pub mod clock;
 pub mod date;
+pub mod dqa;
 pub mod hl7;
 pub mod maintenance;
 pub mod registry;

@@ -22,11 +22,12 @@ use super::ackfile::{AckFileHeader, AckFileWriter, LineEnding};
 use super::names;
 use super::reader::{self, Item, Problem, ProblemLevel, Scanner, Splitter, Structure};
 use crate::clock::{Clock, IdSource};
+use crate::dqa::{self, MessageFacts, Weights};
 use crate::hl7::{build_ack, AckCode, AckContext, AckParams, ErrEntry, ErrLocation};
 use crate::maintenance::door::FileDoor;
 use crate::maintenance::Maintenance;
 use crate::registry::{work, Registry, RegistryError, RegistryStore, StorageError, Submitter};
-use crate::store::{ClaimedBatch, Db, ExchangeAccount, SqlTx, StoreError};
+use crate::store::{ClaimedBatch, Db, ExchangeAccount, MessageNotes, SqlTx, StoreError};
 
 /// How the worker behaves; every value has a flag in `izport serve`.
 #[derive(Clone, Debug)]
@@ -43,6 +44,8 @@ pub struct WorkerOptions {
     pub max_message_bytes: usize,
     /// Where acknowledgement files are assembled before they are stored.
     pub spool_dir: PathBuf,
+    /// The weights of the data quality report's scores.
+    pub dqa_weights: Weights,
 }
 
 impl Default for WorkerOptions {
@@ -54,6 +57,7 @@ impl Default for WorkerOptions {
             lanes: 4,
             max_message_bytes: 1 << 20,
             spool_dir: std::env::temp_dir(),
+            dqa_weights: Weights::default(),
         }
     }
 }
@@ -596,6 +600,8 @@ impl Worker {
                  send it again in a later file.",
             );
             let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
+            let facts = MessageFacts::of_text(&text).to_json();
+            let submitter = dqa::cnf::submitter_of(&text);
             let (owner, id) = (self.owner.clone(), run.id);
             let recorded = self
                 .registry
@@ -613,6 +619,14 @@ impl Worker {
                             "AR",
                             None,
                             &ack,
+                            &MessageNotes {
+                                facts: Some(&facts),
+                                submitter_id: submitter.as_ref().map(|s| s.0.as_str()),
+                                submitter_authority: submitter
+                                    .as_ref()
+                                    .and_then(|s| s.1.as_deref()),
+                                patient_id: None,
+                            },
                         )
                         .await
                         .map_err(RegistryError::from)
@@ -643,6 +657,11 @@ impl Worker {
         for m in group {
             let (text, _) = reader::decode(&m.text);
             let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
+            let facts = if m.oversize {
+                MessageFacts::default()
+            } else {
+                MessageFacts::of_text(&text)
+            };
             let item = if m.oversize {
                 Ready::Fixed(self.fixed_ack(
                     &text,
@@ -661,7 +680,8 @@ impl Worker {
                     &levels,
                 )))
             };
-            ready.push((m.index, m.offset, control_id, item));
+            let submitter = dqa::cnf::submitter_of(&text);
+            ready.push((m.index, m.offset, control_id, (facts, submitter), item));
         }
         let (owner, id) = (self.owner.clone(), run.id);
         self.registry
@@ -671,14 +691,18 @@ impl Worker {
                     if !tx.run_lease_held(id, &owner).await? {
                         return Err(RegistryError::Storage(StorageError::new(LeaseLost)));
                     }
-                    for (index, offset, control_id, item) in ready {
-                        let (hl7, ack, message_id) = match item {
-                            Ready::Fixed(hl7) => (hl7, AckCode::AR, None),
+                    for (index, offset, control_id, (facts, submitter), item) in ready {
+                        let (hl7, ack, message_id, facts, patient_id) = match item {
+                            Ready::Fixed(hl7) => (hl7, AckCode::AR, None, facts, None),
                             Ready::Prepared(p) => {
                                 let r = p.apply(tx).await?;
-                                (r.hl7, r.ack, r.message_id)
+                                let facts = facts.with_response(&r);
+                                // The record a VXU kept (a query's patient is not "reported").
+                                let kept = r.patient.and(r.patient_id);
+                                (r.hl7, r.ack, r.message_id, facts, kept)
                             }
                         };
+                        let facts = facts.to_json();
                         let recorded = tx
                             .record_run_message(
                                 id,
@@ -688,6 +712,14 @@ impl Worker {
                                 ack.as_str(),
                                 message_id,
                                 &hl7,
+                                &MessageNotes {
+                                    facts: Some(&facts),
+                                    submitter_id: submitter.as_ref().map(|s| s.0.as_str()),
+                                    submitter_authority: submitter
+                                        .as_ref()
+                                        .and_then(|s| s.1.as_deref()),
+                                    patient_id,
+                                },
                             )
                             .await?;
                         if !recorded {
@@ -789,7 +821,7 @@ impl Worker {
             .filter(|p| p.level == ProblemLevel::Warning)
             .map(|p| p.text.as_str())
             .collect();
-        let mut files = vec![(name, blob)];
+        let mut files = vec![("reports", name, blob)];
         if !warnings.is_empty() {
             let text = report_text(
                 run,
@@ -797,8 +829,45 @@ impl Worker {
                 &structure.problems,
             );
             let note = self.db.store_bytes(text.as_bytes()).await?;
-            files.push((format!("{}.warnings.txt", run.accepted_name), note));
+            files.push((
+                "reports",
+                format!("{}.warnings.txt", run.accepted_name),
+                note,
+            ));
         }
+        // The data quality report, as JSON and as a page, from the recorded facts.
+        let report = dqa::file_report(
+            &self.db,
+            run.id,
+            &self.options.dqa_weights,
+            self.clock.now(),
+        )
+        .await?;
+        let json = self
+            .db
+            .store_bytes(dqa::to_json(&report).as_bytes())
+            .await?;
+        files.push(("reports", format!("{}.dqa.json", run.accepted_name), json));
+        let html = self
+            .db
+            .store_bytes(dqa::html::render(&report).as_bytes())
+            .await?;
+        files.push(("reports", format!("{}.dqa.html", run.accepted_name), html));
+        // The consent notification file, into Receive.
+        let mut cnf = dqa::cnf::CnfBuilder::default();
+        let mut next = 0u64;
+        loop {
+            let page = self.db.run_patients(run.id, next, 1000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for row in &page {
+                next = row.index + 1;
+                cnf.add(row);
+            }
+        }
+        let cnf = self.db.store_bytes(cnf.render().as_bytes()).await?;
+        files.push(("receive", format!("{}.cnf", run.accepted_name), cnf));
         self.db
             .complete_run(run.id, RunEnd::Done.as_str(), None, None, &files)
             .await?;
@@ -816,7 +885,7 @@ impl Worker {
     ) -> Result<(), BatchError> {
         let body = report_text(run, text, problems);
         let blob = self.db.store_bytes(body.as_bytes()).await?;
-        let files = vec![(format!("{}.error.txt", run.accepted_name), blob)];
+        let files = vec![("reports", format!("{}.error.txt", run.accepted_name), blob)];
         self.db
             .complete_run(run.id, end.as_str(), Some(text), duplicate_of, &files)
             .await?;

@@ -17,6 +17,16 @@ use crate::maintenance::{Maintenance, MaintenanceConfig};
 use crate::registry::Registry;
 use crate::store::Db;
 
+/// Reads `--dqa-weights`: a JSON object of weights, checked.
+pub fn read_dqa_weights(path: &std::path::Path) -> anyhow::Result<crate::dqa::Weights> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--dqa-weights: reading {}", path.display()))?;
+    let w: crate::dqa::Weights = serde_json::from_str(&text)
+        .with_context(|| format!("--dqa-weights: {} is not a weights object", path.display()))?;
+    w.check().map_err(|e| anyhow!("--dqa-weights: {e}"))?;
+    Ok(w)
+}
+
 /// The file door's flags of `izport serve`.
 #[derive(Args, Debug, Clone)]
 pub struct FileDoorArgs {
@@ -54,6 +64,10 @@ pub struct FileDoorArgs {
     #[arg(long, env = "IZPORT_BATCH_GROUP", default_value_t = WorkerOptions::default().group,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=1000))]
     pub batch_group: usize,
+    /// A JSON file of data quality report weights (docs/dqa.md; keys left out keep their
+    /// defaults)
+    #[arg(long, env = "IZPORT_DQA_WEIGHTS")]
+    pub dqa_weights: Option<PathBuf>,
 }
 
 impl FileDoorArgs {
@@ -72,11 +86,16 @@ impl FileDoorArgs {
                 Some(o)
             }
         };
+        let dqa_weights = match &self.dqa_weights {
+            Some(path) => read_dqa_weights(path)?,
+            None => crate::dqa::Weights::default(),
+        };
         let worker = self.batch_worker.then(|| WorkerOptions {
             group: self.batch_group,
             lanes: self.batch_lanes,
             lease: Duration::from_secs(self.batch_lease_seconds),
             spool_dir: spool,
+            dqa_weights,
             ..WorkerOptions::default()
         });
         Ok(FileDoorOptions { sftp, worker })

@@ -10,7 +10,7 @@ use crate::registry::validate::{check_override, Level};
 use crate::store::Db;
 
 /// Error-free test messages in a row `org readiness` asks for unless told otherwise.
-pub const DEFAULT_REQUIRED_CLEAN_TESTS: usize = 3;
+pub const DEFAULT_REQUIRED_CLEAN_TESTS: usize = crate::store::DEFAULT_REQUIRED_CLEAN_TESTS;
 
 #[derive(Subcommand, Debug)]
 pub enum OrgCommand {

@@ -102,6 +102,32 @@ pub struct Blob {
     pub hash: String,
 }
 
+/// What is recorded with a message of a run besides its response: the DQA report's facts
+/// (JSON), and for the consent notification file the patient as the sender named it (PID-3.1,
+/// PID-3.4) and the registry record it was kept on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MessageNotes<'a> {
+    pub facts: Option<&'a str>,
+    pub submitter_id: Option<&'a str>,
+    pub submitter_authority: Option<&'a str>,
+    pub patient_id: Option<i64>,
+}
+
+/// One message of a run as the consent notification file reads it.
+#[derive(Clone, Debug)]
+pub struct RunPatientRow {
+    pub index: u64,
+    pub control_id: Option<String>,
+    pub ack_code: String,
+    pub facts: Option<String>,
+    pub submitter_id: Option<String>,
+    pub submitter_authority: Option<String>,
+    /// The record kept (the survivor, when it was merged since).
+    pub registry_id: Option<i64>,
+    pub consent_status: Option<String>,
+    pub consent_date: Option<String>,
+}
+
 /// A file to write into an organization's folder.
 pub struct NewFile<'a> {
     pub folder: &'a str,
@@ -1011,8 +1037,8 @@ impl Db {
         row.as_ref().map(summary).transpose()
     }
 
-    /// Ends a run in one transaction: the files it leaves in DQA-Reports (contents already
-    /// stored as blobs; a taken name gets `~2`), its state, a reason for operators, and its
+    /// Ends a run in one transaction: the files it leaves (folder `reports` or `receive`, name,
+    /// contents already stored as blobs; a taken name gets `~2`), its state, a reason for operators, and its
     /// counts by acknowledgement code. Returns the names the files were given.
     pub async fn complete_run(
         &self,
@@ -1020,7 +1046,7 @@ impl Db {
         state: &str,
         reason: Option<&str>,
         duplicate_of: Option<i64>,
-        files: &[(String, Blob)],
+        files: &[(&str, String, Blob)],
     ) -> Result<Vec<String>, StoreError> {
         let now = now_text();
         let _guard = self.write_guard().await;
@@ -1030,12 +1056,8 @@ impl Db {
             .fetch_one(&mut *tx)
             .await?;
         let mut names = Vec::with_capacity(files.len());
-        for (name, blob) in files {
-            names.push(
-                place_file(&mut tx, org, "reports", name, blob, &now)
-                    .await?
-                    .1,
-            );
+        for (folder, name, blob) in files {
+            names.push(place_file(&mut tx, org, folder, name, blob, &now).await?.1);
         }
         sqlx::query(
             "UPDATE batches SET state = $2, reason = $3, duplicate_of = $4, finished_at = $5, \
@@ -1080,6 +1102,74 @@ impl Db {
                     r.try_get("ack_code")?,
                     r.try_get("response")?,
                 ))
+            })
+            .collect()
+    }
+
+    /// What the DQA report reads of a run's messages, in order, from `from` on, at most
+    /// `limit`: index, MSH-10, MSA-1 and the recorded facts (JSON).
+    #[allow(clippy::type_complexity)]
+    pub async fn run_facts(
+        &self,
+        batch_id: i64,
+        from: u64,
+        limit: u64,
+    ) -> Result<Vec<(u64, Option<String>, String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, control_id, ack_code, facts FROM batch_messages \
+             WHERE batch_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
+        )
+        .bind(batch_id)
+        .bind(to_i64(from))
+        .bind(to_i64(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    to_u64(r.try_get("idx")?),
+                    r.try_get("control_id")?,
+                    r.try_get("ack_code")?,
+                    r.try_get("facts")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The messages of a run with the patient each named and that record's consent now, in
+    /// order, from `from` on, at most `limit`.
+    pub async fn run_patients(
+        &self,
+        batch_id: i64,
+        from: u64,
+        limit: u64,
+    ) -> Result<Vec<RunPatientRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.idx, m.control_id, m.ack_code, m.facts, m.submitter_id, \
+               m.submitter_authority, s.id AS registry_id, s.consent_status, s.consent_date \
+             FROM batch_messages m \
+             LEFT JOIN patients p ON p.id = m.patient_id \
+             LEFT JOIN patients s ON s.id = COALESCE(p.merged_into, p.id) \
+             WHERE m.batch_id = $1 AND m.idx >= $2 ORDER BY m.idx LIMIT $3",
+        )
+        .bind(batch_id)
+        .bind(to_i64(from))
+        .bind(to_i64(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RunPatientRow {
+                    index: to_u64(r.try_get("idx")?),
+                    control_id: r.try_get("control_id")?,
+                    ack_code: r.try_get("ack_code")?,
+                    facts: r.try_get("facts")?,
+                    submitter_id: r.try_get("submitter_id")?,
+                    submitter_authority: r.try_get("submitter_authority")?,
+                    registry_id: r.try_get("registry_id")?,
+                    consent_status: r.try_get("consent_status")?,
+                    consent_date: r.try_get("consent_date")?,
+                })
             })
             .collect()
     }
@@ -1308,11 +1398,13 @@ impl SqlTx {
         ack_code: &str,
         message_id: Option<i64>,
         response: &str,
+        notes: &MessageNotes<'_>,
     ) -> Result<bool, StoreError> {
         let inserted = self
             .exec(
                 "INSERT INTO batch_messages (batch_id, idx, control_id, ack_code, message_id, \
-                   response, byte_offset) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                   response, byte_offset, facts, submitter_id, submitter_authority, patient_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (batch_id, idx) DO NOTHING",
                 &args![
                     batch_id,
@@ -1321,7 +1413,11 @@ impl SqlTx {
                     ack_code,
                     message_id,
                     response,
-                    to_i64(offset)
+                    to_i64(offset),
+                    notes.facts,
+                    notes.submitter_id,
+                    notes.submitter_authority,
+                    notes.patient_id
                 ],
             )
             .await?;

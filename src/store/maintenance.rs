@@ -227,4 +227,26 @@ impl Db {
         .await?;
         rows.iter().map(window_from).collect()
     }
+
+    /// Downtime that concerns organization `org` (registry-wide windows and the organization's
+    /// own) and actually happened, overlapping [from, to): what its DQA timeliness excuses.
+    pub async fn downtime_for(
+        &self,
+        org: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Window>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM maintenance_windows \
+             WHERE cancelled_at IS NULL AND (organization_code IS NULL OR organization_code = $3) \
+               AND starts_at < $2 AND (ends_at IS NULL OR ends_at > $1) \
+             ORDER BY starts_at, id"
+        ))
+        .bind(timestamp_text(from))
+        .bind(timestamp_text(to))
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(window_from).collect()
+    }
 }

@@ -20,12 +20,12 @@ mod registry_tests;
 
 pub use files::{
     content_hash, Backlog, BatchSummary, Blob, ClaimedBatch, ContentHasher, ExchangeAccount,
-    FileEntry, NewFile, CHUNK_BYTES,
+    FileEntry, MessageNotes, NewFile, RunPatientRow, CHUNK_BYTES,
 };
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};
 pub use registry_tx::SqlTx;
-pub use reviews::{Readiness, Review, TestMessage};
+pub use reviews::{Readiness, Review, TestMessage, DEFAULT_REQUIRED_CLEAN_TESTS};
 pub use seed::{SeedDose, SeedPatient};
 
 use std::str::FromStr;

@@ -25,6 +25,10 @@ pub struct TestMessage {
     pub warnings: i64,
 }
 
+/// Error-free test messages in a row an onboarding organization needs unless told otherwise
+/// (`org readiness`, the DQA report's "ready for production?").
+pub const DEFAULT_REQUIRED_CLEAN_TESTS: usize = 3;
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Readiness {
     pub organization: String,

@@ -138,6 +138,12 @@ def main():
         check([m[2] for m in msa(ack)] == ["PM1", "PM2"], "one ACK per message, in order")
         check(all(m[1] == "AA" for m in msa(ack)), "both accepted")
         check(f"{code}24153.hl7" in sftp.listdir("/Accepted"), "the upload moved to Accepted")
+        # The data quality report beside the ACK, as JSON and HTML (.ci/run checks them with
+        # dqa_check.py).
+        for ext in ("dqa.json", "dqa.html"):
+            name = f"{code}24153.hl7.{ext}"
+            check(name in sftp.listdir("/DQA-Reports"), f"{name} is in DQA-Reports beside the ACK")
+            sftp.get(f"/DQA-Reports/{name}", os.path.join(work, name))
         try:
             sftp.posix_rename("/HL7-Dropoff/a", "/HL7-Dropoff/b")
             check(False, "posix-rename is refused")

@@ -155,9 +155,10 @@ async fn names(sftp: &SftpSession, dir: &str) -> Vec<String> {
     n
 }
 
-/// Waits until a file shows up in DQA-Reports whose name starts with `prefix`.
+/// Waits (up to a minute: a loaded CI machine running the PostgreSQL suite in parallel is slow)
+/// until a file shows up in DQA-Reports whose name starts with `prefix`.
 async fn report(sftp: &SftpSession, prefix: &str) -> (String, String) {
-    for _ in 0..300 {
+    for _ in 0..1200 {
         for name in names(sftp, "/DQA-Reports").await {
             if name.starts_with(prefix) {
                 let bytes = sftp
@@ -847,4 +848,375 @@ async fn two_nodes_never_process_the_same_file() {
     let (logged, _) = app.db.message_log_tail().await.expect("log");
     assert_eq!(logged, 160, "each message once");
     other.shutdown().await;
+}
+
+/// The DQA report's fixture: four VXUs, their administration dates counted back from `today`.
+/// Patient names and birth dates are distinctive so that the test can look for them.
+fn dqa_fixture(today: jiff::civil::Date) -> (String, Vec<&'static str>) {
+    let day = |back: i64| {
+        today
+            .checked_sub(jiff::Span::new().days(back))
+            .expect("date")
+            .strftime("%Y%m%d")
+            .to_string()
+    };
+    let msh = |id: &str| {
+        format!(
+            "MSH|^~\\&|TESTEHR|{FACILITY}|IZPORT|IZPORT|{}||VXU^V04^VXU_V04|{id}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS",
+            jiff::Timestamp::now().strftime("%Y%m%d%H%M%S+0000")
+        )
+    };
+    let given = |ordinal: &str, on: &str, provider: &str, lot: &str| {
+        format!(
+            "ORC|RE||{ordinal}^TESTEHR\rRXA|0|1|{on}||08^Hep B, adolescent or pediatric^CVX|0.5|mL^milliliters^UCUM||00^New immunization record^NIP001|{provider}|||||{lot}|20301231|MSD^Merck and Co., Inc.^MVX|||CP|A\rRXR|C28161^Intramuscular^NCIT|RT^Right Thigh^HL70163"
+        )
+    };
+    let messages = [
+        // F1: every patient field; one dose given today with provider, lot, manufacturer, VFC.
+        [
+            msh("F1"),
+            "PID|1||FMRN1^^^TESTEHR^MR||Zebedee^Quintessa^^^^^L|Marchbanks^Ottilie^^^^^M|20190307|F||2106-3^White^CDCREC|12 Elm St^^Austin^TX^78701^USA^P||^PRN^PH^^^512^5550101|||||||||2186-5^Not Hispanic or Latino^CDCREC".to_string(),
+            given("F1D1", &day(0), "7777^Nurse^Nina^^^^^^^^^^PRN", "LOTA1"),
+            format!("OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|V02^VFC eligible - Medicaid/Medicaid Managed Care^HL70064||||||F|||{}|||VXC40^Eligibility captured at the immunization level^CDCPHINVS", day(0)),
+        ]
+        .join("\r"),
+        // F2: name, birth date, sex only; a dose given 5 days ago with lot and manufacturer.
+        [
+            msh("F2"),
+            "PID|1||FMRN2^^^TESTEHR^MR||Yarrowby^Philippa^^^^^L||20180611|M".to_string(),
+            given("F2D1", &day(5), "", "LOTB2"),
+        ]
+        .join("\r"),
+        // F3: a historical dose from 2020 and a dose given 20 days ago without a lot.
+        [
+            msh("F3"),
+            "PID|1||FMRN3^^^TESTEHR^MR||Wolcott^Eustace^^^^^L||20170923|M".to_string(),
+            "ORC|RE||F3D0^TESTEHR\rRXA|0|1|20200115||03^MMR^CVX|999|||01^Historical information - source unspecified^NIP001".to_string(),
+            given("F3D1", &day(20), "", ""),
+        ]
+        .join("\r"),
+        // F4: a dose given 60 days ago, and a refusal.
+        [
+            msh("F4"),
+            "PID|1||FMRN4^^^TESTEHR^MR||Vandersloot^Imogen^^^^^L||20160102|F".to_string(),
+            given("F4D1", &day(60), "", "LOTD4"),
+            format!("ORC|RE||9999^TESTEHR\rRXA|0|1|{}||21^varicella^CVX|999||||||||||||00^Parental decision^NIP002||RE", day(60)),
+        ]
+        .join("\r"),
+    ];
+    let patient_data = vec![
+        "Zebedee",
+        "Quintessa",
+        "Marchbanks",
+        "Ottilie",
+        "Yarrowby",
+        "Philippa",
+        "Wolcott",
+        "Eustace",
+        "Vandersloot",
+        "Imogen",
+        "FMRN1",
+        "12 Elm St",
+        "5550101",
+        "20190307",
+        "2019-03-07",
+        "20180611",
+        "2018-06-11",
+        "20170923",
+        "2017-09-23",
+        "20160102",
+        "2016-01-02",
+    ];
+    (batch_file(&messages, 4), patient_data)
+}
+
+async fn read_report(sftp: &SftpSession, name: &str) -> String {
+    let bytes = sftp
+        .read(format!("/DQA-Reports/{name}"))
+        .await
+        .expect("read report");
+    String::from_utf8(bytes).expect("UTF-8")
+}
+
+/// The numbers of the DQA report of a file, computed by hand from the fixture's content:
+///
+/// - counts: 4 messages, 4 VXUs, 4 new patients (four MRNs never seen), vaccinations 4
+///   administered (F1, F2, F3's second, F4's first), 1 historical (F3), 1 refusal (F4);
+/// - completeness (required weight 3, expected 2, recommended 1): required PID-5 4/4, PID-7
+///   4/4, RXA-3 6/6, RXA-5 6/6, RXA-9 5/6 (the refusal has none) → 3 × (4 + 5/6) = 14.5;
+///   expected PID-8 4/4, PID-10, PID-11, PID-22 1/4 each, RXA-15 3/4, RXA-17 4/4, VFC 1/4 →
+///   2 × 3.75 = 7.5; recommended PID-13, PID-6, RXA-10 1/4 each → 0.75; weights
+///   5·3 + 7·2 + 3·1 = 32 → 22.75 / 32 = 71.09 → 71.1, okay;
+/// - timeliness: gaps 0, 5, 20 and 60 days → 100 + 70 + 30 + 0 = 200 / 4 = 50.0, problem;
+///   with an outage of the organization 40 days ago (inside only F4's lateness, which runs
+///   from 58 days ago to receipt) F4 counts as on time → 300 / 4 = 75.0, okay, one excused;
+/// - quality: the registry's rules warn about every minor without a responsible person (NK1,
+///   4 messages), every administered dose without VFC eligibility (F2, F3, F4) and the missing
+///   lot (F3); no errors. Each warning costs 25 points: F1 75, F2 50, F3 25, F4 50 → 50.0;
+/// - overall = (71.094 × 40 + 50 × 40 + 50 × 20) / 100 = 58.4, problem; with the outage
+///   (71.094 × 40 + 50 × 40 + 75 × 20) / 100 = 63.4, poor.
+#[tokio::test]
+async fn each_processed_file_gets_a_dqa_report_with_hand_computed_numbers_and_no_patient_data() {
+    let app = app_with_files().await;
+    account(&app).await;
+    let sftp = login(&app).await;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let (content, patient_data) = dqa_fixture(today);
+    // Today's Julian day in the name, so that the name itself draws no warning.
+    let file = format!("CLINICX{}.hl7", today.strftime("%y%j"));
+    put(&sftp, &format!("/HL7-Dropoff/{file}"), content.as_bytes()).await;
+    let (_, ack) = report(&sftp, &format!("{file}.ack")).await;
+    let mut names_now = names(&sftp, "/DQA-Reports").await;
+    names_now.retain(|n| n.starts_with(&file));
+    assert_eq!(
+        names_now,
+        [
+            format!("{file}.ack"),
+            format!("{file}.dqa.html"),
+            format!("{file}.dqa.json")
+        ]
+    );
+    let json = read_report(&sftp, &format!("{file}.dqa.json")).await;
+    let html = read_report(&sftp, &format!("{file}.dqa.html")).await;
+    if let Ok(dir) = std::env::var("IZPORT_DQA_SAMPLE_DIR") {
+        // Where docs/dqa-sample.png is made from (see docs/dqa.md).
+        std::fs::write(format!("{dir}/dqa-sample.html"), &html).expect("sample");
+        std::fs::write(format!("{dir}/dqa-sample.json"), &json).expect("sample");
+    }
+    for value in &patient_data {
+        assert!(!json.contains(value), "{value} in the JSON report");
+        assert!(!html.contains(value), "{value} in the HTML report");
+    }
+    let r: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(r["format"], "izport-dqa/1");
+    assert_eq!(r["heading"]["file_name"], file.as_str());
+    let c = &r["counts"];
+    assert_eq!(c["messages"], 4);
+    assert_eq!(c["vaccination_updates"], 4);
+    assert_eq!(c["patients"]["new"], 4);
+    assert_eq!(
+        c["vaccinations"],
+        serde_json::json!({"administered": 4, "historical": 1, "refusals": 1, "not_administered": 0})
+    );
+    // By acknowledgement code: what the ACK file says.
+    let msa = segments(&ack, "MSA");
+    for (code, key) in [("AA", "aa"), ("AE", "ae"), ("AR", "ar")] {
+        let n = msa.iter().filter(|m| field(m, 1) == code).count();
+        assert_eq!(c["acknowledgements"][key], n, "{code}");
+    }
+    let field_share = |id: &str| {
+        let m = r["completeness"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .find(|m| m["field"] == id)
+            .expect(id)
+            .clone();
+        (
+            m["present"].as_u64().unwrap(),
+            m["expected_in"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(field_share("RXA-9"), (5, 6));
+    assert_eq!(field_share("RXA-15"), (3, 4));
+    assert_eq!(field_share("OBX-64994-7"), (1, 4));
+    assert_eq!(field_share("PID-22"), (1, 4));
+    let score = |s: &serde_json::Value| s["value"].as_f64().expect("score");
+    let s = &r["scores"];
+    assert_eq!(score(&s["completeness"]), 71.1);
+    assert_eq!(s["completeness"]["band"], "okay");
+    assert_eq!(score(&s["timeliness"]), 50.0);
+    assert_eq!(s["timeliness"]["band"], "problem");
+    assert_eq!(score(&s["quality"]), 50.0);
+    assert_eq!(r["quality"]["warnings"], 8);
+    assert_eq!(r["quality"]["errors"], 0);
+    assert_eq!(score(&s["overall"]), 58.4);
+    assert_eq!(s["overall"]["band"], "problem");
+    let buckets: Vec<u64> = r["timeliness"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(buckets, [1, 1, 1, 1]);
+    // Findings name messages by MSH-10 only.
+    for f in r["findings"].as_array().unwrap() {
+        for id in f["control_ids"].as_array().unwrap() {
+            assert!(
+                ["F1", "F2", "F3", "F4"].contains(&id.as_str().unwrap()),
+                "{f}"
+            );
+        }
+    }
+    assert!(r["readiness"].is_null(), "a production organization");
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+    assert!(!html.contains("<script") && !html.contains("http://example"));
+
+    // An outage of this organization 40 days ago, which the report of the same run excuses.
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(40 * 24);
+    let id = app
+        .db
+        .create_window(&NewWindow {
+            kind: Kind::Unplanned,
+            mode: Mode::Outage,
+            starts_at: start,
+            ends_at: Some(start + jiff::SignedDuration::from_hours(6)),
+            time_zone: "America/Chicago".into(),
+            reason: "test".into(),
+            organization: Some(ORG.to_string()),
+            refuse_percent: 100,
+        })
+        .await
+        .expect("window");
+    let run = app
+        .db
+        .runs(Some(ORG))
+        .await
+        .expect("runs")
+        .last()
+        .expect("run")
+        .id;
+    let again = izport::dqa::file_report(
+        &app.db,
+        run,
+        &izport::dqa::Weights::default(),
+        jiff::Timestamp::now(),
+    )
+    .await
+    .expect("report");
+    let t = &again.scores.timeliness;
+    assert_eq!(
+        (t.value, t.band),
+        (Some(75.0), Some(izport::dqa::Band::Okay))
+    );
+    assert_eq!(again.timeliness.excused, 1);
+    assert_eq!(again.timeliness.windows.len(), 1);
+    assert_eq!(again.timeliness.windows[0].id, id);
+    assert_eq!(again.timeliness.windows[0].kind, "outage");
+    assert_eq!(again.timeliness.windows[0].scope, "organization");
+    assert_eq!(again.scores.completeness.value, Some(71.1));
+    let o = &again.scores.overall;
+    assert_eq!(
+        (o.value, o.band),
+        (Some(63.4), Some(izport::dqa::Band::Poor))
+    );
+}
+
+/// The consent fixture: three patients, one of them twice. CMRN1 affirms consent (PD1-12 N,
+/// PD1-13 2024-05-10) and, in a later message, withdraws it (PD1-12 Y, 2024-05-12); CMRN2 says
+/// nothing; CMRN3 withdraws (PD1-12 Y, 2024-05-11).
+fn consent_file() -> String {
+    let msg = |id: &str, mrn: &str, pd1: Option<&str>| {
+        // A name and birth date of each patient's own, so that no two are taken for one person.
+        let (name, born) = match mrn {
+            "CMRN1" => ("Alder^Beatrix^Q", "20210304"),
+            "CMRN2" => ("Birchwood^Cosmo^Q", "20200515"),
+            _ => ("Cedarholm^Dagny^Q", "20190726"),
+        };
+        let base = vxu(id, mrn)
+            .replace("Tester^Tina^Q", name)
+            .replace("20230421", born);
+        match pd1 {
+            Some(p) => {
+                let (head, rest) = base.split_once("\rORC").expect("ORC");
+                format!("{head}\rPD1|||||||||||02^Reminder^HL70215|{p}\rORC{rest}")
+            }
+            None => base,
+        }
+    };
+    batch_file(
+        &[
+            msg("C1", "CMRN1", Some("N|20240510")),
+            msg("C2", "CMRN2", None),
+            msg("C3", "CMRN3", Some("Y|20240511")),
+            msg("C4", "CMRN1", Some("Y|20240512")),
+        ],
+        4,
+    )
+}
+
+async fn cnf_of(policy: izport::registry::consent::Policy) -> (TestApp, Vec<String>) {
+    let mut registry = izport::registry::RegistryConfig::default();
+    registry.consent.policy = policy;
+    let app = spawn_app_with(Options {
+        files: Some(FileDoorOptions::local()),
+        registry,
+        ..Options::default()
+    })
+    .await;
+    account(&app).await;
+    let sftp = login(&app).await;
+    put(
+        &sftp,
+        "/HL7-Dropoff/CLINICX24170.hl7",
+        consent_file().as_bytes(),
+    )
+    .await;
+    report(&sftp, "CLINICX24170.hl7.ack").await;
+    assert_eq!(names(&sftp, "/Receive").await, ["CLINICX24170.hl7.cnf"]);
+    let bytes = sftp
+        .read("/Receive/CLINICX24170.hl7.cnf")
+        .await
+        .expect("CNF");
+    let text = String::from_utf8(bytes).expect("UTF-8");
+    assert!(text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\r'));
+    let lines = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    (app, lines)
+}
+
+async fn registry_id(app: &TestApp, mrn: &str) -> String {
+    app.db
+        .patient_by_identifier(ORG, mrn)
+        .await
+        .expect("lookup")
+        .map(|p| p.0.to_string())
+        .unwrap_or_default()
+}
+
+/// What the CNF must say follows from the consent rules the README states. Opt-in: CMRN1's
+/// consent (C1) lets its record be kept; C4 then withdraws it, so its status is withdrawn as of
+/// 2024-05-12 and C4's non-disaster dose is not kept; CMRN2 and CMRN3 have no consent, so nothing
+/// of them is kept and they are "not on file". Opt-out: everything is kept; CMRN1 and CMRN3 are
+/// protected (PD1-12 Y) as of their last dates, CMRN2 has nothing on file.
+#[tokio::test]
+async fn the_consent_notification_file_lists_the_files_patients_under_opt_in_and_opt_out() {
+    use izport::registry::consent::Policy;
+    let header =
+        "submitter_id|assigning_authority|registry_id|consent_status|consent_date|outcomes";
+
+    let (app, lines) = cnf_of(Policy::OptIn).await;
+    let id1 = registry_id(&app, "CMRN1").await;
+    assert!(!id1.is_empty(), "CMRN1 kept");
+    assert_eq!(registry_id(&app, "CMRN2").await, "", "CMRN2 not kept");
+    assert_eq!(
+        lines,
+        [
+            header.to_string(),
+            format!("CMRN1|TESTEHR|{id1}|withdrawn|2024-05-12|C1=kept C4=disaster-doses-only"),
+            "CMRN2|TESTEHR||not-on-file||C2=not-kept-no-consent".to_string(),
+            "CMRN3|TESTEHR||not-on-file||C3=not-kept-no-consent".to_string(),
+        ]
+    );
+
+    let (app, lines) = cnf_of(Policy::OptOut).await;
+    let (id1, id2, id3) = (
+        registry_id(&app, "CMRN1").await,
+        registry_id(&app, "CMRN2").await,
+        registry_id(&app, "CMRN3").await,
+    );
+    assert_eq!(
+        lines,
+        [
+            header.to_string(),
+            format!("CMRN1|TESTEHR|{id1}|protected|2024-05-12|C1=kept C4=kept"),
+            format!("CMRN2|TESTEHR|{id2}|not-on-file||C2=kept"),
+            format!("CMRN3|TESTEHR|{id3}|protected|2024-05-11|C3=kept"),
+        ]
+    );
 }
