@@ -7,7 +7,7 @@
 #   IZPORT_BENCH_PG=postgres://postgres@127.0.0.1:5432/test scripts/bench.sh
 #
 # Settings (environment): BENCH_CLIENTS (32), BENCH_DURATION (10 s), BENCH_CRITERION (1; 0 skips),
-# BENCH_PATIENTS (0; N seeds N patients per backend and adds a Z34 latency row: 1000000 takes
+# BENCH_PATIENTS (0; N seeds N patients per backend and adds Z34 and Z44 latency rows: 1000000 takes
 # about five minutes per backend and 4-6 GB of disk), BENCH_FILE_MESSAGES (100000; 0 skips: a
 # synthetic batch file of that many VXUs uploaded by OpenSSH sftp to the server's file door, timed
 # from the start of the upload to the run's end, with the server's peak memory). The PostgreSQL URL names a server on which the
@@ -90,6 +90,8 @@ bench_backend() {
         printf '%s\tseed\t{"patients":%s,"seconds":%s}\n' "$backend" "$PATIENTS" "$((end - start))" >>"$RESULTS"
         printf '%s\tz34\t%s\n' "$backend" \
             "$("$LOAD_BIN" bench-z34 --database-url "$url" --queries 2000 --json | tail -n 1)" >>"$RESULTS"
+        printf '%s\tz44\t%s\n' "$backend" \
+            "$("$LOAD_BIN" bench-z34 --database-url "$url" --queries 2000 --profile z44 --json | tail -n 1)" >>"$RESULTS"
     fi
 }
 

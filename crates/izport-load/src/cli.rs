@@ -40,7 +40,8 @@ pub enum Command {
     /// Fill a registry database with realistic synthetic patients and histories (for
     /// benchmarks and test environments), with a progress bar
     Seed(SeedArgs),
-    /// Measure history-query (Z34) latency inside the service against seeded patients
+    /// Measure history-query latency (Z34, or Z44 with evaluation and forecast) inside the
+    /// service against seeded patients
     BenchZ34(BenchArgs),
     /// Write a synthetic HL7 batch file (FHS/BHS, N VXUs for new patients, BTS/FTS) named as
     /// the file door expects, for loading and throughput measurements
@@ -153,6 +154,10 @@ pub struct BenchArgs {
     /// The organization that was seeded
     #[arg(long, default_value = DEFAULT_SEED_ORG)]
     pub org: String,
+    /// The query profile: z34 (history, answered Z32) or z44 (evaluated history and
+    /// forecast, answered Z42)
+    #[arg(long, value_enum, default_value_t = seed::QueryProfile::Z34)]
+    pub profile: seed::QueryProfile,
     /// Print the result as one JSON object
     #[arg(long)]
     pub json: bool,
@@ -279,15 +284,16 @@ async fn run_seed(args: SeedArgs) -> anyhow::Result<()> {
 
 async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
     let db = args.database.open(Open::Existing).await?;
-    let result = seed::bench_z34(db.clone(), &args.org, args.queries).await;
+    let result = seed::bench_z34(db.clone(), &args.org, args.queries, args.profile).await;
     db.close().await;
     let result = result?;
     if args.json {
         println!("{}", serde_json::to_string(&result)?);
     } else {
         println!(
-            "{} Z34 queries ({} found): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            "{} {} queries ({} found): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             result.queries,
+            args.profile.name(),
             result.found,
             result.p50_ms,
             result.p90_ms,

@@ -225,7 +225,46 @@ pub struct QueryBench {
     pub found: usize,
 }
 
-pub async fn bench_z34(db: Arc<Db>, org_code: &str, queries: usize) -> anyhow::Result<QueryBench> {
+/// The query `bench_z34` sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryProfile {
+    /// Request Immunization History, answered with the history (Z32).
+    Z34,
+    /// Request Evaluated History and Forecast, answered with the evaluated history and the
+    /// forecast (Z42).
+    Z44,
+}
+
+impl QueryProfile {
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryProfile::Z34 => "Z34",
+            QueryProfile::Z44 => "Z44",
+        }
+    }
+
+    fn qpd1(self) -> &'static str {
+        match self {
+            QueryProfile::Z34 => "Z34^Request Immunization History^CDCPHINVS",
+            QueryProfile::Z44 => "Z44^Request Evaluated History and Forecast^CDCPHINVS",
+        }
+    }
+
+    /// The response profile (MSH-21) a found patient's answer carries.
+    fn answer(self) -> &'static str {
+        match self {
+            QueryProfile::Z34 => "Z32",
+            QueryProfile::Z44 => "Z42",
+        }
+    }
+}
+
+pub async fn bench_z34(
+    db: Arc<Db>,
+    org_code: &str,
+    queries: usize,
+    profile: QueryProfile,
+) -> anyhow::Result<QueryBench> {
     let sample = db.sample_patients(org_code, queries).await?;
     if sample.is_empty() {
         anyhow::bail!("no seeded patients for {org_code}: run `izport-load seed` first");
@@ -252,17 +291,19 @@ pub async fn bench_z34(db: Arc<Db>, org_code: &str, queries: usize) -> anyhow::R
     );
     let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
     let mut found = 0;
+    let answer = profile.answer();
     for (n, (mrn, family, given, dob, sex)) in sample.iter().enumerate() {
+        let (profile, qpd1) = (profile.name(), profile.qpd1());
         let text = format!(
-            "MSH|^~\\&|BENCH|SEEDFAC|IZPORT|IZPORT|20240601||QBP^Q11^QBP_Q11|BENCH-{n}|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS\r\
-             QPD|Z34^Request Immunization History^CDCPHINVS|T{n}|{mrn}^^^SEEDEHR^MR|{family}^{given}^^^^^L||{dob}|{sex}\r\
+            "MSH|^~\\&|BENCH|SEEDFAC|IZPORT|IZPORT|20240601||QBP^Q11^QBP_Q11|BENCH-{n}|P|2.5.1|||ER|AL|||||{profile}^CDCPHINVS\r\
+             QPD|{qpd1}|T{n}|{mrn}^^^SEEDEHR^MR|{family}^{given}^^^^^L||{dob}|{sex}\r\
              RCP|I|10^RD&records&HL70126"
         );
         let started = Instant::now();
         let response = registry.submit(&submitter, &text).await?;
         histogram.record(started.elapsed().as_micros().max(1) as u64)?;
         let history = izport::hl7::Message::parse(&response.hl7)
-            .is_ok_and(|msg| crate::load::soap::is_history_of(&msg, mrn));
+            .is_ok_and(|msg| crate::load::soap::is_history_of(&msg, mrn, answer));
         if history {
             found += 1;
         }

@@ -404,7 +404,7 @@ fn check_return(operation: &str, text: &str, expect: &Expect<'_>) -> Outcome {
                 return Outcome::Mismatch;
             }
             match (status.trim(), mrn) {
-                ("OK", Some(mrn)) if is_history_of(&msg, mrn) => Outcome::Ok,
+                ("OK", Some(mrn)) if is_history_of(&msg, mrn, "Z32") => Outcome::Ok,
                 // An OK that is not this patient's Z32 (a Z31 candidate list, another patient).
                 ("OK", Some(_)) => Outcome::NotThePatient,
                 ("NF", None) => Outcome::Ok,
@@ -418,7 +418,7 @@ fn check_return(operation: &str, text: &str, expect: &Expect<'_>) -> Outcome {
 /// gets when the registry holds that patient: an RSP whose profile (MSH-21) is Z32, with QAK-2
 /// `OK` and one PID that lists `mrn` among its identifiers (PID-3). A Z31 (a list of candidates,
 /// also QAK-2 `OK`) is not.
-pub fn is_history_of(msg: &Message<'_>, mrn: &str) -> bool {
+pub fn is_history_of(msg: &Message<'_>, mrn: &str, profile: &str) -> bool {
     let one_pid = msg.segments_named("PID").count() == 1;
     let lists_mrn = msg.segment("PID").is_some_and(|pid| {
         pid.field(3)
@@ -426,7 +426,7 @@ pub fn is_history_of(msg: &Message<'_>, mrn: &str) -> bool {
             .any(|id| id.component(1).value() == mrn)
     });
     msg.get("MSH-9-1").as_deref() == Some("RSP")
-        && msg.get("MSH-21-1").as_deref().map(str::trim) == Some("Z32")
+        && msg.get("MSH-21-1").as_deref().map(str::trim) == Some(profile)
         && msg.get("QAK-2").as_deref().map(str::trim) == Some("OK")
         && one_pid
         && lists_mrn

@@ -25,7 +25,7 @@ async fn seeded_patients_are_found_by_history_queries() {
     );
     assert!(summary.twins > 0 && summary.near_duplicates > 0);
 
-    let bench = seed::bench_z34(db.clone(), "SEED", 50)
+    let bench = seed::bench_z34(db.clone(), "SEED", 50, seed::QueryProfile::Z34)
         .await
         .expect("bench");
     assert_eq!(bench.queries, 50);
@@ -34,4 +34,15 @@ async fn seeded_patients_are_found_by_history_queries() {
         "every seeded patient's Z32 history comes back for its MRN, name and birth date"
     );
     assert!(bench.p50_ms > 0.0 && bench.p99_ms >= bench.p50_ms);
+
+    // The same patients asked for their evaluated history and forecast: each answer is that
+    // patient's Z42.
+    let bench = seed::bench_z34(db.clone(), "SEED", 50, seed::QueryProfile::Z44)
+        .await
+        .expect("bench z44");
+    assert_eq!(bench.queries, 50);
+    assert_eq!(
+        bench.found, 50,
+        "every seeded patient's Z42 comes back for its MRN, name and birth date"
+    );
 }
