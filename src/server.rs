@@ -27,6 +27,7 @@ use crate::maintenance::admin::AdminState;
 use crate::maintenance::notice::NoticeContext;
 use crate::maintenance::{self, Clock, Maintenance, MaintenanceConfig, SystemClock};
 use crate::registry::{Registry, RegistryConfig};
+use crate::soap::fault::FaultStatus;
 use crate::store::Db;
 
 /// Size limits for inbound requests.
@@ -56,6 +57,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     pub tls: bool,
     pub maintenance: Arc<Maintenance>,
+    /// The HTTP status SOAP faults travel with.
+    pub fault_status: FaultStatus,
 }
 
 pub struct ServerOptions {
@@ -64,6 +67,8 @@ pub struct ServerOptions {
     pub insecure_http: bool,
     pub public_url: Option<String>,
     pub limits: Limits,
+    /// The HTTP status SOAP faults travel with (`--fault-http-status`).
+    pub fault_status: FaultStatus,
     pub registry: RegistryConfig,
     pub maintenance: MaintenanceConfig,
     /// Bearer token of the admin API; `None` switches the API off.
@@ -87,6 +92,7 @@ impl ServerOptions {
             insecure_http: false,
             public_url: None,
             limits: Limits::default(),
+            fault_status: FaultStatus::default(),
             registry: RegistryConfig::default(),
             maintenance: MaintenanceConfig::default(),
             admin_token: None,
@@ -236,6 +242,7 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
         options.clock.clone(),
         MaintenanceConfig {
             max_body_bytes: options.limits.max_body_bytes,
+            fault_status: options.fault_status,
             ..options.maintenance
         },
     ));
@@ -282,6 +289,7 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
             .map(|u| u.trim_end_matches('/').to_string()),
         tls: tls.is_some(),
         maintenance: maintenance.clone(),
+        fault_status: options.fault_status,
     });
     let app = router(state, admin);
     let (shutdown, rx) = watch::channel(false);

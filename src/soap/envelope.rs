@@ -203,6 +203,27 @@ pub enum DecodeError {
     TooDeep,
 }
 
+impl DecodeError {
+    /// Whether this is about what a well-formed document holds (its elements and their
+    /// places), rather than about the XML itself. Only these are worth a second look at the
+    /// document's well-formedness.
+    fn is_about_content(&self) -> bool {
+        matches!(
+            self,
+            DecodeError::NotAnEnvelope
+                | DecodeError::VersionMismatch { .. }
+                | DecodeError::NoBody
+                | DecodeError::BodyNotSingle
+                | DecodeError::MustUnderstand { .. }
+                | DecodeError::UnknownOperation { .. }
+                | DecodeError::MissingElement(_)
+                | DecodeError::DuplicateElement(_)
+                | DecodeError::UnexpectedElement(_)
+                | DecodeError::UnexpectedText(_)
+        )
+    }
+}
+
 fn operation_namespace(namespace: &str) -> String {
     if namespace.is_empty() {
         "without a namespace".to_string()
@@ -240,7 +261,110 @@ pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
             offset: offset + bom_len,
         });
     }
-    Parser::new(text, bom_len).run()
+    match Parser::new(text, bom_len).run() {
+        // The decoder stops at the first element it cannot use. A body that is not well-formed
+        // XML further on is a malformed request all the same, whatever came first.
+        Err(e) if e.is_about_content() => Err(well_formedness_problem(text, bom_len).unwrap_or(e)),
+        other => other,
+    }
+}
+
+/// The first well-formedness problem of a whole document (a UTF-8 text already checked for
+/// illegal characters), or `None` when it is well-formed. A DOCTYPE ends the check without a
+/// verdict: the decoder refuses DTDs before reading them, and so does this.
+fn well_formedness_problem(text: &str, bom_len: usize) -> Option<DecodeError> {
+    let mut reader = NsReader::from_str(text);
+    let config = reader.config_mut();
+    config.check_end_names = true;
+    config.check_comments = true;
+    config.allow_unmatched_ends = false;
+    config.allow_dangling_amp = false;
+    config.trim_text(false);
+    let at = |reader: &NsReader<&[u8]>| {
+        usize::try_from(reader.error_position())
+            .unwrap_or(usize::MAX)
+            .saturating_add(bom_len)
+    };
+    let mut depth = 0usize;
+    let mut roots = 0usize;
+    loop {
+        if depth == 0 && doctype_ahead(text, reader.buffer_position()) {
+            return None;
+        }
+        let (ns, event) = match reader.read_resolved_event() {
+            Ok(pair) => pair,
+            Err(err) => {
+                return Some(DecodeError::Malformed(format!(
+                    "{err} (at byte {})",
+                    at(&reader)
+                )))
+            }
+        };
+        if let ResolveResult::Unknown(prefix) = ns {
+            return Some(undeclared_prefix(&prefix));
+        }
+        match event {
+            Event::Start(start) => {
+                if depth == 0 {
+                    roots += 1;
+                }
+                if let Err(e) = read_attrs(&reader, &start, None) {
+                    return Some(e);
+                }
+                depth += 1;
+            }
+            Event::Empty(start) => {
+                if depth == 0 {
+                    roots += 1;
+                }
+                if let Err(e) = read_attrs(&reader, &start, None) {
+                    return Some(e);
+                }
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Text(t)
+                if depth == 0 && !t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) =>
+            {
+                return Some(DecodeError::Malformed(
+                    "text appears outside the root element".to_string(),
+                ));
+            }
+            Event::CData(_) if depth == 0 => {
+                return Some(DecodeError::Malformed(
+                    "a CDATA section appears outside the root element".to_string(),
+                ))
+            }
+            Event::GeneralRef(reference) => {
+                if depth == 0 {
+                    return Some(DecodeError::Malformed(
+                        "a reference appears outside the root element".to_string(),
+                    ));
+                }
+                if let Err(e) = resolve_reference(&reference, at(&reader)) {
+                    return Some(e);
+                }
+            }
+            Event::Eof => {
+                return if depth > 0 {
+                    Some(DecodeError::Malformed(
+                        "the document ends before every element is closed".to_string(),
+                    ))
+                } else if roots > 1 {
+                    Some(DecodeError::Malformed(
+                        "the document has more than one root element".to_string(),
+                    ))
+                } else {
+                    None
+                };
+            }
+            _ => {}
+        }
+        if roots > 1 {
+            return Some(DecodeError::Malformed(
+                "the document has more than one root element".to_string(),
+            ));
+        }
+    }
 }
 
 /// The SOAP version of a request body, judged from its root element alone:

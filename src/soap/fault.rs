@@ -122,6 +122,35 @@ impl FaultKind {
     }
 }
 
+/// Which HTTP status a SOAP fault travels with (`--fault-http-status`).
+///
+/// SOAP 1.2's HTTP binding allows 400 for a Sender fault, but .NET WCF reports a 400 as a bare
+/// `ProtocolException` and never reads the fault in it; every client tried reads a fault sent
+/// with 500, which is also what SOAP 1.1 prescribes. So 500 is the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaultStatus {
+    /// HTTP 500 for every fault, SOAP 1.1 or 1.2.
+    #[default]
+    #[value(name = "500")]
+    Always500,
+    /// SOAP 1.2 Sender faults with 400, every other fault with 500 (the bindings' own choice).
+    #[value(name = "spec")]
+    Spec,
+    /// HTTP 200 for every fault, for legacy clients that read no body from an error status.
+    #[value(name = "200")]
+    Ok200,
+}
+
+impl std::fmt::Display for FaultStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaultStatus::Always500 => "500",
+            FaultStatus::Spec => "spec",
+            FaultStatus::Ok200 => "200",
+        })
+    }
+}
+
 /// A SOAP fault to send back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
@@ -158,12 +187,16 @@ impl Fault {
         Fault::new(kind, message.clone(), message)
     }
 
-    /// HTTP status for this fault. SOAP 1.2 HTTP binding: 400 for a Sender
-    /// fault, 500 for any other. SOAP 1.1 HTTP binding: 500 for every fault.
-    pub fn http_status(&self, version: SoapVersion) -> u16 {
-        match version {
-            SoapVersion::V12 if self.kind.soap12_code() == "Sender" => 400,
-            SoapVersion::V12 | SoapVersion::V11 => 500,
+    /// HTTP status for this fault under `policy` (see [`FaultStatus`]).
+    pub fn http_status(&self, version: SoapVersion, policy: FaultStatus) -> u16 {
+        match policy {
+            FaultStatus::Always500 => 500,
+            FaultStatus::Ok200 => 200,
+            // SOAP 1.2 HTTP binding: 400 for a Sender fault, 500 for any other. SOAP 1.1: 500.
+            FaultStatus::Spec => match version {
+                SoapVersion::V12 if self.kind.soap12_code() == "Sender" => 400,
+                SoapVersion::V12 | SoapVersion::V11 => 500,
+            },
         }
     }
 
@@ -546,24 +579,30 @@ mod tests {
 
     #[test]
     fn http_statuses() {
-        let status = |kind, v| Fault::new(kind, "r", "d").http_status(v);
+        let spec = |kind, v| Fault::new(kind, "r", "d").http_status(v, FaultStatus::Spec);
         for kind in [
             FaultKind::Security,
             FaultKind::MessageTooLarge,
             FaultKind::UnsupportedOperation,
             FaultKind::BadRequest,
         ] {
-            assert_eq!(status(kind, SoapVersion::V12), 400);
+            assert_eq!(spec(kind, SoapVersion::V12), 400);
         }
         for kind in [
             FaultKind::Unknown,
             FaultKind::VersionMismatch,
             FaultKind::MustUnderstand,
         ] {
-            assert_eq!(status(kind, SoapVersion::V12), 500);
+            assert_eq!(spec(kind, SoapVersion::V12), 500);
         }
         for kind in KINDS {
-            assert_eq!(status(kind, SoapVersion::V11), 500);
+            assert_eq!(spec(kind, SoapVersion::V11), 500);
+            for v in [SoapVersion::V11, SoapVersion::V12] {
+                let fault = Fault::new(kind, "r", "d");
+                assert_eq!(fault.http_status(v, FaultStatus::Always500), 500);
+                assert_eq!(fault.http_status(v, FaultStatus::Ok200), 200);
+                assert_eq!(fault.http_status(v, FaultStatus::default()), 500);
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::envelope::{self, DecodeError, Operation, SoapVersion};
-use super::fault::{self, Fault, FaultKind};
+use super::fault::{self, Fault, FaultKind, FaultStatus};
 use crate::auth::AuthError;
 use crate::server::AppState;
 
@@ -124,16 +124,16 @@ fn soap_response(version: SoapVersion, status: StatusCode, body: String) -> Resp
         .into_response()
 }
 
-fn fault_response(version: SoapVersion, err: SoapError) -> Response {
+fn fault_response(version: SoapVersion, policy: FaultStatus, err: SoapError) -> Response {
     let fault = err.fault();
-    let status = StatusCode::from_u16(fault.http_status(version))
+    let status = StatusCode::from_u16(fault.http_status(version, policy))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     soap_response(version, status, fault.encode(version))
 }
 
 /// The fault for a request body over `limit` bytes (also used by layers that read bodies).
-pub fn body_too_large(version: SoapVersion, limit: usize) -> Response {
-    fault_response(version, SoapError::BodyTooLarge { limit })
+pub fn body_too_large(version: SoapVersion, policy: FaultStatus, limit: usize) -> Response {
+    fault_response(version, policy, SoapError::BodyTooLarge { limit })
 }
 
 /// The SOAP version to answer in when the request could not be decoded: the envelope's root
@@ -158,8 +158,13 @@ pub async fn post_soap(
         .trim()
         .to_ascii_lowercase();
     let early_version = guess_version(&content_type, b"");
+    let policy = state.fault_status;
     if content_type.starts_with("multipart/") {
-        return fault_response(early_version, SoapError::UnsupportedMedia(content_type));
+        return fault_response(
+            early_version,
+            policy,
+            SoapError::UnsupportedMedia(content_type),
+        );
     }
     let limit = state.limits.max_body_bytes;
     let bytes = match to_bytes(body, limit).await {
@@ -172,7 +177,7 @@ pub async fn post_soap(
             } else {
                 SoapError::BodyUnreadable
             };
-            return fault_response(early_version, err);
+            return fault_response(early_version, policy, err);
         }
     };
     let request = match envelope::decode(&bytes) {
@@ -180,7 +185,7 @@ pub async fn post_soap(
         Err(e) => {
             let version = guess_version(&content_type, &bytes);
             tracing::info!(error = %e, "SOAP request refused");
-            return fault_response(version, SoapError::Decode(e));
+            return fault_response(version, policy, SoapError::Decode(e));
         }
     };
     let version = request.version;
@@ -209,7 +214,7 @@ pub async fn post_soap(
                 StatusCode::OK,
                 fault::submit_response(version, &hl7),
             ),
-            Err(err) => fault_response(version, err),
+            Err(err) => fault_response(version, policy, err),
         },
     }
 }

@@ -17,6 +17,7 @@ use izport::maintenance::{
 };
 use izport::registry::RegistryConfig;
 use izport::server::{self, Limits, RunningServer, ServerOptions};
+pub use izport::soap::fault::FaultStatus;
 use izport::store::Db;
 
 pub const ORG: &str = "CLINIC1";
@@ -41,6 +42,7 @@ pub struct TestApp {
     pub poll: Duration,
     pub registry: RegistryConfig,
     pub files: Option<FileDoorOptions>,
+    pub fault_status: FaultStatus,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -107,6 +109,8 @@ pub struct Options {
     pub registry: RegistryConfig,
     /// The file door (SFTP and the batch worker); off unless given.
     pub files: Option<FileDoorOptions>,
+    /// The HTTP status of SOAP faults (default: the server's, 500).
+    pub fault_status: FaultStatus,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -154,6 +158,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         poll: options.poll.unwrap_or(Duration::from_millis(100)),
         registry: options.registry,
         files: options.files,
+        fault_status: options.fault_status,
         server: None,
         _dir: dir,
     };
@@ -196,6 +201,7 @@ impl TestApp {
             tls: self.tls.clone(),
             public_url: self.public_url.clone(),
             limits: self.limits,
+            fault_status: self.fault_status,
             maintenance: MaintenanceConfig {
                 page_format: self.page_format,
                 poll_interval: self.poll,

@@ -152,7 +152,7 @@ async fn wrong_credentials_all_get_the_same_security_fault() {
         let (status, body) = app
             .soap12(&submit_envelope(user, pass, fac, &message))
             .await;
-        assert_eq!(status, 400, "{user}/{fac}: {body}");
+        assert_eq!(status, 500, "{user}/{fac}: {body}");
         assert!(body.contains("SecurityFault"), "{body}");
         assert_eq!(cdc_fault_code(&body).as_deref(), Some("10"));
         assert_eq!(
@@ -183,7 +183,7 @@ async fn two_messages_in_one_call_get_message_too_large() {
     let (status, body) = app
         .soap12(&submit_envelope(USER, PASSWORD, FACILITY, &two))
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("MessageTooLargeFault"), "{body}");
     assert_eq!(cdc_fault_code(&body).as_deref(), Some("1313"));
     assert!(app
@@ -212,7 +212,7 @@ async fn a_message_over_the_size_limit_gets_message_too_large() {
     let (status, body) = app
         .soap12(&submit_envelope(USER, PASSWORD, FACILITY, &big))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 500);
     assert!(body.contains("MessageTooLargeFault"), "{body}");
 
     // Over the HTTP body limit: still a SOAP fault, never a bare 413.
@@ -224,7 +224,7 @@ async fn a_message_over_the_size_limit_gets_message_too_large() {
     let (status, body) = app
         .soap12(&submit_envelope(USER, PASSWORD, FACILITY, &huge))
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("MessageTooLargeFault"), "{body}");
     assert_eq!(cdc_fault_code(&body).as_deref(), Some("1313"));
 }
@@ -237,7 +237,7 @@ async fn an_unknown_operation_gets_unsupported_operation_fault() {
          <x:username>???</x:username></x:submitSingleMessageX></soap:Body></soap:Envelope>"
     );
     let (status, body) = app.soap12(&envelope).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("UnsupportedOperationFault"), "{body}");
     assert_eq!(cdc_fault_code(&body).as_deref(), Some("8675309"));
 }
@@ -251,7 +251,7 @@ async fn dtds_and_entities_are_refused() {
          <i:echoBack>&x;</i:echoBack></i:connectivityTest></soap:Body></soap:Envelope>"
     );
     let (status, body) = app.soap12(&xxe).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("Fault"));
     assert!(!body.contains("root:"), "no file content leaks");
 
@@ -260,7 +260,7 @@ async fn dtds_and_entities_are_refused() {
          <soap:Envelope xmlns:soap=\"{SOAP12}\"><soap:Body/></soap:Envelope>"
     );
     let (status, _) = app.soap12(&laughs).await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 500);
 }
 
 #[tokio::test]
@@ -273,13 +273,13 @@ async fn garbage_gets_a_sender_fault_not_a_crash() {
         "<soap:Envelope xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\">",
     ] {
         let (status, text) = app.soap12(body).await;
-        assert_eq!(status, 400, "{body:?} → {text}");
+        assert_eq!(status, 500, "{body:?} → {text}");
         assert!(text.contains("Fault"), "{text}");
     }
     let (status, text) = app
         .post("application/soap+xml", vec![0xff, 0xfe, 0x00, 0x3c])
         .await;
-    assert_eq!(status, 400, "{text}");
+    assert_eq!(status, 500, "{text}");
 }
 
 #[tokio::test]
@@ -497,7 +497,7 @@ async fn a_password_change_ends_a_remembered_credential_at_once() {
         .await
         .expect("passwd");
     let (status, body) = app.submit(&vxu("PW-3", "MRN-PW", "D-PW3")).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("SecurityFault"));
     let (_, ack) = app
         .submit_as(
@@ -521,5 +521,90 @@ async fn a_password_change_ends_a_remembered_credential_at_once() {
             &vxu("PW-5", "MRN-PW", "D-PW5"),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 500);
+}
+
+/// A SOAP 1.1 submitSingleMessage, for the fault-status checks.
+fn submit_envelope11(user: &str, pass: &str, fac: &str, hl7: &str) -> String {
+    format!(
+        "<s:Envelope xmlns:s=\"{SOAP11}\"><s:Body><i:submitSingleMessage xmlns:i=\"urn:cdc:iisb:2011\">\
+         <i:username>{}</i:username><i:password>{}</i:password><i:facilityID>{}</i:facilityID>\
+         <i:hl7Message>{}</i:hl7Message></i:submitSingleMessage></s:Body></s:Envelope>",
+        xml_escape(user),
+        xml_escape(pass),
+        xml_escape(fac),
+        xml_escape(hl7)
+    )
+}
+
+/// The HTTP status of a wrong-password fault over SOAP 1.2 and 1.1, and of a server-side
+/// (Receiver) fault: a VersionMismatch, which is not a Sender fault either.
+async fn fault_statuses(app: &TestApp) -> (u16, u16, u16) {
+    let message = vxu("FS-1", "MRN-FS", "D-FS");
+    let (v12, body) = app
+        .soap12(&submit_envelope(USER, "wrong", FACILITY, &message))
+        .await;
+    assert!(body.contains("SecurityFault"), "{body}");
+    let (v11, body) = app
+        .post(
+            "text/xml; charset=utf-8",
+            submit_envelope11(USER, "wrong", FACILITY, &message),
+        )
+        .await;
+    assert!(body.contains("SecurityFault"), "{body}");
+    assert!(body.contains(SOAP11), "{body}");
+    let (mismatch, body) = app
+        .soap12("<Envelope xmlns=\"urn:not-soap\"><Body/></Envelope>")
+        .await;
+    assert!(body.contains("VersionMismatch"), "{body}");
+    (v12, v11, mismatch)
+}
+
+#[tokio::test]
+async fn faults_travel_with_500_unless_told_otherwise() {
+    // Finding 1: .NET WCF reads no fault from a 400, so 500 is the default for every fault.
+    let app = spawn_app().await;
+    assert_eq!(fault_statuses(&app).await, (500, 500, 500));
+    let app = spawn_app_with(Options {
+        fault_status: FaultStatus::Spec,
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(fault_statuses(&app).await, (400, 500, 500));
+    let app = spawn_app_with(Options {
+        fault_status: FaultStatus::Ok200,
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(fault_statuses(&app).await, (200, 200, 200));
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_well_formed_is_malformed_whatever_its_first_element() {
+    // Finding 7: the first Body child is unknown, and the document is cut off after it.
+    let app = spawn_app().await;
+    let cut = format!(
+        "<soap:Envelope xmlns:soap=\"{SOAP12}\"><soap:Body><x:notAnOperation xmlns:x=\"urn:cdc:iisb:2011\">\
+         <x:username>u</x:username"
+    );
+    let (status, body) = app.soap12(&cut).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.contains("UnsupportedOperationFault"), "{body}");
+    assert_eq!(cdc_fault_code(&body).as_deref(), Some("400"), "{body}");
+    assert!(
+        body.contains("<iis:Reason>BadRequest</iis:Reason>"),
+        "{body}"
+    );
+    // Unknown and well-formed stays an unsupported operation.
+    let whole = format!("{cut}></x:notAnOperation></soap:Body></soap:Envelope>");
+    let (_, body) = app.soap12(&whole).await;
+    assert_eq!(cdc_fault_code(&body).as_deref(), Some("8675309"), "{body}");
+    // A mismatched end tag after a missing field is malformed too.
+    let crossed = format!(
+        "<soap:Envelope xmlns:soap=\"{SOAP12}\"><soap:Body><i:submitSingleMessage xmlns:i=\"urn:cdc:iisb:2011\">\
+         </i:submitSingleMessage></soap:Body></soap:Envelop>"
+    );
+    let (_, body) = app.soap12(&crossed).await;
+    assert_eq!(cdc_fault_code(&body).as_deref(), Some("400"), "{body}");
+    assert!(body.contains("well-formed"), "{body}");
 }
