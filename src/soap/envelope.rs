@@ -24,7 +24,9 @@
 //! * Operation children may be qualified with the CDC namespace or unqualified
 //!   (some clients get `elementFormDefault` wrong), and may come in any order.
 //! * Header blocks are ignored unless they are marked `mustUnderstand` and are
-//!   aimed at this node. WS-Addressing blocks are accepted even then.
+//!   aimed at this node. WS-Addressing blocks are accepted even then, and the
+//!   ones a reply depends on (MessageID, Action, ReplyTo, FaultTo) are kept in
+//!   [`Request::addressing`].
 //! * Attributes other than `xsi:nil` on operation children (for example
 //!   `xsi:type`) are ignored.
 //!
@@ -42,10 +44,9 @@ use super::wire::{
 
 /// XML Schema instance namespace (for `xsi:nil`).
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
-/// WS-Addressing 1.0 namespace. Its header blocks are accepted and ignored.
+/// WS-Addressing 1.0 namespace.
 pub const WSA_NS: &str = "http://www.w3.org/2005/08/addressing";
-/// WS-Addressing 2004/08 (member submission) namespace. Its header blocks are
-/// accepted and ignored.
+/// WS-Addressing 2004/08 (member submission) namespace.
 pub const WSA_2004_NS: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
 /// The deepest element nesting the decoder accepts (the `Envelope` is level 1).
 pub const MAX_DEPTH: usize = 32;
@@ -119,7 +120,53 @@ impl Operation {
 pub struct Request {
     pub version: SoapVersion,
     pub operation: Operation,
+    /// The request's WS-Addressing headers, when it has any.
+    pub addressing: Option<Addressing>,
 }
+
+/// The WS-Addressing headers of a request that a reply depends on. Values are trimmed (they
+/// are URIs). When a request mixes the two addressing namespaces, the first one seen counts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Addressing {
+    /// [`WSA_NS`] or [`WSA_2004_NS`]: the reply's headers are written in it.
+    pub namespace: &'static str,
+    pub message_id: Option<String>,
+    pub action: Option<String>,
+    /// `wsa:ReplyTo/wsa:Address`.
+    pub reply_to: Option<String>,
+    /// `wsa:FaultTo/wsa:Address`.
+    pub fault_to: Option<String>,
+}
+
+impl Addressing {
+    /// The first of ReplyTo and FaultTo that names an address this service cannot answer at
+    /// (anything but the anonymous address, which means "on this connection", or none).
+    pub fn non_anonymous(&self) -> Option<(&'static str, &str)> {
+        let anonymous = |a: &str| {
+            matches!(
+                a,
+                "http://www.w3.org/2005/08/addressing/anonymous"
+                    | "http://www.w3.org/2005/08/addressing/none"
+                    | "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
+            )
+        };
+        [("ReplyTo", &self.reply_to), ("FaultTo", &self.fault_to)]
+            .into_iter()
+            .find_map(|(name, a)| a.as_deref().filter(|a| !anonymous(a)).map(|a| (name, a)))
+    }
+}
+
+/// The WS-Addressing header values the decoder keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WsaField {
+    MessageId,
+    Action,
+    ReplyTo,
+    FaultTo,
+}
+
+/// The longest WS-Addressing value kept; a longer one is clipped (it is only echoed back).
+const MAX_WSA_VALUE: usize = 2048;
 
 /// Why a request could not be decoded.
 ///
@@ -538,6 +585,10 @@ enum Frame {
     Body,
     Operation(OpState),
     Field(FieldState),
+    /// A WS-Addressing header whose text is kept (MessageID, Action, or an endpoint's Address).
+    WsaText(WsaField, String),
+    /// `wsa:ReplyTo` or `wsa:FaultTo`: an endpoint reference whose `Address` is kept.
+    WsaEndpoint(WsaField),
 }
 
 impl Frame {
@@ -549,6 +600,7 @@ impl Frame {
             Frame::Body => "Body",
             Frame::Operation(op) => op.kind.name(),
             Frame::Field(f) => f.field.name(),
+            Frame::WsaText(..) | Frame::WsaEndpoint(_) => "header block",
         }
     }
 }
@@ -574,6 +626,7 @@ struct Parser<'i> {
     seen_body: bool,
     root_done: bool,
     operation: Option<Operation>,
+    addressing: Option<Addressing>,
 }
 
 impl<'i> Parser<'i> {
@@ -596,6 +649,7 @@ impl<'i> Parser<'i> {
             seen_body: false,
             root_done: false,
             operation: None,
+            addressing: None,
         }
     }
 
@@ -760,9 +814,41 @@ impl<'i> Parser<'i> {
                         });
                     }
                 }
-                Frame::Ignored
+                let wsa = match ns.as_deref() {
+                    Some(WSA_NS) => Some(WSA_NS),
+                    Some(WSA_2004_NS) => Some(WSA_2004_NS),
+                    _ => None,
+                };
+                match wsa {
+                    Some(wsa) if self.addressing.as_ref().is_none_or(|a| a.namespace == wsa) => {
+                        self.addressing.get_or_insert_with(|| Addressing {
+                            namespace: wsa,
+                            ..Addressing::default()
+                        });
+                        match local.as_str() {
+                            "MessageID" => Frame::WsaText(WsaField::MessageId, String::new()),
+                            "Action" => Frame::WsaText(WsaField::Action, String::new()),
+                            "ReplyTo" => Frame::WsaEndpoint(WsaField::ReplyTo),
+                            "FaultTo" => Frame::WsaEndpoint(WsaField::FaultTo),
+                            _ => Frame::Ignored,
+                        }
+                    }
+                    _ => Frame::Ignored,
+                }
             }
-            Some(Frame::Ignored) => Frame::Ignored,
+            Some(Frame::WsaEndpoint(field)) => {
+                let field = *field;
+                let in_wsa = self
+                    .addressing
+                    .as_ref()
+                    .is_some_and(|a| ns.as_deref() == Some(a.namespace));
+                if in_wsa && local == "Address" {
+                    Frame::WsaText(field, String::new())
+                } else {
+                    Frame::Ignored
+                }
+            }
+            Some(Frame::Ignored | Frame::WsaText(..)) => Frame::Ignored,
             Some(Frame::Body) => {
                 if self.operation.is_some() {
                     return Err(DecodeError::BodyNotSingle);
@@ -838,7 +924,19 @@ impl<'i> Parser<'i> {
                 }
                 self.root_done = true;
             }
-            Frame::Header | Frame::Ignored => {}
+            Frame::Header | Frame::Ignored | Frame::WsaEndpoint(_) => {}
+            Frame::WsaText(field, text) => {
+                let value = clip_to(text.trim_matches(is_xml_space_char), MAX_WSA_VALUE);
+                if let Some(a) = self.addressing.as_mut() {
+                    let slot = match field {
+                        WsaField::MessageId => &mut a.message_id,
+                        WsaField::Action => &mut a.action,
+                        WsaField::ReplyTo => &mut a.reply_to,
+                        WsaField::FaultTo => &mut a.fault_to,
+                    };
+                    *slot = Some(value);
+                }
+            }
             Frame::Body => {
                 if self.operation.is_none() {
                     return Err(DecodeError::BodyNotSingle);
@@ -870,7 +968,14 @@ impl<'i> Parser<'i> {
                 f.text.push_str(text);
                 Ok(())
             }
-            Some(Frame::Ignored) => Ok(()),
+            Some(Frame::WsaText(_, kept)) => {
+                // Bounded: a value longer than the limit is clipped when the element closes.
+                if kept.len() <= MAX_WSA_VALUE {
+                    kept.push_str(text);
+                }
+                Ok(())
+            }
+            Some(Frame::Ignored | Frame::WsaEndpoint(_)) => Ok(()),
             _ if is_xml_whitespace(text) => Ok(()),
             None if self.root_done => Err(DecodeError::Malformed(
                 "text appears after the end of the Envelope".to_string(),
@@ -893,7 +998,11 @@ impl<'i> Parser<'i> {
             return Err(DecodeError::Empty);
         }
         match (self.version, self.operation.take()) {
-            (Some(version), Some(operation)) => Ok(Request { version, operation }),
+            (Some(version), Some(operation)) => Ok(Request {
+                version,
+                operation,
+                addressing: self.addressing.take(),
+            }),
             (None, _) => Err(DecodeError::NotAnEnvelope),
             (Some(_), None) => Err(DecodeError::BodyNotSingle),
         }
@@ -1021,6 +1130,15 @@ fn clark_name(ns: Option<&str>, local: &str) -> String {
         Some(ns) => clip(&format!("{{{ns}}}{local}")),
         None => clip(local),
     }
+}
+
+/// The first `max` bytes of `s` (cut at a character boundary).
+fn clip_to(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
 
 /// Shortens a name quoted in an error message.
@@ -1244,7 +1362,7 @@ mod tests {
     }
 
     #[test]
-    fn ws_addressing_headers_are_ignored() {
+    fn ws_addressing_headers_are_kept() {
         for mu in [
             "",
             r#" soap:mustUnderstand="true""#,
@@ -1260,18 +1378,38 @@ mod tests {
 </soap:Header>
 <soap:Body><iis:connectivityTest><iis:echoBack>hi</iis:echoBack></iis:connectivityTest></soap:Body></soap:Envelope>"#
             );
+            let r = ok(&xml);
             assert_eq!(
-                ok(&xml).operation,
+                r.operation,
                 Operation::ConnectivityTest {
                     echo_back: Some("hi".into())
                 }
             );
+            let a = r.addressing.expect("addressing kept");
+            assert_eq!(a.namespace, WSA_NS);
+            assert_eq!(a.message_id.as_deref(), Some("urn:uuid:1"));
+            assert_eq!(
+                a.action.as_deref(),
+                Some("urn:cdc:iisb:2011:connectivityTest")
+            );
+            assert_eq!(a.non_anonymous(), None);
         }
-        // The 2004/08 namespace, SOAP 1.1 style.
+        // The 2004/08 namespace, SOAP 1.1 style; a FaultTo elsewhere is named.
         let xml = format!(
-            r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Header><a:Action xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" s:mustUnderstand="1">x</a:Action></s:Header><s:Body><c:connectivityTest xmlns:c="{CDC_2011_NS}"><c:echoBack>e</c:echoBack></c:connectivityTest></s:Body></s:Envelope>"#
+            r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Header><a:Action xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" s:mustUnderstand="1">x</a:Action><a:FaultTo xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"><a:Address> http://elsewhere/ </a:Address><a:ReferenceParameters><a:Address>ignored</a:Address></a:ReferenceParameters></a:FaultTo></s:Header><s:Body><c:connectivityTest xmlns:c="{CDC_2011_NS}"><c:echoBack>e</c:echoBack></c:connectivityTest></s:Body></s:Envelope>"#
         );
-        assert!(decode(xml.as_bytes()).is_ok());
+        let a = decode(xml.as_bytes()).unwrap().addressing.unwrap();
+        assert_eq!(a.namespace, WSA_2004_NS);
+        assert_eq!(a.message_id, None);
+        assert_eq!(a.non_anonymous(), Some(("FaultTo", "http://elsewhere/")));
+        // No addressing headers, none kept; a huge value is clipped.
+        assert_eq!(ok(&env12("<iis:connectivityTest/>")).addressing, None);
+        let long = "x".repeat(10_000);
+        let xml = format!(
+            r#"<soap:Envelope xmlns:soap="{SOAP12_NS}"><soap:Header><w:MessageID xmlns:w="{WSA_NS}">{long}</w:MessageID></soap:Header><soap:Body><c:connectivityTest xmlns:c="{CDC_2011_NS}"/></soap:Body></soap:Envelope>"#
+        );
+        let id = ok(&xml).addressing.unwrap().message_id.unwrap();
+        assert_eq!(id.len(), MAX_WSA_VALUE);
     }
 
     #[test]

@@ -202,6 +202,11 @@ impl Fault {
 
     /// The whole fault envelope in the given SOAP version.
     pub fn encode(&self, version: SoapVersion) -> String {
+        self.encode_with_header(version, "")
+    }
+
+    /// The whole fault envelope with `header` (a complete `soap:Header` element, or empty).
+    pub fn encode_with_header(&self, version: SoapVersion, header: &str) -> String {
         let reason = if self.reason.trim().is_empty() {
             self.kind.default_reason()
         } else {
@@ -212,8 +217,8 @@ impl Fault {
         } else {
             self.detail.as_str()
         };
-        let mut out = String::with_capacity(640 + reason.len() + detail.len());
-        open_envelope(&mut out, version);
+        let mut out = String::with_capacity(640 + header.len() + reason.len() + detail.len());
+        open_envelope(&mut out, version, header);
         out.push_str("<soap:Fault>");
         match version {
             SoapVersion::V12 => {
@@ -270,18 +275,20 @@ impl Fault {
 
 /// `connectivityTestResponse` with `text` as its `return`.
 pub fn connectivity_response(version: SoapVersion, text: &str) -> String {
-    response(version, "connectivityTestResponse", text)
+    response(version, "", "connectivityTestResponse", text)
 }
 
 /// `submitSingleMessageResponse` with the HL7 acknowledgement or response
 /// `hl7` as its `return`.
 pub fn submit_response(version: SoapVersion, hl7: &str) -> String {
-    response(version, "submitSingleMessageResponse", hl7)
+    response(version, "", "submitSingleMessageResponse", hl7)
 }
 
-fn response(version: SoapVersion, element: &str, value: &str) -> String {
-    let mut out = String::with_capacity(320 + value.len() + value.len() / 8);
-    open_envelope(&mut out, version);
+/// A 2011 response: `element` (in the CDC namespace) holding `return` with `value`, after
+/// `header` (a complete `soap:Header` element, or empty).
+pub fn response(version: SoapVersion, header: &str, element: &str, value: &str) -> String {
+    let mut out = String::with_capacity(320 + header.len() + value.len() + value.len() / 8);
+    open_envelope(&mut out, version, header);
     push_all(&mut out, &["<iis:", element, "><iis:return>"]);
     escape_into(&mut out, value);
     push_all(&mut out, &["</iis:return></iis:", element, ">"]);
@@ -289,7 +296,7 @@ fn response(version: SoapVersion, element: &str, value: &str) -> String {
     out
 }
 
-fn open_envelope(out: &mut String, version: SoapVersion) {
+fn open_envelope(out: &mut String, version: SoapVersion, header: &str) {
     push_all(
         out,
         &[
@@ -297,7 +304,9 @@ fn open_envelope(out: &mut String, version: SoapVersion) {
             version.namespace(),
             "\" xmlns:iis=\"",
             CDC_2011_NS,
-            "\"><soap:Body>",
+            "\">",
+            header,
+            "<soap:Body>",
         ],
     );
 }

@@ -8,8 +8,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::envelope::{self, DecodeError, Operation, SoapVersion};
+use super::addressing;
+use super::envelope::{self, Addressing, DecodeError, Operation, SoapVersion};
 use super::fault::{self, Fault, FaultKind, FaultStatus};
+use super::wire::{CONNECTIVITY_TEST_RESPONSE_ACTION, SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION};
 use crate::auth::AuthError;
 use crate::server::AppState;
 
@@ -27,6 +29,11 @@ enum SoapError {
     },
     /// Credentials refused; which check failed is logged, never told to the caller.
     Denied,
+    /// WS-Addressing asks for the reply (or fault) to go elsewhere than back on this
+    /// connection; `header` is `ReplyTo` or `FaultTo`.
+    NonAnonymousAddress {
+        header: &'static str,
+    },
     /// Our fault (database down, a bug). Logged where it happened; the wire says only that.
     Internal,
 }
@@ -94,6 +101,15 @@ impl SoapError {
                 ),
                 format!("Message size {size} exceeds maximum {limit}"),
             ),
+            SoapError::NonAnonymousAddress { header } => (
+                FaultKind::BadRequest,
+                format!(
+                    "This service answers on the same connection only: wsa:{header} must be \
+                     the anonymous address (wsa:OnlyAnonymousAddressSupported). Nothing was \
+                     processed."
+                ),
+                "OnlyAnonymousAddressSupported".into(),
+            ),
             SoapError::Denied => (
                 FaultKind::Security,
                 "Invalid username, password or facility ID.".into(),
@@ -125,10 +141,24 @@ fn soap_response(version: SoapVersion, status: StatusCode, body: String) -> Resp
 }
 
 fn fault_response(version: SoapVersion, policy: FaultStatus, err: SoapError) -> Response {
+    addressed_fault(version, policy, None, err)
+}
+
+/// A fault that answers a request with `addressing` headers (with the fault action).
+fn addressed_fault(
+    version: SoapVersion,
+    policy: FaultStatus,
+    addressing: Option<&Addressing>,
+    err: SoapError,
+) -> Response {
     let fault = err.fault();
     let status = StatusCode::from_u16(fault.http_status(version, policy))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    soap_response(version, status, fault.encode(version))
+    let header = addressing::reply_header(
+        addressing,
+        addressing.map_or("", |a| addressing::fault_action(a.namespace)),
+    );
+    soap_response(version, status, fault.encode_with_header(version, &header))
 }
 
 /// The fault for a request body over `limit` bytes (also used by layers that read bodies).
@@ -189,11 +219,31 @@ pub async fn post_soap(
         }
     };
     let version = request.version;
+    let wsa = request.addressing.as_ref();
+    // Checked before anything is processed: a reply this service cannot deliver must not
+    // stand for a message it kept.
+    if let Some((header, _)) = wsa.and_then(Addressing::non_anonymous) {
+        tracing::info!(
+            header,
+            "SOAP request refused: non-anonymous WS-Addressing reply address"
+        );
+        return addressed_fault(
+            version,
+            policy,
+            wsa,
+            SoapError::NonAnonymousAddress { header },
+        );
+    }
     match request.operation {
         Operation::ConnectivityTest { echo_back } => soap_response(
             version,
             StatusCode::OK,
-            fault::connectivity_response(version, echo_back.as_deref().unwrap_or("")),
+            fault::response(
+                version,
+                &addressing::reply_header(wsa, CONNECTIVITY_TEST_RESPONSE_ACTION),
+                "connectivityTestResponse",
+                echo_back.as_deref().unwrap_or(""),
+            ),
         ),
         Operation::SubmitSingleMessage {
             username,
@@ -212,9 +262,14 @@ pub async fn post_soap(
             Ok(hl7) => soap_response(
                 version,
                 StatusCode::OK,
-                fault::submit_response(version, &hl7),
+                fault::response(
+                    version,
+                    &addressing::reply_header(wsa, SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION),
+                    "submitSingleMessageResponse",
+                    &hl7,
+                ),
             ),
-            Err(err) => fault_response(version, policy, err),
+            Err(err) => addressed_fault(version, policy, wsa, err),
         },
     }
 }

@@ -1,6 +1,7 @@
 //! The CDC IIS SOAP web service (WSDL namespace `urn:cdc:iisb:2011`): envelope decoding,
 //! responses and faults, the WSDL, and the axum handlers that tie them to the registry.
 
+pub mod addressing;
 pub mod envelope;
 pub mod fault;
 mod handler;

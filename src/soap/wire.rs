@@ -34,6 +34,11 @@ pub const CONNECTIVITY_TEST: &str = "connectivityTest";
 pub const SUBMIT_SINGLE_MESSAGE_ACTION: &str = "urn:cdc:iisb:2011:submitSingleMessage";
 /// The SOAP action of [`CONNECTIVITY_TEST`] in the 2011 WSDL.
 pub const CONNECTIVITY_TEST_ACTION: &str = "urn:cdc:iisb:2011:connectivityTest";
+/// The WS-Addressing action of a [`SUBMIT_SINGLE_MESSAGE`] reply in the 2011 WSDL.
+pub const SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION: &str =
+    "urn:cdc:iisb:2011:submitSingleMessageResponse";
+/// The WS-Addressing action of a [`CONNECTIVITY_TEST`] reply in the 2011 WSDL.
+pub const CONNECTIVITY_TEST_RESPONSE_ACTION: &str = "urn:cdc:iisb:2011:connectivityTestResponse";
 
 /// The `Char` production of XML 1.0: whether `c` may appear in a document at all.
 pub fn is_xml_char(c: char) -> bool {

@@ -335,7 +335,7 @@ pub fn element_text(body: &str, local: &str) -> Option<String> {
     element_text_in(body, None, local)
 }
 
-fn element_text_in(body: &str, namespace: Option<&str>, local: &str) -> Option<String> {
+pub fn element_text_in(body: &str, namespace: Option<&str>, local: &str) -> Option<String> {
     use quick_xml::events::Event;
     use quick_xml::name::ResolveResult;
     let mut reader = quick_xml::NsReader::from_str(body);

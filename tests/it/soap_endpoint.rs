@@ -608,3 +608,121 @@ async fn a_body_that_is_not_well_formed_is_malformed_whatever_its_first_element(
     assert_eq!(cdc_fault_code(&body).as_deref(), Some("400"), "{body}");
     assert!(body.contains("well-formed"), "{body}");
 }
+
+const WSA10: &str = "http://www.w3.org/2005/08/addressing";
+const WSA2004: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
+
+/// A submitSingleMessage with WS-Addressing headers in `wsa` (as JAX-WS sends them when
+/// addressing is required), replies to `reply_to`.
+fn addressed_submit(wsa: &str, message_id: &str, reply_to: &str, hl7: &str) -> String {
+    format!(
+        "<s:Envelope xmlns:s=\"{SOAP12}\" xmlns:a=\"{wsa}\"><s:Header>\
+         <a:To s:mustUnderstand=\"true\">http://localhost/soap</a:To>\
+         <a:Action s:mustUnderstand=\"1\">urn:cdc:iisb:2011:submitSingleMessage</a:Action>\
+         <a:ReplyTo><a:Address>{reply_to}</a:Address></a:ReplyTo>\
+         <a:MessageID>{message_id}</a:MessageID></s:Header><s:Body>\
+         <i:submitSingleMessage xmlns:i=\"urn:cdc:iisb:2011\"><i:username>{USER}</i:username>\
+         <i:password>{PASSWORD}</i:password><i:facilityID>{FACILITY}</i:facilityID>\
+         <i:hl7Message>{}</i:hl7Message></i:submitSingleMessage></s:Body></s:Envelope>",
+        xml_escape(hl7)
+    )
+}
+
+#[tokio::test]
+async fn ws_addressing_requests_get_addressed_replies() {
+    // Finding 2: the reply carries Action, RelatesTo and a new MessageID, in the request's
+    // addressing namespace.
+    let app = spawn_app().await;
+    let request_id = "urn:uuid:6b29fc40-ca47-1067-b31d-00dd010662da";
+    let (status, body) = app
+        .soap12(&addressed_submit(
+            WSA10,
+            request_id,
+            &format!("{WSA10}/anonymous"),
+            &vxu("WSA-1", "MRN-WSA", "D-WSA"),
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(WSA10), "Action").as_deref(),
+        Some("urn:cdc:iisb:2011:submitSingleMessageResponse"),
+        "{body}"
+    );
+    assert_eq!(
+        element_text_in(&body, Some(WSA10), "RelatesTo").as_deref(),
+        Some(request_id)
+    );
+    let reply_id = element_text_in(&body, Some(WSA10), "MessageID").expect("MessageID");
+    assert!(reply_id.starts_with("urn:uuid:") && reply_id != request_id);
+    let ack = return_text(&body).expect("return");
+    assert_eq!(hl7_field(&ack, "MSA", 1).as_deref(), Some("AA"), "{ack}");
+
+    // The member-submission namespace is answered in kind; its anonymous address is another.
+    let (status, body) = app
+        .soap12(&addressed_submit(
+            WSA2004,
+            "uuid:second",
+            &format!("{WSA2004}/role/anonymous"),
+            &vxu("WSA-2", "MRN-WSA", "D-WSA2"),
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(WSA2004), "RelatesTo").as_deref(),
+        Some("uuid:second"),
+        "{body}"
+    );
+    assert_eq!(element_text_in(&body, Some(WSA10), "Action"), None);
+
+    // A fault to an addressed request is addressed too, with the fault action.
+    let (_, body) = app
+        .soap12(
+            &addressed_submit(
+                WSA10,
+                "urn:uuid:third",
+                &format!("{WSA10}/anonymous"),
+                &vxu("WSA-3", "MRN-WSA", "D-WSA3"),
+            )
+            .replace(PASSWORD, "wrong"),
+        )
+        .await;
+    assert!(body.contains("SecurityFault"), "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(WSA10), "Action").as_deref(),
+        Some("http://www.w3.org/2005/08/addressing/fault")
+    );
+    assert_eq!(
+        element_text_in(&body, Some(WSA10), "RelatesTo").as_deref(),
+        Some("urn:uuid:third")
+    );
+
+    // Without addressing headers, no header comes back.
+    let (_, body) = app.soap12(&connectivity12("iis", "plain")).await;
+    assert!(!body.contains("Header"), "{body}");
+}
+
+#[tokio::test]
+async fn a_reply_address_elsewhere_is_refused_before_anything_is_stored() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .soap12(&addressed_submit(
+            WSA10,
+            "urn:uuid:elsewhere",
+            "http://client.example.org/callback",
+            &vxu("WSA-4", "MRN-ELSEWHERE", "D-E"),
+        ))
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("OnlyAnonymousAddressSupported"), "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(WSA10), "RelatesTo").as_deref(),
+        Some("urn:uuid:elsewhere")
+    );
+    assert!(app
+        .db
+        .patient_by_identifier(ORG, "MRN-ELSEWHERE")
+        .await
+        .expect("read")
+        .is_none());
+    assert_eq!(app.db.message_log_tail().await.expect("log").0, 0);
+}
