@@ -59,6 +59,8 @@ pub struct AppState {
     pub maintenance: Arc<Maintenance>,
     /// The HTTP status SOAP faults travel with.
     pub fault_status: FaultStatus,
+    /// Whether `Forwarded` / `X-Forwarded-*` headers decide the WSDL's address.
+    pub trust_forwarded_headers: bool,
 }
 
 pub struct ServerOptions {
@@ -69,6 +71,9 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// The HTTP status SOAP faults travel with (`--fault-http-status`).
     pub fault_status: FaultStatus,
+    /// Take the scheme and host of the WSDL's address from a proxy's `Forwarded` /
+    /// `X-Forwarded-Proto` / `X-Forwarded-Host` headers (`--trust-forwarded-headers`).
+    pub trust_forwarded_headers: bool,
     pub registry: RegistryConfig,
     pub maintenance: MaintenanceConfig,
     /// Bearer token of the admin API; `None` switches the API off.
@@ -93,6 +98,7 @@ impl ServerOptions {
             public_url: None,
             limits: Limits::default(),
             fault_status: FaultStatus::default(),
+            trust_forwarded_headers: false,
             registry: RegistryConfig::default(),
             maintenance: MaintenanceConfig::default(),
             admin_token: None,
@@ -111,6 +117,10 @@ pub fn router(state: Arc<AppState>, admin: Arc<AdminState>) -> Router {
     let service = Router::new()
         .route(
             "/soap",
+            get(crate::soap::get_soap).post(crate::soap::post_soap),
+        )
+        .route(
+            "/soap/",
             get(crate::soap::get_soap).post(crate::soap::post_soap),
         )
         .layer(middleware::from_fn_with_state(
@@ -290,6 +300,7 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
         tls: tls.is_some(),
         maintenance: maintenance.clone(),
         fault_status: options.fault_status,
+        trust_forwarded_headers: options.trust_forwarded_headers,
     });
     let app = router(state, admin);
     let (shutdown, rx) = watch::channel(false);

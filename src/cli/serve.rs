@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// reads), spec (SOAP 1.2 Sender faults with 400) or 200 (legacy clients)
     #[arg(long, env = "IZPORT_FAULT_HTTP_STATUS", default_value_t = FaultStatus::default())]
     pub fault_http_status: FaultStatus,
+    /// Take the WSDL address's scheme and host from Forwarded / X-Forwarded-Proto /
+    /// X-Forwarded-Host (only behind a proxy that sets them; --public-url takes precedence)
+    #[arg(long, env = "IZPORT_TRUST_FORWARDED_HEADERS")]
+    pub trust_forwarded_headers: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Bearer token for the admin API (/admin/...); without it the admin API is off
@@ -161,6 +165,7 @@ impl ServeArgs {
                 max_body_bytes: self.max_body_bytes,
             },
             fault_status: self.fault_http_status,
+            trust_forwarded_headers: self.trust_forwarded_headers,
             registry: self.registry.config()?,
             maintenance: MaintenanceConfig {
                 page_format: self.maintenance_page,

@@ -223,7 +223,9 @@ async fn identify(
             ))
         }
     };
-    let organization = match envelope::decode(&bytes) {
+    // A compressed body is looked into decompressed, and passed on as it came.
+    let decoded = crate::soap::decompress(&parts.headers, bytes.clone(), limit).ok();
+    let organization = match envelope::decode(decoded.as_deref().unwrap_or(&bytes)) {
         Ok(envelope::Request {
             operation:
                 Operation::SubmitSingleMessage {

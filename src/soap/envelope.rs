@@ -175,8 +175,11 @@ const MAX_WSA_VALUE: usize = 2048;
 /// namespace or an entity name), clipped to 100 characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// The body is not UTF-8, or its XML declaration names another encoding.
-    #[error("The request is not encoded in UTF-8; this service accepts UTF-8 only.")]
+    /// The body is in none of the encodings read (UTF-8, UTF-16, ISO-8859-1, US-ASCII), is
+    /// not valid in the one it claims, or its declaration names another.
+    #[error(
+        "The request's character encoding cannot be read; this service reads UTF-8, UTF-16, ISO-8859-1 and US-ASCII."
+    )]
     NotUtf8,
     /// The body is not well-formed XML.
     #[error("The request is not well-formed XML: {0}.")]
@@ -292,27 +295,116 @@ fn describe_namespace(namespace: &str) -> String {
 /// Never panics. Returns the first problem found; a request is only accepted
 /// once the whole document has been read and found well-formed.
 pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
-    const BOM: &[u8] = b"\xEF\xBB\xBF";
-    let (bytes, bom_len) = match body.strip_prefix(BOM) {
-        Some(rest) => (rest, BOM.len()),
-        None => (body, 0),
-    };
-    // XML autodetection (Appendix F): a zero byte among the first four bytes
-    // means UTF-16 or UTF-32 without a byte order mark.
-    if bytes.iter().take(4).any(|b| *b == 0) {
-        return Err(DecodeError::NotUtf8);
-    }
-    let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?;
+    let (text, source, bom_len) = transcode(body)?;
+    let text: &str = &text;
     if let Some((offset, _)) = text.char_indices().find(|(_, c)| !is_xml_char(*c)) {
         return Err(DecodeError::IllegalCharacter {
             offset: offset + bom_len,
         });
     }
-    match Parser::new(text, bom_len).run() {
+    match Parser::new(text, bom_len, source).run() {
         // The decoder stops at the first element it cannot use. A body that is not well-formed
         // XML further on is a malformed request all the same, whatever came first.
         Err(e) if e.is_about_content() => Err(well_formedness_problem(text, bom_len).unwrap_or(e)),
         other => other,
+    }
+}
+
+/// The character encodings a request may come in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Utf8,
+    Utf16,
+    Latin1,
+    Ascii,
+}
+
+impl Source {
+    /// Whether an XML declaration naming `name` fits a document read as this encoding.
+    fn declared_as(self, name: &[u8]) -> bool {
+        let name = name.to_ascii_lowercase();
+        let names: &[&[u8]] = match self {
+            Source::Utf8 => &[b"utf-8", b"utf8"],
+            Source::Utf16 => &[b"utf-16", b"utf-16le", b"utf-16be", b"utf16"],
+            Source::Latin1 => &[b"iso-8859-1", b"iso8859-1", b"iso_8859-1", b"latin1", b"l1"],
+            Source::Ascii => &[b"us-ascii", b"ascii"],
+        };
+        names.contains(&name.as_slice())
+    }
+}
+
+/// The encoding named by the XML declaration at the start of an ASCII-compatible document.
+fn declared_encoding(bytes: &[u8]) -> Option<&[u8]> {
+    let decl = bytes.strip_prefix(b"<?xml")?;
+    let end = decl.windows(2).take(512).position(|w| w == b"?>")?;
+    let decl = &decl[..end];
+    let at = decl.windows(8).position(|w| w == b"encoding")?;
+    let rest = decl[at + 8..].trim_ascii_start().strip_prefix(b"=")?;
+    let rest = rest.trim_ascii_start();
+    let quote = *rest.first().filter(|q| matches!(q, b'"' | b'\''))?;
+    let value = &rest[1..];
+    let close = value.iter().position(|b| *b == quote)?;
+    Some(&value[..close])
+}
+
+/// The body as text: UTF-8 (with or without a byte order mark), UTF-16 (a byte order mark, or
+/// none and the `<?` of a declaration), or a declaration naming ISO-8859-1 or US-ASCII. Also
+/// the encoding it was read as and the length of a byte order mark skipped.
+fn transcode(body: &[u8]) -> Result<(std::borrow::Cow<'_, str>, Source, usize), DecodeError> {
+    use std::borrow::Cow;
+    let utf16 = |bytes: &[u8], little: bool| -> Result<String, DecodeError> {
+        if bytes.len() % 2 != 0 {
+            return Err(DecodeError::NotUtf8);
+        }
+        let units = bytes.chunks_exact(2).map(|p| {
+            if little {
+                u16::from_le_bytes([p[0], p[1]])
+            } else {
+                u16::from_be_bytes([p[0], p[1]])
+            }
+        });
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map_err(|_| DecodeError::NotUtf8)
+    };
+    if let Some(rest) = body.strip_prefix(b"\xEF\xBB\xBF") {
+        let text = std::str::from_utf8(rest).map_err(|_| DecodeError::NotUtf8)?;
+        return Ok((Cow::Borrowed(text), Source::Utf8, 3));
+    }
+    if let Some(rest) = body.strip_prefix(b"\xFF\xFE") {
+        return Ok((Cow::Owned(utf16(rest, true)?), Source::Utf16, 2));
+    }
+    if let Some(rest) = body.strip_prefix(b"\xFE\xFF") {
+        return Ok((Cow::Owned(utf16(rest, false)?), Source::Utf16, 2));
+    }
+    // XML autodetection (Appendix F) without a byte order mark: `<?` in UTF-16.
+    if body.starts_with(b"<\0?\0") {
+        return Ok((Cow::Owned(utf16(body, true)?), Source::Utf16, 0));
+    }
+    if body.starts_with(b"\0<\0?") {
+        return Ok((Cow::Owned(utf16(body, false)?), Source::Utf16, 0));
+    }
+    // Any other zero byte among the first four: UTF-32 or garbage.
+    if body.iter().take(4).any(|b| *b == 0) {
+        return Err(DecodeError::NotUtf8);
+    }
+    match declared_encoding(body) {
+        Some(name) if Source::Latin1.declared_as(name) => Ok((
+            Cow::Owned(body.iter().map(|b| char::from(*b)).collect()),
+            Source::Latin1,
+            0,
+        )),
+        Some(name) if Source::Ascii.declared_as(name) => {
+            if !body.is_ascii() {
+                return Err(DecodeError::NotUtf8);
+            }
+            let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
+            Ok((Cow::Borrowed(text), Source::Ascii, 0))
+        }
+        _ => {
+            let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
+            Ok((Cow::Borrowed(text), Source::Utf8, 0))
+        }
     }
 }
 
@@ -421,8 +513,8 @@ fn well_formedness_problem(text: &str, bom_len: usize) -> Option<DecodeError> {
 /// sender used. Reads only the prolog and the root start tag, and gives `None`
 /// for anything it cannot judge safely (not UTF-8, a DOCTYPE, malformed XML).
 pub fn envelope_version(body: &[u8]) -> Option<SoapVersion> {
-    let bytes = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let text = std::str::from_utf8(bytes).ok()?;
+    let (text, _, _) = transcode(body).ok()?;
+    let text: &str = &text;
     let mut reader = NsReader::from_str(text);
     loop {
         if doctype_ahead(text, reader.buffer_position()) {
@@ -627,10 +719,11 @@ struct Parser<'i> {
     root_done: bool,
     operation: Option<Operation>,
     addressing: Option<Addressing>,
+    source: Source,
 }
 
 impl<'i> Parser<'i> {
-    fn new(text: &'i str, bom_len: usize) -> Self {
+    fn new(text: &'i str, bom_len: usize, source: Source) -> Self {
         let mut reader = NsReader::from_str(text);
         let config = reader.config_mut();
         config.check_end_names = true;
@@ -650,6 +743,7 @@ impl<'i> Parser<'i> {
             root_done: false,
             operation: None,
             addressing: None,
+            source,
         }
     }
 
@@ -730,7 +824,7 @@ impl<'i> Parser<'i> {
                     }
                     match decl.encoding() {
                         None => {}
-                        Some(Ok(enc)) if enc.eq_ignore_ascii_case(b"utf-8") => {}
+                        Some(Ok(enc)) if self.source.declared_as(&enc) => {}
                         Some(Ok(_)) => return Err(DecodeError::NotUtf8),
                         Some(Err(err)) => {
                             return Err(DecodeError::Malformed(format!(
@@ -1732,11 +1826,29 @@ mod tests {
             )),
             DecodeError::Malformed(_)
         ));
-        assert_eq!(decode(b"\xff\xfe<\0a\0/\0>\0"), Err(DecodeError::NotUtf8));
-        assert_eq!(decode(b"<\0?\0x\0m\0l\0"), Err(DecodeError::NotUtf8));
+        // UTF-16 is read (and then found not to be an envelope); broken UTF-16 is not.
+        assert_eq!(
+            decode(b"\xff\xfe<\0a\0/\0>\0"),
+            Err(DecodeError::NotAnEnvelope)
+        );
+        assert!(matches!(
+            decode(b"<\0?\0x\0m\0l\0"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert_eq!(decode(b"\xff\xfe<\0a"), Err(DecodeError::NotUtf8));
+        assert_eq!(decode(b"\xff\xfe\x00\xd8a\0"), Err(DecodeError::NotUtf8));
+        assert_eq!(decode(b"<\0\0\0a"), Err(DecodeError::NotUtf8));
         assert_eq!(decode(b"<a>\xc3\x28</a>"), Err(DecodeError::NotUtf8));
         assert_eq!(
             decode(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>"),
+            Err(DecodeError::NotAnEnvelope)
+        );
+        assert_eq!(
+            decode(b"<?xml version=\"1.0\" encoding=\"US-ASCII\"?><a>\xe9</a>"),
+            Err(DecodeError::NotUtf8)
+        );
+        assert_eq!(
+            decode(b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><a/>"),
             Err(DecodeError::NotUtf8)
         );
         assert_eq!(
@@ -1786,6 +1898,53 @@ mod tests {
     }
 
     #[test]
+    fn utf16_and_single_byte_encodings_are_read() {
+        let xml = submit12("MSH|\u{e9}t\u{e9}");
+        let utf16 = |little: bool, bom: bool, decl: &str| {
+            let text = format!("{decl}{xml}");
+            let mut out: Vec<u8> = Vec::new();
+            if bom {
+                out.extend_from_slice(if little { b"\xff\xfe" } else { b"\xfe\xff" });
+            }
+            for u in text.encode_utf16() {
+                out.extend_from_slice(&if little {
+                    u.to_le_bytes()
+                } else {
+                    u.to_be_bytes()
+                });
+            }
+            out
+        };
+        let decl16 = "<?xml version=\"1.0\" encoding=\"UTF-16\"?>";
+        for (little, bom, decl) in [
+            (true, true, ""),
+            (false, true, ""),
+            (true, true, decl16),
+            (true, false, decl16),
+            (false, false, decl16),
+        ] {
+            let r = decode(&utf16(little, bom, decl)).expect("UTF-16");
+            assert_eq!(hl7_of(&r), "MSH|\u{e9}t\u{e9}", "{little} {bom} {decl}");
+        }
+        // ISO-8859-1: é is one byte, 0xE9.
+        let mut latin1 = b"<?xml version='1.0' encoding='iso-8859-1'?>".to_vec();
+        latin1.extend(submit12("MSH|\u{e9}").chars().map(|c| c as u8));
+        assert_eq!(hl7_of(&decode(&latin1).unwrap()), "MSH|\u{e9}");
+        let ascii = format!(
+            "<?xml version=\"1.0\" encoding=\"US-ASCII\"?>{}",
+            submit12("MSH|x")
+        );
+        assert_eq!(hl7_of(&decode(ascii.as_bytes()).unwrap()), "MSH|x");
+        // A declaration that contradicts how the document was read is refused.
+        let wrong = format!("<?xml version=\"1.0\" encoding=\"UTF-16\"?>{xml}");
+        assert_eq!(decode(wrong.as_bytes()), Err(DecodeError::NotUtf8));
+        assert_eq!(
+            envelope_version(&utf16(true, true, "")),
+            Some(SoapVersion::V12)
+        );
+    }
+
+    #[test]
     fn envelope_version_sniffing() {
         let soap11 = format!(
             r#"<?xml version="1.0"?><!-- c --><s:Envelope xmlns:s="{SOAP11_NS}"><s:Body><x/></s:Body></s:Envelope>"#
@@ -1809,6 +1968,7 @@ mod tests {
             assert_eq!(envelope_version(other.as_bytes()), None, "{other}");
         }
         assert_eq!(envelope_version(b"\xff\xfe<"), None);
+        assert_eq!(envelope_version(b"\xff\xfe<\0"), None);
         // A request decode refuses can still be answered in its own version.
         let bad11 = format!(
             r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Body><c:submitSingleMessage xmlns:c="{CDC_2011_NS}"/></s:Body></s:Envelope>"#

@@ -21,6 +21,10 @@ enum SoapError {
     },
     BodyUnreadable,
     UnsupportedMedia(String),
+    /// A Content-Encoding other than gzip, deflate or identity.
+    UnsupportedEncoding(String),
+    /// A compressed body that does not decompress.
+    BadCompression,
     Decode(DecodeError),
     TooManyMessages(usize),
     MessageTooLarge {
@@ -58,6 +62,20 @@ impl SoapError {
                      application/soap+xml (SOAP 1.2) or text/xml (SOAP 1.1)."
                 ),
                 "Unsupported content type".into(),
+            ),
+            SoapError::UnsupportedEncoding(encoding) => (
+                FaultKind::BadRequest,
+                format!(
+                    "Content-Encoding '{}' is not supported; send the body as is, or \
+                     compressed with gzip or deflate.",
+                    encoding.chars().take(40).collect::<String>()
+                ),
+                "Unsupported content encoding".into(),
+            ),
+            SoapError::BadCompression => (
+                FaultKind::BadRequest,
+                "The request body could not be decompressed as its Content-Encoding says.".into(),
+                "Invalid compressed body".into(),
             ),
             SoapError::Decode(DecodeError::UnknownOperation {
                 namespace,
@@ -210,6 +228,17 @@ pub async fn post_soap(
             return fault_response(early_version, policy, err);
         }
     };
+    let bytes = match decompress(&headers, bytes, limit) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            let err = match err {
+                ContentError::TooLarge => SoapError::BodyTooLarge { limit },
+                ContentError::Unsupported(e) => SoapError::UnsupportedEncoding(e),
+                ContentError::Invalid => SoapError::BadCompression,
+            };
+            return fault_response(early_version, policy, err);
+        }
+    };
     let request = match envelope::decode(&bytes) {
         Ok(request) => request,
         Err(e) => {
@@ -274,6 +303,76 @@ pub async fn post_soap(
     }
 }
 
+/// Why a request body's Content-Encoding could not be undone.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ContentError {
+    /// The decoded body is larger than the limit (a compression bomb, say).
+    TooLarge,
+    /// An encoding this service does not read.
+    Unsupported(String),
+    /// Not valid data of its encoding.
+    Invalid,
+}
+
+/// The body with its `Content-Encoding` (gzip, deflate, or a list of them) undone, never
+/// larger than `limit` bytes: decompression stops one byte past the limit.
+pub fn decompress(
+    headers: &HeaderMap,
+    body: axum::body::Bytes,
+    limit: usize,
+) -> Result<axum::body::Bytes, ContentError> {
+    use std::io::Read;
+    let mut codings: Vec<String> = Vec::new();
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let value = value
+            .to_str()
+            .map_err(|_| ContentError::Unsupported("(not text)".into()))?;
+        codings.extend(
+            value
+                .split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .filter(|c| !c.is_empty() && c != "identity"),
+        );
+    }
+    if codings.len() > 4 {
+        return Err(ContentError::Unsupported(codings.join(", ")));
+    }
+    let mut body = body;
+    // Codings are listed in the order they were applied; undo the last first.
+    for coding in codings.iter().rev() {
+        let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+        let mut out = Vec::new();
+        let read = match coding.as_str() {
+            "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..])
+                .take(cap)
+                .read_to_end(&mut out),
+            // HTTP's deflate is the zlib format; some clients send raw deflate data.
+            "deflate" => {
+                let zlib = flate2::read::ZlibDecoder::new(&body[..])
+                    .take(cap)
+                    .read_to_end(&mut out);
+                if zlib.is_err() {
+                    out.clear();
+                    flate2::read::DeflateDecoder::new(&body[..])
+                        .take(cap)
+                        .read_to_end(&mut out)
+                } else {
+                    zlib
+                }
+            }
+            other => return Err(ContentError::Unsupported(other.to_string())),
+        };
+        if read.is_err() {
+            return Err(ContentError::Invalid);
+        }
+        if out.len() > limit {
+            return Err(ContentError::TooLarge);
+        }
+        body = out.into();
+    }
+    Ok(body)
+}
+
 async fn submit(
     state: &AppState,
     username: Option<&str>,
@@ -326,6 +425,58 @@ async fn submit(
     }
 }
 
+/// What a proxy in front says the client asked for.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Forwarded {
+    proto: Option<&'static str>,
+    host: Option<String>,
+}
+
+/// The scheme and host the client used, from `Forwarded` (RFC 7239; its first element, the
+/// proxy nearest the client) or else `X-Forwarded-Proto` / `X-Forwarded-Host` (their first
+/// values). Only `http`/`https` and hosts safe to print are taken.
+fn forwarded(headers: &HeaderMap) -> Forwarded {
+    let proto = |v: &str| match v.trim().trim_matches('"').to_ascii_lowercase().as_str() {
+        "https" => Some("https"),
+        "http" => Some("http"),
+        _ => None,
+    };
+    let host = |v: &str| {
+        let v = v.trim().trim_matches('"');
+        plausible_host(v).then(|| v.to_string())
+    };
+    let mut out = Forwarded::default();
+    if let Some(first) = headers
+        .get("forwarded")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+    {
+        for pair in first.split(';') {
+            if let Some((key, value)) = pair.split_once('=') {
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "proto" => out.proto = proto(value),
+                    "host" => out.host = host(value),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::to_string)
+    };
+    if out.proto.is_none() {
+        out.proto = first("x-forwarded-proto").as_deref().and_then(proto);
+    }
+    if out.host.is_none() {
+        out.host = first("x-forwarded-host").as_deref().and_then(host);
+    }
+    out
+}
+
 /// Whether a host header is safe to print into the WSDL as an address.
 fn plausible_host(host: &str) -> bool {
     !host.is_empty()
@@ -360,14 +511,26 @@ pub async fn get_soap(
     let base = match &state.public_url {
         Some(url) => url.clone(),
         None => {
+            let forwarded = if state.trust_forwarded_headers {
+                forwarded(&headers)
+            } else {
+                Forwarded::default()
+            };
             // HTTP/1.1 names the host in Host:, HTTP/2 in the :authority pseudo-header (the URI).
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| uri.authority().map(|a| a.as_str()))
-                .filter(|h| plausible_host(h))
-                .unwrap_or("localhost");
-            let scheme = if state.tls { "https" } else { "http" };
+            let host = forwarded
+                .host
+                .or_else(|| {
+                    headers
+                        .get(header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .or_else(|| uri.authority().map(|a| a.as_str()))
+                        .filter(|h| plausible_host(h))
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "localhost".to_string());
+            let scheme = forwarded
+                .proto
+                .unwrap_or(if state.tls { "https" } else { "http" });
             format!("{scheme}://{host}")
         }
     };
@@ -401,6 +564,85 @@ mod tests {
         assert_eq!(guess_version("text/xml", v12.as_bytes()), SoapVersion::V12);
         assert_eq!(guess_version("text/xml", b"garbage"), SoapVersion::V11);
         assert_eq!(guess_version("", b"garbage"), SoapVersion::V12);
+    }
+
+    #[test]
+    fn forwarded_headers_are_read_carefully() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.append(*k, v.parse().unwrap());
+            }
+            forwarded(&m)
+        };
+        assert_eq!(h(&[]), Forwarded::default());
+        let f = h(&[(
+            "forwarded",
+            "for=192.0.2.60;proto=https;host=\"iis.example.org\", proto=http",
+        )]);
+        assert_eq!(f.proto, Some("https"));
+        assert_eq!(f.host.as_deref(), Some("iis.example.org"));
+        let f = h(&[
+            ("x-forwarded-proto", "https, http"),
+            ("x-forwarded-host", "iis.example.org:8443"),
+        ]);
+        assert_eq!(f.proto, Some("https"));
+        assert_eq!(f.host.as_deref(), Some("iis.example.org:8443"));
+        let f = h(&[
+            ("x-forwarded-proto", "javascript"),
+            ("x-forwarded-host", "evil\"><x"),
+        ]);
+        assert_eq!(f, Forwarded::default());
+    }
+
+    #[test]
+    fn compressed_bodies_are_limited_by_their_decoded_size() {
+        use std::io::Write;
+        let gzip = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).unwrap();
+            axum::body::Bytes::from(e.finish().unwrap())
+        };
+        let headers = |v: &'static str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::CONTENT_ENCODING, v.parse().unwrap());
+            m
+        };
+        let plain = b"<a/>".repeat(100);
+        assert_eq!(
+            decompress(&headers("gzip"), gzip(&plain), 400).unwrap(),
+            plain[..]
+        );
+        let bomb = gzip(&vec![b' '; 10_000_000]);
+        assert!(bomb.len() < 20_000);
+        assert_eq!(
+            decompress(&headers("gzip"), bomb, 512 * 1024),
+            Err(ContentError::TooLarge)
+        );
+        assert_eq!(
+            decompress(
+                &headers("gzip"),
+                axum::body::Bytes::from_static(b"nope"),
+                100
+            ),
+            Err(ContentError::Invalid)
+        );
+        assert!(matches!(
+            decompress(&headers("br"), gzip(b"x"), 100),
+            Err(ContentError::Unsupported(_))
+        ));
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(b"<z/>").unwrap();
+        let z = axum::body::Bytes::from(z.finish().unwrap());
+        assert_eq!(
+            &decompress(&headers("deflate"), z, 100).unwrap()[..],
+            b"<z/>"
+        );
+        let raw = axum::body::Bytes::from_static(b"<r/>");
+        assert_eq!(
+            &decompress(&headers("identity"), raw, 100).unwrap()[..],
+            b"<r/>"
+        );
     }
 
     #[test]

@@ -8,4 +8,4 @@ mod handler;
 pub mod wire;
 pub mod wsdl;
 
-pub use handler::{body_too_large, get_soap, post_soap};
+pub use handler::{body_too_large, decompress, get_soap, post_soap, ContentError};

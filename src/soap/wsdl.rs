@@ -1,7 +1,8 @@
 //! The service's WSDL (`wsdl/cdc-iis-2011.wsdl`), served at `GET /soap?wsdl`.
 //!
 //! The file is izport's own description of the CDC IIS 2011 contract
-//! (`urn:cdc:iisb:2011`, SOAP 1.2 document/literal). Its port address is the
+//! (`urn:cdc:iisb:2011`, SOAP 1.2 document/literal, with a SOAP 1.1 binding and
+//! port beside the contract's SOAP 1.2 ones). Its port addresses are the
 //! placeholder [`ADDRESS_PLACEHOLDER`], which [`render`] replaces with the
 //! public address of the SOAP endpoint.
 
@@ -10,8 +11,8 @@ use super::wire::escape;
 /// The WSDL as shipped, with the address placeholder in it.
 pub const WSDL_TEMPLATE: &str = include_str!("../../wsdl/cdc-iis-2011.wsdl");
 
-/// Stands for the endpoint address in [`WSDL_TEMPLATE`] (the
-/// `soap12:address location` of port `client_Port_Soap12`).
+/// Stands for the endpoint address in [`WSDL_TEMPLATE`] (the `address location` of
+/// ports `client_Port_Soap12` and `client_Port_Soap11`).
 pub const ADDRESS_PLACEHOLDER: &str = "{{IZPORT_SOAP_ADDRESS}}";
 
 /// Content-Type to serve the WSDL with.
@@ -167,7 +168,8 @@ mod tests {
 
     #[test]
     fn render_substitutes_escaped_address() {
-        assert_eq!(WSDL_TEMPLATE.matches(ADDRESS_PLACEHOLDER).count(), 1);
+        // One address per port: SOAP 1.2 and SOAP 1.1.
+        assert_eq!(WSDL_TEMPLATE.matches(ADDRESS_PLACEHOLDER).count(), 2);
         let wsdl = render("https://iis.example.org/soap?a=1&b=\"2\"<>");
         assert!(!wsdl.contains(ADDRESS_PLACEHOLDER));
         assert!(wsdl
@@ -445,7 +447,50 @@ mod tests {
         let service = doc.named(doc.root(), WSDL_NS, "service", "client_Service");
         assert_eq!(
             doc.names(service, WSDL_NS, "port"),
-            vec!["client_Port_Soap12"]
+            vec!["client_Port_Soap12", "client_Port_Soap11"]
+        );
+    }
+
+    #[test]
+    fn a_soap11_binding_mirrors_the_soap12_one() {
+        const SOAP11_WSDL_NS: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
+        let doc = rendered();
+        let b = doc.named(doc.root(), WSDL_NS, "binding", "client_Binding_Soap11");
+        assert_eq!(doc.attr(b, "type"), Some("tns:IIS_PortType"));
+        let sb = doc.child(b, SOAP11_WSDL_NS, "binding");
+        assert_eq!(doc.attr(sb, "style"), Some("document"));
+        assert_eq!(
+            doc.attr(sb, "transport"),
+            Some("http://schemas.xmlsoap.org/soap/http")
+        );
+        for (op, faults) in OPERATIONS {
+            let o = doc.named(b, WSDL_NS, "operation", op);
+            let so = doc.child(o, SOAP11_WSDL_NS, "operation");
+            assert_eq!(
+                doc.attr(so, "soapAction"),
+                Some(&*format!("urn:cdc:iisb:2011:{op}"))
+            );
+            for dir in ["input", "output"] {
+                let d = doc.child(o, WSDL_NS, dir);
+                let body = doc.child(d, SOAP11_WSDL_NS, "body");
+                assert_eq!(doc.attr(body, "use"), Some("literal"));
+            }
+            assert_eq!(doc.names(o, WSDL_NS, "fault"), faults.to_vec());
+            for fault in faults {
+                let f = doc.named(o, WSDL_NS, "fault", fault);
+                assert_eq!(
+                    doc.attr(doc.child(f, SOAP11_WSDL_NS, "fault"), "use"),
+                    Some("literal")
+                );
+            }
+        }
+        let service = doc.named(doc.root(), WSDL_NS, "service", "client_Service");
+        let port = doc.named(service, WSDL_NS, "port", "client_Port_Soap11");
+        assert_eq!(doc.attr(port, "binding"), Some("tns:client_Binding_Soap11"));
+        let address = doc.child(port, SOAP11_WSDL_NS, "address");
+        assert_eq!(
+            doc.attr(address, "location"),
+            Some("http://127.0.0.1:8080/soap")
         );
     }
 }

@@ -43,6 +43,7 @@ pub struct TestApp {
     pub registry: RegistryConfig,
     pub files: Option<FileDoorOptions>,
     pub fault_status: FaultStatus,
+    pub trust_forwarded_headers: bool,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -111,6 +112,8 @@ pub struct Options {
     pub files: Option<FileDoorOptions>,
     /// The HTTP status of SOAP faults (default: the server's, 500).
     pub fault_status: FaultStatus,
+    /// Whether the WSDL address follows Forwarded / X-Forwarded-* headers.
+    pub trust_forwarded_headers: bool,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -159,6 +162,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         registry: options.registry,
         files: options.files,
         fault_status: options.fault_status,
+        trust_forwarded_headers: options.trust_forwarded_headers,
         server: None,
         _dir: dir,
     };
@@ -202,6 +206,7 @@ impl TestApp {
             public_url: self.public_url.clone(),
             limits: self.limits,
             fault_status: self.fault_status,
+            trust_forwarded_headers: self.trust_forwarded_headers,
             maintenance: MaintenanceConfig {
                 page_format: self.page_format,
                 poll_interval: self.poll,

@@ -726,3 +726,168 @@ async fn a_reply_address_elsewhere_is_refused_before_anything_is_stored() {
         .is_none());
     assert_eq!(app.db.message_log_tail().await.expect("log").0, 0);
 }
+
+#[tokio::test]
+async fn the_wsdl_has_a_soap11_port_beside_the_soap12_one() {
+    // Finding 4: wsimport makes no client from a SOAP 1.2 port alone.
+    let app = spawn_app().await;
+    let (status, wsdl) = app.get("/soap?wsdl").await;
+    assert_eq!(status, 200);
+    let address = format!("location=\"http://{}/soap\"", app.addr);
+    assert_eq!(wsdl.matches(&address).count(), 2, "{wsdl}");
+    assert!(wsdl.contains("name=\"client_Port_Soap11\""), "{wsdl}");
+    assert!(
+        wsdl.contains("binding=\"tns:client_Binding_Soap11\""),
+        "{wsdl}"
+    );
+    assert!(wsdl.contains("xmlns:soap11=\"http://schemas.xmlsoap.org/wsdl/soap/\""));
+}
+
+async fn wsdl_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut request = app.client.get(format!("{}{path}", app.base));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.expect("request");
+    (
+        response.status().as_u16(),
+        response.text().await.expect("body"),
+    )
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_wsdl_follows_forwarded_headers_when_trusted() {
+    // Finding 6.
+    let proxied = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "iis.example.org"),
+    ];
+    let app = spawn_app_with(Options {
+        trust_forwarded_headers: true,
+        ..Options::default()
+    })
+    .await;
+    let (_, wsdl) = wsdl_with(&app, "/soap?wsdl", &proxied).await;
+    assert!(
+        wsdl.contains("location=\"https://iis.example.org/soap\""),
+        "{wsdl}"
+    );
+    let (_, wsdl) = wsdl_with(
+        &app,
+        "/soap?wsdl",
+        &[(
+            "forwarded",
+            "for=192.0.2.1;proto=https;host=iis2.example.org:8443",
+        )],
+    )
+    .await;
+    assert!(
+        wsdl.contains("location=\"https://iis2.example.org:8443/soap\""),
+        "{wsdl}"
+    );
+    // The trailing slash is the same endpoint.
+    let (status, wsdl) = wsdl_with(&app, "/soap/?wsdl", &proxied).await;
+    assert_eq!(status, 200);
+    assert!(wsdl.contains("https://iis.example.org/soap\""), "{wsdl}");
+    let response = app
+        .client
+        .post(format!("{}/soap/", app.base))
+        .header("content-type", "application/soap+xml")
+        .body(connectivity12("iis", "slash"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        return_text(&response.text().await.expect("body")).as_deref(),
+        Some("slash")
+    );
+
+    // Untrusted (the default), the headers are ignored.
+    let app = spawn_app().await;
+    let (_, wsdl) = wsdl_with(&app, "/soap?wsdl", &proxied).await;
+    assert!(!wsdl.contains("iis.example.org"), "{wsdl}");
+    assert!(
+        wsdl.contains(&format!("http://{}/soap", app.addr)),
+        "{wsdl}"
+    );
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+#[tokio::test]
+async fn utf16_latin1_and_compressed_bodies_are_read() {
+    // Finding 5.
+    let app = spawn_app().await;
+    let submit = |envelope: Vec<u8>, encoding: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(format!("{}/soap", app.base))
+            .header("content-type", "application/soap+xml");
+        if let Some(e) = encoding {
+            request = request.header("content-encoding", e);
+        }
+        async move {
+            let response = request.body(envelope).send().await.expect("post");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("body"))
+        }
+    };
+    let ack_of = |body: &str| {
+        let ack = return_text(body).unwrap_or_else(|| panic!("{body}"));
+        hl7_field(&ack, "MSA", 1)
+    };
+
+    // UTF-16LE with a byte order mark, the family name with an é.
+    let message = vxu("ENC-16", "MRN-ENC16", "D-E16").replace("Tester", "T\u{e9}ster");
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in submit_envelope(USER, PASSWORD, FACILITY, &message).encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    let (status, body) = submit(utf16, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ack_of(&body).as_deref(), Some("AA"), "{body}");
+    let (_, family, _, _) = app
+        .db
+        .patient_by_identifier(ORG, "MRN-ENC16")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(family, "T\u{e9}ster");
+
+    // An ISO-8859-1 declaration.
+    let message = vxu("ENC-L1", "MRN-ENCL1", "D-EL1");
+    let latin1 = format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>{}",
+        submit_envelope(USER, PASSWORD, FACILITY, &message)
+    );
+    let (status, body) = submit(latin1.into_bytes(), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ack_of(&body).as_deref(), Some("AA"), "{body}");
+
+    // Content-Encoding: gzip.
+    let message = vxu("ENC-GZ", "MRN-ENCGZ", "D-EGZ");
+    let zipped = gzip(submit_envelope(USER, PASSWORD, FACILITY, &message).as_bytes());
+    let (status, body) = submit(zipped, Some("gzip")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ack_of(&body).as_deref(), Some("AA"), "{body}");
+
+    // A gzip bomb: small on the wire, far over the body limit once decoded.
+    let mut bomb = submit_envelope(USER, PASSWORD, FACILITY, "MSH|").into_bytes();
+    bomb.extend(std::iter::repeat_n(b' ', 50 * 1024 * 1024));
+    let bomb = gzip(&bomb);
+    assert!(bomb.len() < 200 * 1024, "{}", bomb.len());
+    let (status, body) = submit(bomb, Some("gzip")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("MessageTooLargeFault"), "{body}");
+
+    // An encoding this service does not read is named in a Sender fault.
+    let (status, body) = submit(b"x".to_vec(), Some("br")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("Content-Encoding"), "{body}");
+}
