@@ -123,6 +123,10 @@ pub fn router(state: Arc<AppState>, admin: Arc<AdminState>) -> Router {
             "/soap/",
             get(crate::soap::get_soap).post(crate::soap::post_soap),
         )
+        .route(
+            "/soap/2014",
+            get(crate::soap::get_soap_2014).post(crate::soap::post_soap_2014),
+        )
         .layer(middleware::from_fn_with_state(
             maintenance.clone(),
             maintenance::layer::guard,

@@ -45,11 +45,15 @@ pub fn new_message_id() -> String {
     )
 }
 
-/// The `soap:Header` of a reply to a request with `addressing`, with `action`; empty when the
-/// request had no addressing headers.
-pub fn reply_header(addressing: Option<&Addressing>, action: &str) -> String {
+/// The `soap:Header` of a reply to a request with `addressing`, with `action`, and `extra`
+/// header blocks after the addressing ones; empty when there is neither.
+pub fn reply_header(addressing: Option<&Addressing>, action: &str, extra: &str) -> String {
     let Some(a) = addressing else {
-        return String::new();
+        return if extra.is_empty() {
+            String::new()
+        } else {
+            format!("<soap:Header>{extra}</soap:Header>")
+        };
     };
     let ns = if a.namespace == WSA_2004_NS {
         WSA_2004_NS
@@ -71,7 +75,9 @@ pub fn reply_header(addressing: Option<&Addressing>, action: &str) -> String {
     }
     out.push_str("<wsa:To>");
     out.push_str(anonymous(ns));
-    out.push_str("</wsa:To></soap:Header>");
+    out.push_str("</wsa:To>");
+    out.push_str(extra);
+    out.push_str("</soap:Header>");
     out
 }
 
@@ -90,7 +96,11 @@ mod tests {
 
     #[test]
     fn no_addressing_no_header() {
-        assert_eq!(reply_header(None, "x"), "");
+        assert_eq!(reply_header(None, "x", ""), "");
+        assert_eq!(
+            reply_header(None, "x", "<h/>"),
+            "<soap:Header><h/></soap:Header>"
+        );
     }
 
     #[test]
@@ -100,7 +110,7 @@ mod tests {
             message_id: Some("uuid:<1>".into()),
             ..Addressing::default()
         };
-        let h = reply_header(Some(&a), "urn:x:Response");
+        let h = reply_header(Some(&a), "urn:x:Response", "");
         assert!(h.starts_with(&format!("<soap:Header xmlns:wsa=\"{WSA_2004_NS}\">")));
         assert!(h.contains("<wsa:Action>urn:x:Response</wsa:Action>"));
         assert!(h.contains("<wsa:RelatesTo>uuid:&lt;1&gt;</wsa:RelatesTo>"));

@@ -39,7 +39,8 @@ use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
 use super::wire::{
-    is_xml_char, CDC_2011_NS, CONNECTIVITY_TEST, SOAP11_NS, SOAP12_NS, SUBMIT_SINGLE_MESSAGE,
+    is_xml_char, CDC_2011_NS, CDC_2014_NS, CDC_HUB_NS, CONNECTIVITY_TEST, SOAP11_NS, SOAP12_NS,
+    SUBMIT_SINGLE_MESSAGE,
 };
 
 /// XML Schema instance namespace (for `xsi:nil`).
@@ -115,11 +116,39 @@ impl Operation {
     }
 }
 
+/// Which CDC contract a request's body element belongs to; the reply is written in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Contract {
+    /// `urn:cdc:iisb:2011`: `connectivityTest`, `submitSingleMessage`.
+    #[default]
+    Cdc2011,
+    /// `urn:cdc:iisb:2014`: `ConnectivityTestRequest`, `SubmitSingleMessageRequest`.
+    Cdc2014,
+}
+
+impl Contract {
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Contract::Cdc2011 => CDC_2011_NS,
+            Contract::Cdc2014 => CDC_2014_NS,
+        }
+    }
+}
+
+/// IZ Gateway's `HubRequestHeader` (namespace `urn:cdc:iisb:hub:2014`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HubHeader {
+    pub destination_id: Option<String>,
+}
+
 /// A decoded SOAP request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub version: SoapVersion,
     pub operation: Operation,
+    pub contract: Contract,
+    /// The hub header, when IZ Gateway sent one.
+    pub hub: Option<HubHeader>,
     /// The request's WS-Addressing headers, when it has any.
     pub addressing: Option<Addressing>,
 }
@@ -163,6 +192,8 @@ enum WsaField {
     Action,
     ReplyTo,
     FaultTo,
+    /// `HubRequestHeader/DestinationId` (not WS-Addressing, kept the same way).
+    HubDestination,
 }
 
 /// The longest WS-Addressing value kept; a longer one is clipped (it is only echoed back).
@@ -227,7 +258,7 @@ pub enum DecodeError {
     MustUnderstand { element: String },
     /// The Body's element is not an operation of the CDC 2011 contract.
     #[error(
-        "The operation {local_name} {} is not supported; this service supports connectivityTest and submitSingleMessage in namespace {CDC_2011_NS}.",
+        "The operation {local_name} {} is not supported; this service supports connectivityTest and submitSingleMessage in namespace {CDC_2011_NS}, and ConnectivityTestRequest and SubmitSingleMessageRequest in namespace {CDC_2014_NS}.",
         operation_namespace(.namespace)
     )]
     UnknownOperation {
@@ -572,7 +603,17 @@ impl OpKind {
         }
     }
 
-    fn field(self, local: &str) -> Option<Field> {
+    fn field(self, contract: Contract, local: &str) -> Option<Field> {
+        if contract == Contract::Cdc2014 {
+            return match (self, local) {
+                (OpKind::ConnectivityTest, "EchoBack") => Some(Field::EchoBack),
+                (OpKind::SubmitSingleMessage, "Username") => Some(Field::Username),
+                (OpKind::SubmitSingleMessage, "Password") => Some(Field::Password),
+                (OpKind::SubmitSingleMessage, "FacilityID") => Some(Field::FacilityId),
+                (OpKind::SubmitSingleMessage, "Hl7Message") => Some(Field::Hl7Message),
+                _ => None,
+            };
+        }
         match (self, local) {
             (OpKind::ConnectivityTest, "echoBack") => Some(Field::EchoBack),
             (OpKind::SubmitSingleMessage, "username") => Some(Field::Username),
@@ -622,14 +663,16 @@ impl Field {
 #[derive(Debug)]
 struct OpState {
     kind: OpKind,
+    contract: Contract,
     /// Outer `None`: not seen. `Some(None)`: seen with `xsi:nil`.
     values: [Option<Option<String>>; FIELD_COUNT],
 }
 
 impl OpState {
-    fn new(kind: OpKind) -> Self {
+    fn new(kind: OpKind, contract: Contract) -> Self {
         OpState {
             kind,
+            contract,
             values: Default::default(),
         }
     }
@@ -718,7 +761,9 @@ struct Parser<'i> {
     seen_body: bool,
     root_done: bool,
     operation: Option<Operation>,
+    contract: Contract,
     addressing: Option<Addressing>,
+    hub: Option<HubHeader>,
     source: Source,
 }
 
@@ -742,7 +787,9 @@ impl<'i> Parser<'i> {
             seen_body: false,
             root_done: false,
             operation: None,
+            contract: Contract::Cdc2011,
             addressing: None,
+            hub: None,
             source,
         }
     }
@@ -900,6 +947,12 @@ impl<'i> Parser<'i> {
                 }
             }
             Some(Frame::Header) => {
+                let hub = ns.as_deref() == Some(CDC_HUB_NS) && local == "HubRequestHeader";
+                if hub {
+                    self.hub.get_or_insert_with(HubHeader::default);
+                    self.path.push(Frame::WsaEndpoint(WsaField::HubDestination));
+                    return Ok(());
+                }
                 if attrs.must_understand && self.aimed_at_us(attrs.role.as_deref()) {
                     let addressing = matches!(ns.as_deref(), Some(WSA_NS | WSA_2004_NS));
                     if !addressing {
@@ -930,6 +983,13 @@ impl<'i> Parser<'i> {
                     _ => Frame::Ignored,
                 }
             }
+            Some(Frame::WsaEndpoint(WsaField::HubDestination)) => {
+                if ns.as_deref() == Some(CDC_HUB_NS) && local == "DestinationId" {
+                    Frame::WsaText(WsaField::HubDestination, String::new())
+                } else {
+                    Frame::Ignored
+                }
+            }
             Some(Frame::WsaEndpoint(field)) => {
                 let field = *field;
                 let in_wsa = self
@@ -947,9 +1007,19 @@ impl<'i> Parser<'i> {
                 if self.operation.is_some() {
                     return Err(DecodeError::BodyNotSingle);
                 }
-                let kind = match (ns.as_deref(), local.as_str()) {
-                    (Some(CDC_2011_NS), CONNECTIVITY_TEST) => OpKind::ConnectivityTest,
-                    (Some(CDC_2011_NS), SUBMIT_SINGLE_MESSAGE) => OpKind::SubmitSingleMessage,
+                let (kind, contract) = match (ns.as_deref(), local.as_str()) {
+                    (Some(CDC_2011_NS), CONNECTIVITY_TEST) => {
+                        (OpKind::ConnectivityTest, Contract::Cdc2011)
+                    }
+                    (Some(CDC_2011_NS), SUBMIT_SINGLE_MESSAGE) => {
+                        (OpKind::SubmitSingleMessage, Contract::Cdc2011)
+                    }
+                    (Some(CDC_2014_NS), "ConnectivityTestRequest") => {
+                        (OpKind::ConnectivityTest, Contract::Cdc2014)
+                    }
+                    (Some(CDC_2014_NS), "SubmitSingleMessageRequest") => {
+                        (OpKind::SubmitSingleMessage, Contract::Cdc2014)
+                    }
                     _ => {
                         return Err(DecodeError::UnknownOperation {
                             namespace: clip(ns.as_deref().unwrap_or("")),
@@ -957,11 +1027,12 @@ impl<'i> Parser<'i> {
                         })
                     }
                 };
-                Frame::Operation(OpState::new(kind))
+                self.contract = contract;
+                Frame::Operation(OpState::new(kind, contract))
             }
             Some(Frame::Operation(op)) => {
-                let allowed_ns = matches!(ns.as_deref(), None | Some(CDC_2011_NS));
-                let field = match op.kind.field(&local) {
+                let allowed_ns = ns.is_none() || ns.as_deref() == Some(op.contract.namespace());
+                let field = match op.kind.field(op.contract, &local) {
                     Some(field) if allowed_ns => field,
                     _ => {
                         return Err(DecodeError::UnexpectedElement(format!(
@@ -1021,13 +1092,15 @@ impl<'i> Parser<'i> {
             Frame::Header | Frame::Ignored | Frame::WsaEndpoint(_) => {}
             Frame::WsaText(field, text) => {
                 let value = clip_to(text.trim_matches(is_xml_space_char), MAX_WSA_VALUE);
-                if let Some(a) = self.addressing.as_mut() {
-                    let slot = match field {
-                        WsaField::MessageId => &mut a.message_id,
-                        WsaField::Action => &mut a.action,
-                        WsaField::ReplyTo => &mut a.reply_to,
-                        WsaField::FaultTo => &mut a.fault_to,
-                    };
+                let addressing = self.addressing.as_mut();
+                let slot = match field {
+                    WsaField::HubDestination => self.hub.as_mut().map(|h| &mut h.destination_id),
+                    WsaField::MessageId => addressing.map(|a| &mut a.message_id),
+                    WsaField::Action => addressing.map(|a| &mut a.action),
+                    WsaField::ReplyTo => addressing.map(|a| &mut a.reply_to),
+                    WsaField::FaultTo => addressing.map(|a| &mut a.fault_to),
+                };
+                if let Some(slot) = slot {
                     *slot = Some(value);
                 }
             }
@@ -1095,6 +1168,8 @@ impl<'i> Parser<'i> {
             (Some(version), Some(operation)) => Ok(Request {
                 version,
                 operation,
+                contract: self.contract,
+                hub: self.hub.take(),
                 addressing: self.addressing.take(),
             }),
             (None, _) => Err(DecodeError::NotAnEnvelope),
@@ -1617,7 +1692,8 @@ mod tests {
         assert_eq!(
             msg,
             "The operation submitSingleMessageX in namespace urn:cdc:iisb:2011 is not supported; \
-             this service supports connectivityTest and submitSingleMessage in namespace urn:cdc:iisb:2011."
+             this service supports connectivityTest and submitSingleMessage in namespace urn:cdc:iisb:2011, \
+             and ConnectivityTestRequest and SubmitSingleMessageRequest in namespace urn:cdc:iisb:2014."
         );
         let msg = err(&env12("<connectivityTest/>")).to_string();
         assert!(
@@ -1895,6 +1971,48 @@ mod tests {
             err(&format!(" <?xml version=\"1.0\"?>{good}")),
             DecodeError::Malformed(_)
         ));
+    }
+
+    #[test]
+    fn the_2014_contract_and_its_hub_header() {
+        let xml = format!(
+            r#"<s:Envelope xmlns:s="{SOAP12_NS}"><s:Header><h:HubRequestHeader xmlns:h="{CDC_HUB_NS}" s:mustUnderstand="true"><h:DestinationId>dev</h:DestinationId></h:HubRequestHeader></s:Header><s:Body><i:SubmitSingleMessageRequest xmlns:i="{CDC_2014_NS}"><i:Username>u</i:Username><i:Password>p</i:Password><i:FacilityID>f</i:FacilityID><i:Hl7Message>MSH|x</i:Hl7Message></i:SubmitSingleMessageRequest></s:Body></s:Envelope>"#
+        );
+        let r = ok(&xml);
+        assert_eq!(r.contract, Contract::Cdc2014);
+        assert_eq!(
+            r.hub,
+            Some(HubHeader {
+                destination_id: Some("dev".into())
+            })
+        );
+        assert_eq!(
+            r.operation,
+            Operation::SubmitSingleMessage {
+                username: Some("u".into()),
+                password: Some("p".into()),
+                facility_id: Some("f".into()),
+                hl7_message: "MSH|x".into()
+            }
+        );
+        let xml = env12(&format!(
+            r#"<ConnectivityTestRequest xmlns="{CDC_2014_NS}"><EchoBack>e</EchoBack></ConnectivityTestRequest>"#
+        ));
+        let r = ok(&xml);
+        assert_eq!(r.contract, Contract::Cdc2014);
+        assert_eq!(r.hub, None);
+        // 2011 names in the 2014 namespace, and the reverse, are not operations or fields.
+        let xml = env12(&format!(r#"<c:connectivityTest xmlns:c="{CDC_2014_NS}"/>"#));
+        assert!(matches!(err(&xml), DecodeError::UnknownOperation { .. }));
+        let xml = env12(&format!(
+            r#"<c:SubmitSingleMessageRequest xmlns:c="{CDC_2014_NS}"><c:hl7Message>M</c:hl7Message></c:SubmitSingleMessageRequest>"#
+        ));
+        assert!(matches!(err(&xml), DecodeError::UnexpectedElement(_)));
+        let xml = env12(&format!(
+            r#"<c:SubmitSingleMessageRequest xmlns:c="{CDC_2014_NS}"><o:Hl7Message xmlns:o="{CDC_2011_NS}">M</o:Hl7Message></c:SubmitSingleMessageRequest>"#
+        ));
+        assert!(matches!(err(&xml), DecodeError::UnexpectedElement(_)));
+        assert_eq!(ok(&submit12("M")).contract, Contract::Cdc2011);
     }
 
     #[test]

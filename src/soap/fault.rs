@@ -12,8 +12,8 @@
 //! `MessageTooLargeFault`, `UnsupportedOperationFault` and the generic
 //! `fault`, each holding `Code`, `Reason` and `Detail`.
 
-use super::envelope::{DecodeError, SoapVersion};
-use super::wire::{escape_into, CDC_2011_NS};
+use super::envelope::{Contract, DecodeError, SoapVersion};
+use super::wire::{escape_into, CDC_2011_NS, CDC_2014_NS};
 
 /// The kinds of fault this service sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,6 +207,20 @@ impl Fault {
 
     /// The whole fault envelope with `header` (a complete `soap:Header` element, or empty).
     pub fn encode_with_header(&self, version: SoapVersion, header: &str) -> String {
+        self.encode_in(version, header, Contract::Cdc2011, None)
+    }
+
+    /// The whole fault envelope in `contract`'s fault elements. The 2014 contract's
+    /// `MessageTooLargeFault` carries `Size` and `MaxSize` (`sizes`); its `SecurityFault` and
+    /// `UnsupportedOperationFault` are empty; it has no element for any other fault, which then
+    /// goes without a detail (the SOAP code and reason still say what happened).
+    pub fn encode_in(
+        &self,
+        version: SoapVersion,
+        header: &str,
+        contract: Contract,
+        sizes: Option<(usize, usize)>,
+    ) -> String {
         let reason = if self.reason.trim().is_empty() {
             self.kind.default_reason()
         } else {
@@ -218,7 +232,14 @@ impl Fault {
             self.detail.as_str()
         };
         let mut out = String::with_capacity(640 + header.len() + reason.len() + detail.len());
-        open_envelope(&mut out, version, header);
+        open_envelope(&mut out, version, contract.namespace(), header);
+        let detail_element = |out: &mut String| match contract {
+            Contract::Cdc2011 => {
+                self.push_detail_element(out, detail);
+                true
+            }
+            Contract::Cdc2014 => self.push_detail_2014(out, sizes),
+        };
         out.push_str("<soap:Fault>");
         match version {
             SoapVersion::V12 => {
@@ -232,9 +253,11 @@ impl Fault {
                     ],
                 );
                 escape_into(&mut out, reason);
-                out.push_str("</soap:Text></soap:Reason><soap:Detail>");
-                self.push_detail_element(&mut out, detail);
-                out.push_str("</soap:Detail>");
+                out.push_str("</soap:Text></soap:Reason>");
+                let mut d = String::new();
+                if detail_element(&mut d) {
+                    push_all(&mut out, &["<soap:Detail>", &d, "</soap:Detail>"]);
+                }
             }
             SoapVersion::V11 => {
                 push_all(
@@ -246,14 +269,33 @@ impl Fault {
                     ],
                 );
                 escape_into(&mut out, reason);
-                out.push_str("</faultstring><detail>");
-                self.push_detail_element(&mut out, detail);
-                out.push_str("</detail>");
+                out.push_str("</faultstring>");
+                let mut d = String::new();
+                if detail_element(&mut d) {
+                    push_all(&mut out, &["<detail>", &d, "</detail>"]);
+                }
             }
         }
         out.push_str("</soap:Fault>");
         close_envelope(&mut out);
         out
+    }
+
+    /// The 2014 detail element, if the contract has one for this fault.
+    fn push_detail_2014(&self, out: &mut String, sizes: Option<(usize, usize)>) -> bool {
+        match self.kind {
+            FaultKind::Security => out.push_str("<iis:SecurityFault/>"),
+            FaultKind::UnsupportedOperation => out.push_str("<iis:UnsupportedOperationFault/>"),
+            FaultKind::MessageTooLarge => {
+                let (size, max) = sizes.unwrap_or((0, 0));
+                out.push_str(&format!(
+                    "<iis:MessageTooLargeFault><iis:Size>{size}</iis:Size>\
+                     <iis:MaxSize>{max}</iis:MaxSize></iis:MessageTooLargeFault>"
+                ));
+            }
+            _ => return false,
+        }
+        true
     }
 
     fn push_detail_element(&self, out: &mut String, detail: &str) {
@@ -288,7 +330,7 @@ pub fn submit_response(version: SoapVersion, hl7: &str) -> String {
 /// `header` (a complete `soap:Header` element, or empty).
 pub fn response(version: SoapVersion, header: &str, element: &str, value: &str) -> String {
     let mut out = String::with_capacity(320 + header.len() + value.len() + value.len() / 8);
-    open_envelope(&mut out, version, header);
+    open_envelope(&mut out, version, CDC_2011_NS, header);
     push_all(&mut out, &["<iis:", element, "><iis:return>"]);
     escape_into(&mut out, value);
     push_all(&mut out, &["</iis:return></iis:", element, ">"]);
@@ -296,14 +338,32 @@ pub fn response(version: SoapVersion, header: &str, element: &str, value: &str) 
     out
 }
 
-fn open_envelope(out: &mut String, version: SoapVersion, header: &str) {
+/// A 2014 response: `element` (in `urn:cdc:iisb:2014`) holding `child` with `value`, after
+/// `header` (a complete `soap:Header` element, or empty).
+pub fn response_2014(
+    version: SoapVersion,
+    header: &str,
+    element: &str,
+    child: &str,
+    value: &str,
+) -> String {
+    let mut out = String::with_capacity(320 + header.len() + value.len() + value.len() / 8);
+    open_envelope(&mut out, version, CDC_2014_NS, header);
+    push_all(&mut out, &["<iis:", element, "><iis:", child, ">"]);
+    escape_into(&mut out, value);
+    push_all(&mut out, &["</iis:", child, "></iis:", element, ">"]);
+    close_envelope(&mut out);
+    out
+}
+
+fn open_envelope(out: &mut String, version: SoapVersion, iis_ns: &str, header: &str) {
     push_all(
         out,
         &[
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope xmlns:soap=\"",
             version.namespace(),
             "\" xmlns:iis=\"",
-            CDC_2011_NS,
+            iis_ns,
             "\">",
             header,
             "<soap:Body>",
@@ -584,6 +644,46 @@ mod tests {
             assert_eq!(kind.soap12_code(), c12);
             assert_eq!(kind.soap11_code(), c11);
         }
+    }
+
+    #[test]
+    fn faults_in_the_2014_contract() {
+        const NS14: &str = "urn:cdc:iisb:2014";
+        let detail_of = |kind, sizes| {
+            let xml = Fault::new(kind, "r", "d").encode_in(
+                SoapVersion::V12,
+                "",
+                Contract::Cdc2014,
+                sizes,
+            );
+            parse(&xml)
+                .into_iter()
+                .filter(|n| n.path.contains("}Detail/"))
+                .map(|n| (n.path.rsplit('/').next().unwrap().to_string(), n.text))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            detail_of(FaultKind::Security, None),
+            vec![(format!("{{{NS14}}}SecurityFault"), String::new())]
+        );
+        assert_eq!(
+            detail_of(FaultKind::MessageTooLarge, Some((70_000, 65_536))),
+            vec![
+                (format!("{{{NS14}}}MessageTooLargeFault"), String::new()),
+                (format!("{{{NS14}}}Size"), "70000".to_string()),
+                (format!("{{{NS14}}}MaxSize"), "65536".to_string()),
+            ]
+        );
+        // The 2014 contract has no element for an unknown or malformed-request fault.
+        assert!(detail_of(FaultKind::BadRequest, None).is_empty());
+        let xml = Fault::new(FaultKind::Unknown, "r", "d").encode_in(
+            SoapVersion::V11,
+            "",
+            Contract::Cdc2014,
+            None,
+        );
+        assert!(!xml.contains("detail"), "{xml}");
+        parse(&xml);
     }
 
     #[test]

@@ -9,9 +9,13 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::addressing;
-use super::envelope::{self, Addressing, DecodeError, Operation, SoapVersion};
+use super::envelope::{self, Addressing, Contract, DecodeError, Operation, SoapVersion};
 use super::fault::{self, Fault, FaultKind, FaultStatus};
-use super::wire::{CONNECTIVITY_TEST_RESPONSE_ACTION, SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION};
+use super::wire::{
+    escape_into, CDC_HUB_NS, CONNECTIVITY_TEST_2014_RESPONSE_ACTION,
+    CONNECTIVITY_TEST_RESPONSE_ACTION, SUBMIT_SINGLE_MESSAGE_2014_RESPONSE_ACTION,
+    SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION,
+};
 use crate::auth::AuthError;
 use crate::server::AppState;
 
@@ -43,6 +47,17 @@ enum SoapError {
 }
 
 impl SoapError {
+    /// `Size` and `MaxSize` of the 2014 contract's MessageTooLargeFault: bytes (a body over
+    /// the limit: at least one byte more than it), or messages in one call.
+    fn sizes(&self) -> Option<(usize, usize)> {
+        match self {
+            SoapError::BodyTooLarge { limit } => Some((limit.saturating_add(1), *limit)),
+            SoapError::MessageTooLarge { size, limit } => Some((*size, *limit)),
+            SoapError::TooManyMessages(n) => Some((*n, 1)),
+            _ => None,
+        }
+    }
+
     fn fault(self) -> Fault {
         let (kind, reason, detail): (FaultKind, String, String) = match self {
             SoapError::BodyTooLarge { limit } => (
@@ -85,7 +100,8 @@ impl SoapError {
                 format!(
                     "The operation '{local_name}' (namespace '{namespace}') is not supported; \
                      this service offers connectivityTest and submitSingleMessage in namespace \
-                     urn:cdc:iisb:2011."
+                     urn:cdc:iisb:2011, and ConnectivityTestRequest and \
+                     SubmitSingleMessageRequest in namespace urn:cdc:iisb:2014."
                 ),
                 format!("Unsupported operation {local_name}"),
             ),
@@ -159,24 +175,43 @@ fn soap_response(version: SoapVersion, status: StatusCode, body: String) -> Resp
 }
 
 fn fault_response(version: SoapVersion, policy: FaultStatus, err: SoapError) -> Response {
-    addressed_fault(version, policy, None, err)
+    addressed_fault(version, policy, None, Contract::Cdc2011, "", err)
 }
 
-/// A fault that answers a request with `addressing` headers (with the fault action).
+/// A fault in `contract`'s fault elements that answers a request with `addressing` headers
+/// (with the fault action) and `extra` header blocks.
 fn addressed_fault(
     version: SoapVersion,
     policy: FaultStatus,
     addressing: Option<&Addressing>,
+    contract: Contract,
+    extra: &str,
     err: SoapError,
 ) -> Response {
+    let sizes = err.sizes();
     let fault = err.fault();
     let status = StatusCode::from_u16(fault.http_status(version, policy))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let header = addressing::reply_header(
         addressing,
         addressing.map_or("", |a| addressing::fault_action(a.namespace)),
+        extra,
     );
-    soap_response(version, status, fault.encode_with_header(version, &header))
+    soap_response(
+        version,
+        status,
+        fault.encode_in(version, &header, contract, sizes),
+    )
+}
+
+/// IZ Gateway's `HubResponseHeader`: the destination asked for, and this endpoint's address.
+fn hub_response_header(destination_id: &str, uri: &str) -> String {
+    let mut out = format!("<hub:HubResponseHeader xmlns:hub=\"{CDC_HUB_NS}\"><hub:DestinationId>");
+    escape_into(&mut out, destination_id);
+    out.push_str("</hub:DestinationId><hub:DestinationUri>");
+    escape_into(&mut out, uri);
+    out.push_str("</hub:DestinationUri></hub:HubResponseHeader>");
+    out
 }
 
 /// The fault for a request body over `limit` bytes (also used by layers that read bodies).
@@ -194,10 +229,33 @@ fn guess_version(content_type: &str, body: &[u8]) -> SoapVersion {
     })
 }
 
+/// POST /soap: either contract, told apart by the body element's namespace; a request that
+/// cannot be read is answered in the 2011 contract's faults.
 pub async fn post_soap(
     State(state): State<Arc<AppState>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    serve_post(&state, &uri, &headers, body, Contract::Cdc2011).await
+}
+
+/// POST /soap/2014: the same, with the 2014 contract's faults for a request that cannot be read.
+pub async fn post_soap_2014(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    serve_post(&state, &uri, &headers, body, Contract::Cdc2014).await
+}
+
+async fn serve_post(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    path_contract: Contract,
 ) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -207,6 +265,8 @@ pub async fn post_soap(
         .to_ascii_lowercase();
     let early_version = guess_version(&content_type, b"");
     let policy = state.fault_status;
+    let fault_response =
+        |version, policy, err| addressed_fault(version, policy, None, path_contract, "", err);
     if content_type.starts_with("multipart/") {
         return fault_response(
             early_version,
@@ -228,7 +288,7 @@ pub async fn post_soap(
             return fault_response(early_version, policy, err);
         }
     };
-    let bytes = match decompress(&headers, bytes, limit) {
+    let bytes = match decompress(headers, bytes, limit) {
         Ok(bytes) => bytes,
         Err(err) => {
             let err = match err {
@@ -248,7 +308,17 @@ pub async fn post_soap(
         }
     };
     let version = request.version;
+    let contract = request.contract;
     let wsa = request.addressing.as_ref();
+    // IZ Gateway's hub header is answered with a HubResponseHeader naming this destination.
+    let hub = match &request.hub {
+        Some(hub) => hub_response_header(
+            hub.destination_id.as_deref().unwrap_or(""),
+            &format!("{}{}", public_base(state, uri, headers), uri.path()),
+        ),
+        None => String::new(),
+    };
+    let fault = |err| addressed_fault(version, policy, wsa, contract, &hub, err);
     // Checked before anything is processed: a reply this service cannot deliver must not
     // stand for a message it kept.
     if let Some((header, _)) = wsa.and_then(Addressing::non_anonymous) {
@@ -256,23 +326,35 @@ pub async fn post_soap(
             header,
             "SOAP request refused: non-anonymous WS-Addressing reply address"
         );
-        return addressed_fault(
-            version,
-            policy,
-            wsa,
-            SoapError::NonAnonymousAddress { header },
-        );
+        return fault(SoapError::NonAnonymousAddress { header });
     }
-    match request.operation {
-        Operation::ConnectivityTest { echo_back } => soap_response(
-            version,
-            StatusCode::OK,
-            fault::response(
+    let reply = |actions: (&str, &str), element_2011, (element_2014, child_2014), value: &str| {
+        let body = match contract {
+            Contract::Cdc2011 => fault::response(
                 version,
-                &addressing::reply_header(wsa, CONNECTIVITY_TEST_RESPONSE_ACTION),
-                "connectivityTestResponse",
-                echo_back.as_deref().unwrap_or(""),
+                &addressing::reply_header(wsa, actions.0, &hub),
+                element_2011,
+                value,
             ),
+            Contract::Cdc2014 => fault::response_2014(
+                version,
+                &addressing::reply_header(wsa, actions.1, &hub),
+                element_2014,
+                child_2014,
+                value,
+            ),
+        };
+        soap_response(version, StatusCode::OK, body)
+    };
+    match request.operation {
+        Operation::ConnectivityTest { echo_back } => reply(
+            (
+                CONNECTIVITY_TEST_RESPONSE_ACTION,
+                CONNECTIVITY_TEST_2014_RESPONSE_ACTION,
+            ),
+            "connectivityTestResponse",
+            ("ConnectivityTestResponse", "EchoBack"),
+            echo_back.as_deref().unwrap_or(""),
         ),
         Operation::SubmitSingleMessage {
             username,
@@ -280,7 +362,7 @@ pub async fn post_soap(
             facility_id,
             hl7_message,
         } => match submit(
-            &state,
+            state,
             username.as_deref(),
             password.as_deref(),
             facility_id.as_deref(),
@@ -288,17 +370,16 @@ pub async fn post_soap(
         )
         .await
         {
-            Ok(hl7) => soap_response(
-                version,
-                StatusCode::OK,
-                fault::response(
-                    version,
-                    &addressing::reply_header(wsa, SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION),
-                    "submitSingleMessageResponse",
-                    &hl7,
+            Ok(hl7) => reply(
+                (
+                    SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION,
+                    SUBMIT_SINGLE_MESSAGE_2014_RESPONSE_ACTION,
                 ),
+                "submitSingleMessageResponse",
+                ("SubmitSingleMessageResponse", "Hl7Message"),
+                &hl7,
             ),
-            Err(err) => addressed_fault(version, policy, wsa, err),
+            Err(err) => fault(err),
         },
     }
 }
@@ -486,33 +567,34 @@ fn plausible_host(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }
 
+/// GET /soap (and /soap/): the 2011 WSDL at ?wsdl.
 pub async fn get_soap(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let wants_wsdl = query.as_deref().is_some_and(|q| {
-        q.split('&').any(|p| {
-            p.split('=')
-                .next()
-                .is_some_and(|k| k.eq_ignore_ascii_case("wsdl"))
-        })
-    });
-    if !wants_wsdl {
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "izport: CDC IIS SOAP web service (urn:cdc:iisb:2011). POST SOAP 1.2 or 1.1 envelopes \
-             here; the WSDL is at ?wsdl.\n",
-        )
-            .into_response();
-    }
-    let base = match &state.public_url {
+    serve_get(&state, query, &uri, &headers, Contract::Cdc2011)
+}
+
+/// GET /soap/2014: the 2014 WSDL at ?wsdl.
+pub async fn get_soap_2014(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    serve_get(&state, query, &uri, &headers, Contract::Cdc2014)
+}
+
+/// The scheme and host clients reach this service at: `--public-url`, else a trusted proxy's
+/// headers, else the request's own host.
+fn public_base(state: &AppState, uri: &Uri, headers: &HeaderMap) -> String {
+    match &state.public_url {
         Some(url) => url.clone(),
         None => {
             let forwarded = if state.trust_forwarded_headers {
-                forwarded(&headers)
+                forwarded(headers)
             } else {
                 Forwarded::default()
             };
@@ -533,12 +615,41 @@ pub async fn get_soap(
                 .unwrap_or(if state.tls { "https" } else { "http" });
             format!("{scheme}://{host}")
         }
+    }
+}
+
+fn serve_get(
+    state: &AppState,
+    query: Option<String>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    contract: Contract,
+) -> Response {
+    let wants_wsdl = query.as_deref().is_some_and(|q| {
+        q.split('&').any(|p| {
+            p.split('=')
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("wsdl"))
+        })
+    });
+    if !wants_wsdl {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "izport: CDC IIS SOAP web service (urn:cdc:iisb:2011 at /soap, urn:cdc:iisb:2014 at \
+             /soap/2014). POST SOAP 1.2 or 1.1 envelopes here; the WSDL is at ?wsdl.\n",
+        )
+            .into_response();
+    }
+    let base = public_base(state, uri, headers);
+    let wsdl = match contract {
+        Contract::Cdc2011 => super::wsdl::render(&format!("{base}/soap")),
+        Contract::Cdc2014 => super::wsdl::render_2014(&format!("{base}/soap/2014")),
     };
-    let address = format!("{base}/soap");
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-        super::wsdl::render(&address),
+        wsdl,
     )
         .into_response()
 }

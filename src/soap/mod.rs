@@ -8,4 +8,6 @@ mod handler;
 pub mod wire;
 pub mod wsdl;
 
-pub use handler::{body_too_large, decompress, get_soap, post_soap, ContentError};
+pub use handler::{
+    body_too_large, decompress, get_soap, get_soap_2014, post_soap, post_soap_2014, ContentError,
+};

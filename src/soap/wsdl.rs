@@ -15,6 +15,16 @@ pub const WSDL_TEMPLATE: &str = include_str!("../../wsdl/cdc-iis-2011.wsdl");
 /// ports `client_Port_Soap12` and `client_Port_Soap11`).
 pub const ADDRESS_PLACEHOLDER: &str = "{{IZPORT_SOAP_ADDRESS}}";
 
+/// The 2014 contract's WSDL as shipped (`wsdl/cdc-iis-2014.wsdl`), served at
+/// `GET /soap/2014?wsdl`, with the same address placeholder.
+pub const WSDL_2014_TEMPLATE: &str = include_str!("../../wsdl/cdc-iis-2014.wsdl");
+
+/// The 2014 WSDL with `address` (for example `https://iis.example.org/soap/2014`) as the
+/// endpoint location of both ports. The address is XML-escaped.
+pub fn render_2014(address: &str) -> String {
+    WSDL_2014_TEMPLATE.replace(ADDRESS_PLACEHOLDER, &escape(address))
+}
+
 /// Content-Type to serve the WSDL with.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
@@ -164,6 +174,58 @@ mod tests {
 
     fn rendered() -> Doc {
         Doc::parse(&render("http://127.0.0.1:8080/soap"))
+    }
+
+    #[test]
+    fn the_2014_wsdl_names_what_the_contract_names() {
+        const NS14: &str = "urn:cdc:iisb:2014";
+        const SOAP11_WSDL_NS: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
+        assert_eq!(WSDL_2014_TEMPLATE.matches(ADDRESS_PLACEHOLDER).count(), 2);
+        let doc = Doc::parse(&render_2014("https://iis.example.org/soap/2014"));
+        assert_eq!(doc.attr(doc.root(), "targetNamespace"), Some(NS14));
+        let pt = doc.named(doc.root(), WSDL_NS, "portType", "IISPortType");
+        assert_eq!(
+            doc.names(pt, WSDL_NS, "operation"),
+            vec!["ConnectivityTest", "SubmitSingleMessage"]
+        );
+        let action = "{http://www.w3.org/2006/05/addressing/wsdl}Action";
+        for op in ["ConnectivityTest", "SubmitSingleMessage"] {
+            let o = doc.named(pt, WSDL_NS, "operation", op);
+            for (dir, suffix) in [("input", "Request"), ("output", "Response")] {
+                let d = doc.child(o, WSDL_NS, dir);
+                assert_eq!(
+                    doc.attr(d, action),
+                    Some(&*format!("{NS14}:IISPortType:{op}{suffix}"))
+                );
+                assert_eq!(
+                    doc.attr(d, "message"),
+                    Some(&*format!("tns:{op}{suffix}Message"))
+                );
+            }
+        }
+        for (binding, soap_ns) in [
+            ("IISBindingSoap12", SOAP12_WSDL_NS),
+            ("IISBindingSoap11", SOAP11_WSDL_NS),
+        ] {
+            let b = doc.named(doc.root(), WSDL_NS, "binding", binding);
+            for op in ["ConnectivityTest", "SubmitSingleMessage"] {
+                let o = doc.named(b, WSDL_NS, "operation", op);
+                assert_eq!(
+                    doc.attr(doc.child(o, soap_ns, "operation"), "soapAction"),
+                    Some(&*format!("{NS14}:IISPortType:{op}Request"))
+                );
+            }
+        }
+        let service = doc.named(doc.root(), WSDL_NS, "service", "IISService");
+        assert_eq!(
+            doc.names(service, WSDL_NS, "port"),
+            vec!["IISPortSoap12", "IISPortSoap11"]
+        );
+        let port = doc.named(service, WSDL_NS, "port", "IISPortSoap12");
+        assert_eq!(
+            doc.attr(doc.child(port, SOAP12_WSDL_NS, "address"), "location"),
+            Some("https://iis.example.org/soap/2014")
+        );
     }
 
     #[test]

@@ -891,3 +891,134 @@ async fn utf16_latin1_and_compressed_bodies_are_read() {
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("Content-Encoding"), "{body}");
 }
+
+const CDC2014: &str = "urn:cdc:iisb:2014";
+const HUB: &str = "urn:cdc:iisb:hub:2014";
+
+/// A 2014 SubmitSingleMessageRequest as IZ Gateway sends it: the hub header, WS-Addressing.
+fn submit2014(password: &str, hl7: &str) -> String {
+    format!(
+        "<soap:Envelope xmlns:soap=\"{SOAP12}\" xmlns:iis=\"{CDC2014}\" xmlns:hub=\"{HUB}\" \
+         xmlns:wsa=\"{WSA10}\"><soap:Header>\
+         <hub:HubRequestHeader soap:mustUnderstand=\"true\"><hub:DestinationId>dev</hub:DestinationId>\
+         </hub:HubRequestHeader>\
+         <wsa:Action>urn:cdc:iisb:2014:IISPortType:SubmitSingleMessageRequest</wsa:Action>\
+         <wsa:MessageID>urn:uuid:2014-request</wsa:MessageID></soap:Header><soap:Body>\
+         <iis:SubmitSingleMessageRequest><iis:Username>{USER}</iis:Username>\
+         <iis:Password>{}</iis:Password><iis:FacilityID>{FACILITY}</iis:FacilityID>\
+         <iis:Hl7Message>{}</iis:Hl7Message></iis:SubmitSingleMessageRequest></soap:Body></soap:Envelope>",
+        xml_escape(password),
+        xml_escape(hl7)
+    )
+}
+
+async fn post_to(app: &TestApp, path: &str, envelope: String) -> (u16, String) {
+    let response = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .header("content-type", "application/soap+xml; charset=utf-8")
+        .body(envelope)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn the_2014_contract_at_soap_2014_and_soap() {
+    // Finding 3.
+    let app = spawn_app().await;
+    for path in ["/soap/2014", "/soap"] {
+        let control = format!("M14{}", path.len());
+        let (status, body) = post_to(
+            &app,
+            path,
+            submit2014(PASSWORD, &vxu(&control, "MRN-2014", "D-2014")),
+        )
+        .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let ack = element_text_in(&body, Some(CDC2014), "Hl7Message").expect("Hl7Message");
+        assert_eq!(hl7_field(&ack, "MSA", 1).as_deref(), Some("AA"), "{ack}");
+        assert_eq!(hl7_field(&ack, "MSA", 2).as_deref(), Some(control.as_str()));
+        assert!(body.contains("SubmitSingleMessageResponse"), "{body}");
+        assert_eq!(
+            element_text_in(&body, Some(HUB), "DestinationId").as_deref(),
+            Some("dev")
+        );
+        assert_eq!(
+            element_text_in(&body, Some(HUB), "DestinationUri"),
+            Some(format!("http://{}{path}", app.addr))
+        );
+        assert_eq!(
+            element_text_in(&body, Some(WSA10), "Action").as_deref(),
+            Some("urn:cdc:iisb:2014:IISPortType:SubmitSingleMessageResponse")
+        );
+        assert_eq!(
+            element_text_in(&body, Some(WSA10), "RelatesTo").as_deref(),
+            Some("urn:uuid:2014-request")
+        );
+    }
+
+    // ConnectivityTest: the EchoBack comes back in the response's EchoBack.
+    let envelope = format!(
+        "<s:Envelope xmlns:s=\"{SOAP12}\"><s:Body><ConnectivityTestRequest xmlns=\"{CDC2014}\">\
+         <EchoBack>ping 2014</EchoBack></ConnectivityTestRequest></s:Body></s:Envelope>"
+    );
+    let (status, body) = post_to(&app, "/soap/2014", envelope).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ConnectivityTestResponse"), "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(CDC2014), "EchoBack").as_deref(),
+        Some("ping 2014")
+    );
+    assert!(
+        !body.contains("Header"),
+        "no hub or addressing header asked for: {body}"
+    );
+
+    // Faults use the 2014 fault elements.
+    let (status, body) = post_to(
+        &app,
+        "/soap/2014",
+        submit2014("wrong", &vxu("M14-BAD", "MRN-2014", "D-2014B")),
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains(&format!("xmlns:iis=\"{CDC2014}\"")), "{body}");
+    assert!(body.contains("<iis:SecurityFault/>"), "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(HUB), "DestinationId").as_deref(),
+        Some("dev")
+    );
+    let two = format!(
+        "{}\r{}",
+        vxu("A14", "MRN-2", "D-A"),
+        vxu("B14", "MRN-2", "D-B")
+    );
+    let (_, body) = post_to(&app, "/soap/2014", submit2014(PASSWORD, &two)).await;
+    assert_eq!(
+        element_text_in(&body, Some(CDC2014), "Size").as_deref(),
+        Some("2"),
+        "{body}"
+    );
+    assert_eq!(
+        element_text_in(&body, Some(CDC2014), "MaxSize").as_deref(),
+        Some("1")
+    );
+    // An unreadable request at /soap/2014 is answered without a 2011 detail element.
+    let (status, body) = post_to(&app, "/soap/2014", "<broken".to_string()).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.contains("urn:cdc:iisb:2011"), "{body}");
+
+    // The 2014 WSDL, with its address at /soap/2014.
+    let (status, wsdl) = app.get("/soap/2014?wsdl").await;
+    assert_eq!(status, 200);
+    assert!(wsdl.contains(&format!("targetNamespace=\"{CDC2014}\"")));
+    assert_eq!(
+        wsdl.matches(&format!("location=\"http://{}/soap/2014\"", app.addr))
+            .count(),
+        2,
+        "{wsdl}"
+    );
+}
