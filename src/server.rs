@@ -28,6 +28,7 @@ use crate::maintenance::notice::NoticeContext;
 use crate::maintenance::{self, Clock, Maintenance, MaintenanceConfig, SystemClock};
 use crate::registry::forecast::Schedule;
 use crate::registry::{Registry, RegistryConfig};
+use crate::soap::fault::FaultStatus;
 use crate::store::Db;
 
 /// Size limits for inbound requests.
@@ -57,6 +58,10 @@ pub struct AppState {
     pub public_url: Option<String>,
     pub tls: bool,
     pub maintenance: Arc<Maintenance>,
+    /// The HTTP status SOAP faults travel with.
+    pub fault_status: FaultStatus,
+    /// Whether `Forwarded` / `X-Forwarded-*` headers decide the WSDL's address.
+    pub trust_forwarded_headers: bool,
 }
 
 pub struct ServerOptions {
@@ -65,6 +70,11 @@ pub struct ServerOptions {
     pub insecure_http: bool,
     pub public_url: Option<String>,
     pub limits: Limits,
+    /// The HTTP status SOAP faults travel with (`--fault-http-status`).
+    pub fault_status: FaultStatus,
+    /// Take the scheme and host of the WSDL's address from a proxy's `Forwarded` /
+    /// `X-Forwarded-Proto` / `X-Forwarded-Host` headers (`--trust-forwarded-headers`).
+    pub trust_forwarded_headers: bool,
     pub registry: RegistryConfig,
     pub maintenance: MaintenanceConfig,
     /// Bearer token of the admin API; `None` switches the API off.
@@ -88,6 +98,8 @@ impl ServerOptions {
             insecure_http: false,
             public_url: None,
             limits: Limits::default(),
+            fault_status: FaultStatus::default(),
+            trust_forwarded_headers: false,
             registry: RegistryConfig::default(),
             maintenance: MaintenanceConfig::default(),
             admin_token: None,
@@ -107,6 +119,14 @@ pub fn router(state: Arc<AppState>, admin: Arc<AdminState>) -> Router {
         .route(
             "/soap",
             get(crate::soap::get_soap).post(crate::soap::post_soap),
+        )
+        .route(
+            "/soap/",
+            get(crate::soap::get_soap).post(crate::soap::post_soap),
+        )
+        .route(
+            "/soap/2014",
+            get(crate::soap::get_soap_2014).post(crate::soap::post_soap_2014),
         )
         .layer(middleware::from_fn_with_state(
             maintenance.clone(),
@@ -261,6 +281,7 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         options.clock.clone(),
         MaintenanceConfig {
             max_body_bytes: options.limits.max_body_bytes,
+            fault_status: options.fault_status,
             ..options.maintenance
         },
     ));
@@ -307,6 +328,8 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
             .map(|u| u.trim_end_matches('/').to_string()),
         tls: tls.is_some(),
         maintenance: maintenance.clone(),
+        fault_status: options.fault_status,
+        trust_forwarded_headers: options.trust_forwarded_headers,
     });
     let app = router(state, admin);
     let (shutdown, rx) = watch::channel(false);

@@ -33,7 +33,7 @@ async fn refused_in(app: &TestApp, user: &str, password: &str, message: &str) ->
     let started = Instant::now();
     let (status, body) = app.soap12(&envelope).await;
     let took = started.elapsed();
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("SecurityFault"), "{body}");
     took
 }

@@ -19,6 +19,7 @@ use crate::registry::query::QueryLimits;
 use crate::registry::validate::DEFAULT_ERR_LIMIT;
 use crate::registry::{RegistryConfig, RegistryIdentity};
 use crate::server::{self, Limits, ServerOptions};
+use crate::soap::fault::FaultStatus;
 use crate::store::Db;
 
 /// Where `serve` listens unless told otherwise: loopback only, plain HTTP allowed there.
@@ -58,6 +59,14 @@ pub struct ServeArgs {
           default_value_t = Limits::default().max_body_bytes,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_body_bytes: usize,
+    /// HTTP status of SOAP faults: 500 (every fault; what .NET WCF and every other client
+    /// reads), spec (SOAP 1.2 Sender faults with 400) or 200 (legacy clients)
+    #[arg(long, env = "IZPORT_FAULT_HTTP_STATUS", default_value_t = FaultStatus::default())]
+    pub fault_http_status: FaultStatus,
+    /// Take the WSDL address's scheme and host from Forwarded / X-Forwarded-Proto /
+    /// X-Forwarded-Host (only behind a proxy that sets them; --public-url takes precedence)
+    #[arg(long, env = "IZPORT_TRUST_FORWARDED_HEADERS")]
+    pub trust_forwarded_headers: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Bearer token for the admin API (/admin/...); without it the admin API is off
@@ -156,11 +165,14 @@ impl ServeArgs {
                 max_message_bytes: self.max_message_bytes,
                 max_body_bytes: self.max_body_bytes,
             },
+            fault_status: self.fault_http_status,
+            trust_forwarded_headers: self.trust_forwarded_headers,
             registry: self.registry.config()?,
             maintenance: MaintenanceConfig {
                 page_format: self.maintenance_page,
                 poll_interval: Duration::from_millis(self.maintenance_poll_ms),
                 max_body_bytes: self.max_body_bytes,
+                fault_status: self.fault_http_status,
             },
             admin_token: self.admin_token,
             notice: self.notice.context(),

@@ -55,6 +55,8 @@ pub struct MaintenanceConfig {
     pub poll_interval: Duration,
     /// The largest body read when a request must be looked into (organization drills).
     pub max_body_bytes: usize,
+    /// The HTTP status of the SOAP faults this layer sends on the handler's behalf.
+    pub fault_status: crate::soap::fault::FaultStatus,
 }
 
 impl Default for MaintenanceConfig {
@@ -63,6 +65,7 @@ impl Default for MaintenanceConfig {
             page_format: PageFormat::Html,
             poll_interval: Duration::from_secs(2),
             max_body_bytes: 512 * 1024,
+            fault_status: Default::default(),
         }
     }
 }
@@ -212,9 +215,17 @@ async fn identify(
     let bytes = match to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         // The body is gone once read; answer as the SOAP handler would have.
-        Err(_) => return Err(crate::soap::body_too_large(version, limit)),
+        Err(_) => {
+            return Err(crate::soap::body_too_large(
+                version,
+                maintenance.config.fault_status,
+                limit,
+            ))
+        }
     };
-    let organization = match envelope::decode(&bytes) {
+    // A compressed body is looked into decompressed, and passed on as it came.
+    let decoded = crate::soap::decompress(&parts.headers, bytes.clone(), limit).ok();
+    let organization = match envelope::decode(decoded.as_deref().unwrap_or(&bytes)) {
         Ok(envelope::Request {
             operation:
                 Operation::SubmitSingleMessage {

@@ -53,7 +53,9 @@ fn clock(z: &Zoned) -> String {
 fn span_text(window: &Window, tz: &TimeZone) -> String {
     let label = zone_label(&window.time_zone);
     let start = window.starts_at.to_zoned(tz.clone());
-    let end = window.planned_ends_at.or(window.ends_at);
+    // The actual end: a window stopped early ends when it was stopped, not when it was planned
+    // to (`render` says so in a sentence of its own).
+    let end = window.ends_at;
     match end.map(|e| e.to_zoned(tz.clone())) {
         Some(end) if end.date() == start.date() => format!(
             "{}, from {} to {} ({label})",
@@ -106,6 +108,19 @@ pub fn render(window: &Window, ctx: &NoticeContext) -> String {
             " Reason: {}.",
             window.reason.trim_end_matches('.')
         ));
+    }
+    if let (Some(end), Some(planned)) = (window.ends_at, window.planned_ends_at) {
+        if end < planned {
+            let planned = planned.to_zoned(tz.clone());
+            out.push_str(&format!(
+                " The work finished early: service was back at {} {}, before the planned end \
+                 at {} {}.",
+                clock(&end.to_zoned(tz.clone())),
+                day(&end.to_zoned(tz.clone())),
+                clock(&planned),
+                day(&planned)
+            ));
+        }
     }
     out.push_str("\n\nIMPACTS\n\n");
     if window.mode == Mode::Intermittent {
@@ -219,6 +234,27 @@ mod tests {
             text.contains(
                 "from 7:00 p.m. Friday, May 31, 2024 to 5:00 a.m. Saturday, June 1, 2024 (CT)"
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_window_stopped_early_gives_its_actual_end() {
+        // Planned 7:00-11:00 p.m. CT on Friday, December 1, 2023; stopped at 9:30 p.m.
+        let mut w = window(
+            "2023-12-02T01:00:00Z",
+            Some("2023-12-02T05:00:00Z"),
+            Kind::Scheduled,
+            Mode::Maintenance,
+        );
+        w.ends_at = Some("2023-12-02T03:30:00Z".parse().expect("ts"));
+        let text = render(&w, &NoticeContext::default());
+        assert!(
+            text.contains("Friday, December 1, 2023, from 7:00 p.m. to 9:30 p.m. (CT)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("before the planned end at 11:00 p.m. Friday, December 1, 2023"),
             "{text}"
         );
     }

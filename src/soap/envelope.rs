@@ -24,7 +24,9 @@
 //! * Operation children may be qualified with the CDC namespace or unqualified
 //!   (some clients get `elementFormDefault` wrong), and may come in any order.
 //! * Header blocks are ignored unless they are marked `mustUnderstand` and are
-//!   aimed at this node. WS-Addressing blocks are accepted even then.
+//!   aimed at this node. WS-Addressing blocks are accepted even then, and the
+//!   ones a reply depends on (MessageID, Action, ReplyTo, FaultTo) are kept in
+//!   [`Request::addressing`].
 //! * Attributes other than `xsi:nil` on operation children (for example
 //!   `xsi:type`) are ignored.
 //!
@@ -37,15 +39,15 @@ use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
 use super::wire::{
-    is_xml_char, CDC_2011_NS, CONNECTIVITY_TEST, SOAP11_NS, SOAP12_NS, SUBMIT_SINGLE_MESSAGE,
+    is_xml_char, CDC_2011_NS, CDC_2014_NS, CDC_HUB_NS, CONNECTIVITY_TEST, SOAP11_NS, SOAP12_NS,
+    SUBMIT_SINGLE_MESSAGE,
 };
 
 /// XML Schema instance namespace (for `xsi:nil`).
 pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
-/// WS-Addressing 1.0 namespace. Its header blocks are accepted and ignored.
+/// WS-Addressing 1.0 namespace.
 pub const WSA_NS: &str = "http://www.w3.org/2005/08/addressing";
-/// WS-Addressing 2004/08 (member submission) namespace. Its header blocks are
-/// accepted and ignored.
+/// WS-Addressing 2004/08 (member submission) namespace.
 pub const WSA_2004_NS: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
 /// The deepest element nesting the decoder accepts (the `Envelope` is level 1).
 pub const MAX_DEPTH: usize = 32;
@@ -114,12 +116,88 @@ impl Operation {
     }
 }
 
+/// Which CDC contract a request's body element belongs to; the reply is written in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Contract {
+    /// `urn:cdc:iisb:2011`: `connectivityTest`, `submitSingleMessage`.
+    #[default]
+    Cdc2011,
+    /// `urn:cdc:iisb:2014`: `ConnectivityTestRequest`, `SubmitSingleMessageRequest`.
+    Cdc2014,
+}
+
+impl Contract {
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Contract::Cdc2011 => CDC_2011_NS,
+            Contract::Cdc2014 => CDC_2014_NS,
+        }
+    }
+}
+
+/// IZ Gateway's `HubRequestHeader` (namespace `urn:cdc:iisb:hub:2014`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HubHeader {
+    pub destination_id: Option<String>,
+}
+
 /// A decoded SOAP request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub version: SoapVersion,
     pub operation: Operation,
+    pub contract: Contract,
+    /// The hub header, when IZ Gateway sent one.
+    pub hub: Option<HubHeader>,
+    /// The request's WS-Addressing headers, when it has any.
+    pub addressing: Option<Addressing>,
 }
+
+/// The WS-Addressing headers of a request that a reply depends on. Values are trimmed (they
+/// are URIs). When a request mixes the two addressing namespaces, the first one seen counts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Addressing {
+    /// [`WSA_NS`] or [`WSA_2004_NS`]: the reply's headers are written in it.
+    pub namespace: &'static str,
+    pub message_id: Option<String>,
+    pub action: Option<String>,
+    /// `wsa:ReplyTo/wsa:Address`.
+    pub reply_to: Option<String>,
+    /// `wsa:FaultTo/wsa:Address`.
+    pub fault_to: Option<String>,
+}
+
+impl Addressing {
+    /// The first of ReplyTo and FaultTo that names an address this service cannot answer at
+    /// (anything but the anonymous address, which means "on this connection", or none).
+    pub fn non_anonymous(&self) -> Option<(&'static str, &str)> {
+        let anonymous = |a: &str| {
+            matches!(
+                a,
+                "http://www.w3.org/2005/08/addressing/anonymous"
+                    | "http://www.w3.org/2005/08/addressing/none"
+                    | "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
+            )
+        };
+        [("ReplyTo", &self.reply_to), ("FaultTo", &self.fault_to)]
+            .into_iter()
+            .find_map(|(name, a)| a.as_deref().filter(|a| !anonymous(a)).map(|a| (name, a)))
+    }
+}
+
+/// The WS-Addressing header values the decoder keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WsaField {
+    MessageId,
+    Action,
+    ReplyTo,
+    FaultTo,
+    /// `HubRequestHeader/DestinationId` (not WS-Addressing, kept the same way).
+    HubDestination,
+}
+
+/// The longest WS-Addressing value kept; a longer one is clipped (it is only echoed back).
+const MAX_WSA_VALUE: usize = 2048;
 
 /// Why a request could not be decoded.
 ///
@@ -128,8 +206,11 @@ pub struct Request {
 /// namespace or an entity name), clipped to 100 characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// The body is not UTF-8, or its XML declaration names another encoding.
-    #[error("The request is not encoded in UTF-8; this service accepts UTF-8 only.")]
+    /// The body is in none of the encodings read (UTF-8, UTF-16, ISO-8859-1, US-ASCII), is
+    /// not valid in the one it claims, or its declaration names another.
+    #[error(
+        "The request's character encoding cannot be read; this service reads UTF-8, UTF-16, ISO-8859-1 and US-ASCII."
+    )]
     NotUtf8,
     /// The body is not well-formed XML.
     #[error("The request is not well-formed XML: {0}.")]
@@ -177,7 +258,7 @@ pub enum DecodeError {
     MustUnderstand { element: String },
     /// The Body's element is not an operation of the CDC 2011 contract.
     #[error(
-        "The operation {local_name} {} is not supported; this service supports connectivityTest and submitSingleMessage in namespace {CDC_2011_NS}.",
+        "The operation {local_name} {} is not supported; this service supports connectivityTest and submitSingleMessage in namespace {CDC_2011_NS}, and ConnectivityTestRequest and SubmitSingleMessageRequest in namespace {CDC_2014_NS}.",
         operation_namespace(.namespace)
     )]
     UnknownOperation {
@@ -203,6 +284,27 @@ pub enum DecodeError {
     TooDeep,
 }
 
+impl DecodeError {
+    /// Whether this is about what a well-formed document holds (its elements and their
+    /// places), rather than about the XML itself. Only these are worth a second look at the
+    /// document's well-formedness.
+    fn is_about_content(&self) -> bool {
+        matches!(
+            self,
+            DecodeError::NotAnEnvelope
+                | DecodeError::VersionMismatch { .. }
+                | DecodeError::NoBody
+                | DecodeError::BodyNotSingle
+                | DecodeError::MustUnderstand { .. }
+                | DecodeError::UnknownOperation { .. }
+                | DecodeError::MissingElement(_)
+                | DecodeError::DuplicateElement(_)
+                | DecodeError::UnexpectedElement(_)
+                | DecodeError::UnexpectedText(_)
+        )
+    }
+}
+
 fn operation_namespace(namespace: &str) -> String {
     if namespace.is_empty() {
         "without a namespace".to_string()
@@ -224,23 +326,215 @@ fn describe_namespace(namespace: &str) -> String {
 /// Never panics. Returns the first problem found; a request is only accepted
 /// once the whole document has been read and found well-formed.
 pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
-    const BOM: &[u8] = b"\xEF\xBB\xBF";
-    let (bytes, bom_len) = match body.strip_prefix(BOM) {
-        Some(rest) => (rest, BOM.len()),
-        None => (body, 0),
-    };
-    // XML autodetection (Appendix F): a zero byte among the first four bytes
-    // means UTF-16 or UTF-32 without a byte order mark.
-    if bytes.iter().take(4).any(|b| *b == 0) {
-        return Err(DecodeError::NotUtf8);
-    }
-    let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?;
+    let (text, source, bom_len) = transcode(body)?;
+    let text: &str = &text;
     if let Some((offset, _)) = text.char_indices().find(|(_, c)| !is_xml_char(*c)) {
         return Err(DecodeError::IllegalCharacter {
             offset: offset + bom_len,
         });
     }
-    Parser::new(text, bom_len).run()
+    match Parser::new(text, bom_len, source).run() {
+        // The decoder stops at the first element it cannot use. A body that is not well-formed
+        // XML further on is a malformed request all the same, whatever came first.
+        Err(e) if e.is_about_content() => Err(well_formedness_problem(text, bom_len).unwrap_or(e)),
+        other => other,
+    }
+}
+
+/// The character encodings a request may come in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Utf8,
+    Utf16,
+    Latin1,
+    Ascii,
+}
+
+impl Source {
+    /// Whether an XML declaration naming `name` fits a document read as this encoding.
+    fn declared_as(self, name: &[u8]) -> bool {
+        let name = name.to_ascii_lowercase();
+        let names: &[&[u8]] = match self {
+            Source::Utf8 => &[b"utf-8", b"utf8"],
+            Source::Utf16 => &[b"utf-16", b"utf-16le", b"utf-16be", b"utf16"],
+            Source::Latin1 => &[b"iso-8859-1", b"iso8859-1", b"iso_8859-1", b"latin1", b"l1"],
+            Source::Ascii => &[b"us-ascii", b"ascii"],
+        };
+        names.contains(&name.as_slice())
+    }
+}
+
+/// The encoding named by the XML declaration at the start of an ASCII-compatible document.
+fn declared_encoding(bytes: &[u8]) -> Option<&[u8]> {
+    let decl = bytes.strip_prefix(b"<?xml")?;
+    let end = decl.windows(2).take(512).position(|w| w == b"?>")?;
+    let decl = &decl[..end];
+    let at = decl.windows(8).position(|w| w == b"encoding")?;
+    let rest = decl[at + 8..].trim_ascii_start().strip_prefix(b"=")?;
+    let rest = rest.trim_ascii_start();
+    let quote = *rest.first().filter(|q| matches!(q, b'"' | b'\''))?;
+    let value = &rest[1..];
+    let close = value.iter().position(|b| *b == quote)?;
+    Some(&value[..close])
+}
+
+/// The body as text: UTF-8 (with or without a byte order mark), UTF-16 (a byte order mark, or
+/// none and the `<?` of a declaration), or a declaration naming ISO-8859-1 or US-ASCII. Also
+/// the encoding it was read as and the length of a byte order mark skipped.
+fn transcode(body: &[u8]) -> Result<(std::borrow::Cow<'_, str>, Source, usize), DecodeError> {
+    use std::borrow::Cow;
+    let utf16 = |bytes: &[u8], little: bool| -> Result<String, DecodeError> {
+        if bytes.len() % 2 != 0 {
+            return Err(DecodeError::NotUtf8);
+        }
+        let units = bytes.chunks_exact(2).map(|p| {
+            if little {
+                u16::from_le_bytes([p[0], p[1]])
+            } else {
+                u16::from_be_bytes([p[0], p[1]])
+            }
+        });
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map_err(|_| DecodeError::NotUtf8)
+    };
+    if let Some(rest) = body.strip_prefix(b"\xEF\xBB\xBF") {
+        let text = std::str::from_utf8(rest).map_err(|_| DecodeError::NotUtf8)?;
+        return Ok((Cow::Borrowed(text), Source::Utf8, 3));
+    }
+    if let Some(rest) = body.strip_prefix(b"\xFF\xFE") {
+        return Ok((Cow::Owned(utf16(rest, true)?), Source::Utf16, 2));
+    }
+    if let Some(rest) = body.strip_prefix(b"\xFE\xFF") {
+        return Ok((Cow::Owned(utf16(rest, false)?), Source::Utf16, 2));
+    }
+    // XML autodetection (Appendix F) without a byte order mark: `<?` in UTF-16.
+    if body.starts_with(b"<\0?\0") {
+        return Ok((Cow::Owned(utf16(body, true)?), Source::Utf16, 0));
+    }
+    if body.starts_with(b"\0<\0?") {
+        return Ok((Cow::Owned(utf16(body, false)?), Source::Utf16, 0));
+    }
+    // Any other zero byte among the first four: UTF-32 or garbage.
+    if body.iter().take(4).any(|b| *b == 0) {
+        return Err(DecodeError::NotUtf8);
+    }
+    match declared_encoding(body) {
+        Some(name) if Source::Latin1.declared_as(name) => Ok((
+            Cow::Owned(body.iter().map(|b| char::from(*b)).collect()),
+            Source::Latin1,
+            0,
+        )),
+        Some(name) if Source::Ascii.declared_as(name) => {
+            if !body.is_ascii() {
+                return Err(DecodeError::NotUtf8);
+            }
+            let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
+            Ok((Cow::Borrowed(text), Source::Ascii, 0))
+        }
+        _ => {
+            let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
+            Ok((Cow::Borrowed(text), Source::Utf8, 0))
+        }
+    }
+}
+
+/// The first well-formedness problem of a whole document (a UTF-8 text already checked for
+/// illegal characters), or `None` when it is well-formed. A DOCTYPE ends the check without a
+/// verdict: the decoder refuses DTDs before reading them, and so does this.
+fn well_formedness_problem(text: &str, bom_len: usize) -> Option<DecodeError> {
+    let mut reader = NsReader::from_str(text);
+    let config = reader.config_mut();
+    config.check_end_names = true;
+    config.check_comments = true;
+    config.allow_unmatched_ends = false;
+    config.allow_dangling_amp = false;
+    config.trim_text(false);
+    let at = |reader: &NsReader<&[u8]>| {
+        usize::try_from(reader.error_position())
+            .unwrap_or(usize::MAX)
+            .saturating_add(bom_len)
+    };
+    let mut depth = 0usize;
+    let mut roots = 0usize;
+    loop {
+        if depth == 0 && doctype_ahead(text, reader.buffer_position()) {
+            return None;
+        }
+        let (ns, event) = match reader.read_resolved_event() {
+            Ok(pair) => pair,
+            Err(err) => {
+                return Some(DecodeError::Malformed(format!(
+                    "{err} (at byte {})",
+                    at(&reader)
+                )))
+            }
+        };
+        if let ResolveResult::Unknown(prefix) = ns {
+            return Some(undeclared_prefix(&prefix));
+        }
+        match event {
+            Event::Start(start) => {
+                if depth == 0 {
+                    roots += 1;
+                }
+                if let Err(e) = read_attrs(&reader, &start, None) {
+                    return Some(e);
+                }
+                depth += 1;
+            }
+            Event::Empty(start) => {
+                if depth == 0 {
+                    roots += 1;
+                }
+                if let Err(e) = read_attrs(&reader, &start, None) {
+                    return Some(e);
+                }
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Text(t)
+                if depth == 0 && !t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) =>
+            {
+                return Some(DecodeError::Malformed(
+                    "text appears outside the root element".to_string(),
+                ));
+            }
+            Event::CData(_) if depth == 0 => {
+                return Some(DecodeError::Malformed(
+                    "a CDATA section appears outside the root element".to_string(),
+                ))
+            }
+            Event::GeneralRef(reference) => {
+                if depth == 0 {
+                    return Some(DecodeError::Malformed(
+                        "a reference appears outside the root element".to_string(),
+                    ));
+                }
+                if let Err(e) = resolve_reference(&reference, at(&reader)) {
+                    return Some(e);
+                }
+            }
+            Event::Eof => {
+                return if depth > 0 {
+                    Some(DecodeError::Malformed(
+                        "the document ends before every element is closed".to_string(),
+                    ))
+                } else if roots > 1 {
+                    Some(DecodeError::Malformed(
+                        "the document has more than one root element".to_string(),
+                    ))
+                } else {
+                    None
+                };
+            }
+            _ => {}
+        }
+        if roots > 1 {
+            return Some(DecodeError::Malformed(
+                "the document has more than one root element".to_string(),
+            ));
+        }
+    }
 }
 
 /// The SOAP version of a request body, judged from its root element alone:
@@ -250,8 +544,8 @@ pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
 /// sender used. Reads only the prolog and the root start tag, and gives `None`
 /// for anything it cannot judge safely (not UTF-8, a DOCTYPE, malformed XML).
 pub fn envelope_version(body: &[u8]) -> Option<SoapVersion> {
-    let bytes = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let text = std::str::from_utf8(bytes).ok()?;
+    let (text, _, _) = transcode(body).ok()?;
+    let text: &str = &text;
     let mut reader = NsReader::from_str(text);
     loop {
         if doctype_ahead(text, reader.buffer_position()) {
@@ -309,7 +603,17 @@ impl OpKind {
         }
     }
 
-    fn field(self, local: &str) -> Option<Field> {
+    fn field(self, contract: Contract, local: &str) -> Option<Field> {
+        if contract == Contract::Cdc2014 {
+            return match (self, local) {
+                (OpKind::ConnectivityTest, "EchoBack") => Some(Field::EchoBack),
+                (OpKind::SubmitSingleMessage, "Username") => Some(Field::Username),
+                (OpKind::SubmitSingleMessage, "Password") => Some(Field::Password),
+                (OpKind::SubmitSingleMessage, "FacilityID") => Some(Field::FacilityId),
+                (OpKind::SubmitSingleMessage, "Hl7Message") => Some(Field::Hl7Message),
+                _ => None,
+            };
+        }
         match (self, local) {
             (OpKind::ConnectivityTest, "echoBack") => Some(Field::EchoBack),
             (OpKind::SubmitSingleMessage, "username") => Some(Field::Username),
@@ -359,14 +663,16 @@ impl Field {
 #[derive(Debug)]
 struct OpState {
     kind: OpKind,
+    contract: Contract,
     /// Outer `None`: not seen. `Some(None)`: seen with `xsi:nil`.
     values: [Option<Option<String>>; FIELD_COUNT],
 }
 
 impl OpState {
-    fn new(kind: OpKind) -> Self {
+    fn new(kind: OpKind, contract: Contract) -> Self {
         OpState {
             kind,
+            contract,
             values: Default::default(),
         }
     }
@@ -414,6 +720,10 @@ enum Frame {
     Body,
     Operation(OpState),
     Field(FieldState),
+    /// A WS-Addressing header whose text is kept (MessageID, Action, or an endpoint's Address).
+    WsaText(WsaField, String),
+    /// `wsa:ReplyTo` or `wsa:FaultTo`: an endpoint reference whose `Address` is kept.
+    WsaEndpoint(WsaField),
 }
 
 impl Frame {
@@ -425,6 +735,7 @@ impl Frame {
             Frame::Body => "Body",
             Frame::Operation(op) => op.kind.name(),
             Frame::Field(f) => f.field.name(),
+            Frame::WsaText(..) | Frame::WsaEndpoint(_) => "header block",
         }
     }
 }
@@ -450,10 +761,14 @@ struct Parser<'i> {
     seen_body: bool,
     root_done: bool,
     operation: Option<Operation>,
+    contract: Contract,
+    addressing: Option<Addressing>,
+    hub: Option<HubHeader>,
+    source: Source,
 }
 
 impl<'i> Parser<'i> {
-    fn new(text: &'i str, bom_len: usize) -> Self {
+    fn new(text: &'i str, bom_len: usize, source: Source) -> Self {
         let mut reader = NsReader::from_str(text);
         let config = reader.config_mut();
         config.check_end_names = true;
@@ -472,6 +787,10 @@ impl<'i> Parser<'i> {
             seen_body: false,
             root_done: false,
             operation: None,
+            contract: Contract::Cdc2011,
+            addressing: None,
+            hub: None,
+            source,
         }
     }
 
@@ -552,7 +871,7 @@ impl<'i> Parser<'i> {
                     }
                     match decl.encoding() {
                         None => {}
-                        Some(Ok(enc)) if enc.eq_ignore_ascii_case(b"utf-8") => {}
+                        Some(Ok(enc)) if self.source.declared_as(&enc) => {}
                         Some(Ok(_)) => return Err(DecodeError::NotUtf8),
                         Some(Err(err)) => {
                             return Err(DecodeError::Malformed(format!(
@@ -628,6 +947,12 @@ impl<'i> Parser<'i> {
                 }
             }
             Some(Frame::Header) => {
+                let hub = ns.as_deref() == Some(CDC_HUB_NS) && local == "HubRequestHeader";
+                if hub {
+                    self.hub.get_or_insert_with(HubHeader::default);
+                    self.path.push(Frame::WsaEndpoint(WsaField::HubDestination));
+                    return Ok(());
+                }
                 if attrs.must_understand && self.aimed_at_us(attrs.role.as_deref()) {
                     let addressing = matches!(ns.as_deref(), Some(WSA_NS | WSA_2004_NS));
                     if !addressing {
@@ -636,16 +961,65 @@ impl<'i> Parser<'i> {
                         });
                     }
                 }
-                Frame::Ignored
+                let wsa = match ns.as_deref() {
+                    Some(WSA_NS) => Some(WSA_NS),
+                    Some(WSA_2004_NS) => Some(WSA_2004_NS),
+                    _ => None,
+                };
+                match wsa {
+                    Some(wsa) if self.addressing.as_ref().is_none_or(|a| a.namespace == wsa) => {
+                        self.addressing.get_or_insert_with(|| Addressing {
+                            namespace: wsa,
+                            ..Addressing::default()
+                        });
+                        match local.as_str() {
+                            "MessageID" => Frame::WsaText(WsaField::MessageId, String::new()),
+                            "Action" => Frame::WsaText(WsaField::Action, String::new()),
+                            "ReplyTo" => Frame::WsaEndpoint(WsaField::ReplyTo),
+                            "FaultTo" => Frame::WsaEndpoint(WsaField::FaultTo),
+                            _ => Frame::Ignored,
+                        }
+                    }
+                    _ => Frame::Ignored,
+                }
             }
-            Some(Frame::Ignored) => Frame::Ignored,
+            Some(Frame::WsaEndpoint(WsaField::HubDestination)) => {
+                if ns.as_deref() == Some(CDC_HUB_NS) && local == "DestinationId" {
+                    Frame::WsaText(WsaField::HubDestination, String::new())
+                } else {
+                    Frame::Ignored
+                }
+            }
+            Some(Frame::WsaEndpoint(field)) => {
+                let field = *field;
+                let in_wsa = self
+                    .addressing
+                    .as_ref()
+                    .is_some_and(|a| ns.as_deref() == Some(a.namespace));
+                if in_wsa && local == "Address" {
+                    Frame::WsaText(field, String::new())
+                } else {
+                    Frame::Ignored
+                }
+            }
+            Some(Frame::Ignored | Frame::WsaText(..)) => Frame::Ignored,
             Some(Frame::Body) => {
                 if self.operation.is_some() {
                     return Err(DecodeError::BodyNotSingle);
                 }
-                let kind = match (ns.as_deref(), local.as_str()) {
-                    (Some(CDC_2011_NS), CONNECTIVITY_TEST) => OpKind::ConnectivityTest,
-                    (Some(CDC_2011_NS), SUBMIT_SINGLE_MESSAGE) => OpKind::SubmitSingleMessage,
+                let (kind, contract) = match (ns.as_deref(), local.as_str()) {
+                    (Some(CDC_2011_NS), CONNECTIVITY_TEST) => {
+                        (OpKind::ConnectivityTest, Contract::Cdc2011)
+                    }
+                    (Some(CDC_2011_NS), SUBMIT_SINGLE_MESSAGE) => {
+                        (OpKind::SubmitSingleMessage, Contract::Cdc2011)
+                    }
+                    (Some(CDC_2014_NS), "ConnectivityTestRequest") => {
+                        (OpKind::ConnectivityTest, Contract::Cdc2014)
+                    }
+                    (Some(CDC_2014_NS), "SubmitSingleMessageRequest") => {
+                        (OpKind::SubmitSingleMessage, Contract::Cdc2014)
+                    }
                     _ => {
                         return Err(DecodeError::UnknownOperation {
                             namespace: clip(ns.as_deref().unwrap_or("")),
@@ -653,11 +1027,12 @@ impl<'i> Parser<'i> {
                         })
                     }
                 };
-                Frame::Operation(OpState::new(kind))
+                self.contract = contract;
+                Frame::Operation(OpState::new(kind, contract))
             }
             Some(Frame::Operation(op)) => {
-                let allowed_ns = matches!(ns.as_deref(), None | Some(CDC_2011_NS));
-                let field = match op.kind.field(&local) {
+                let allowed_ns = ns.is_none() || ns.as_deref() == Some(op.contract.namespace());
+                let field = match op.kind.field(op.contract, &local) {
                     Some(field) if allowed_ns => field,
                     _ => {
                         return Err(DecodeError::UnexpectedElement(format!(
@@ -714,7 +1089,21 @@ impl<'i> Parser<'i> {
                 }
                 self.root_done = true;
             }
-            Frame::Header | Frame::Ignored => {}
+            Frame::Header | Frame::Ignored | Frame::WsaEndpoint(_) => {}
+            Frame::WsaText(field, text) => {
+                let value = clip_to(text.trim_matches(is_xml_space_char), MAX_WSA_VALUE);
+                let addressing = self.addressing.as_mut();
+                let slot = match field {
+                    WsaField::HubDestination => self.hub.as_mut().map(|h| &mut h.destination_id),
+                    WsaField::MessageId => addressing.map(|a| &mut a.message_id),
+                    WsaField::Action => addressing.map(|a| &mut a.action),
+                    WsaField::ReplyTo => addressing.map(|a| &mut a.reply_to),
+                    WsaField::FaultTo => addressing.map(|a| &mut a.fault_to),
+                };
+                if let Some(slot) = slot {
+                    *slot = Some(value);
+                }
+            }
             Frame::Body => {
                 if self.operation.is_none() {
                     return Err(DecodeError::BodyNotSingle);
@@ -746,7 +1135,14 @@ impl<'i> Parser<'i> {
                 f.text.push_str(text);
                 Ok(())
             }
-            Some(Frame::Ignored) => Ok(()),
+            Some(Frame::WsaText(_, kept)) => {
+                // Bounded: a value longer than the limit is clipped when the element closes.
+                if kept.len() <= MAX_WSA_VALUE {
+                    kept.push_str(text);
+                }
+                Ok(())
+            }
+            Some(Frame::Ignored | Frame::WsaEndpoint(_)) => Ok(()),
             _ if is_xml_whitespace(text) => Ok(()),
             None if self.root_done => Err(DecodeError::Malformed(
                 "text appears after the end of the Envelope".to_string(),
@@ -769,7 +1165,13 @@ impl<'i> Parser<'i> {
             return Err(DecodeError::Empty);
         }
         match (self.version, self.operation.take()) {
-            (Some(version), Some(operation)) => Ok(Request { version, operation }),
+            (Some(version), Some(operation)) => Ok(Request {
+                version,
+                operation,
+                contract: self.contract,
+                hub: self.hub.take(),
+                addressing: self.addressing.take(),
+            }),
             (None, _) => Err(DecodeError::NotAnEnvelope),
             (Some(_), None) => Err(DecodeError::BodyNotSingle),
         }
@@ -897,6 +1299,15 @@ fn clark_name(ns: Option<&str>, local: &str) -> String {
         Some(ns) => clip(&format!("{{{ns}}}{local}")),
         None => clip(local),
     }
+}
+
+/// The first `max` bytes of `s` (cut at a character boundary).
+fn clip_to(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
 
 /// Shortens a name quoted in an error message.
@@ -1120,7 +1531,7 @@ mod tests {
     }
 
     #[test]
-    fn ws_addressing_headers_are_ignored() {
+    fn ws_addressing_headers_are_kept() {
         for mu in [
             "",
             r#" soap:mustUnderstand="true""#,
@@ -1136,18 +1547,38 @@ mod tests {
 </soap:Header>
 <soap:Body><iis:connectivityTest><iis:echoBack>hi</iis:echoBack></iis:connectivityTest></soap:Body></soap:Envelope>"#
             );
+            let r = ok(&xml);
             assert_eq!(
-                ok(&xml).operation,
+                r.operation,
                 Operation::ConnectivityTest {
                     echo_back: Some("hi".into())
                 }
             );
+            let a = r.addressing.expect("addressing kept");
+            assert_eq!(a.namespace, WSA_NS);
+            assert_eq!(a.message_id.as_deref(), Some("urn:uuid:1"));
+            assert_eq!(
+                a.action.as_deref(),
+                Some("urn:cdc:iisb:2011:connectivityTest")
+            );
+            assert_eq!(a.non_anonymous(), None);
         }
-        // The 2004/08 namespace, SOAP 1.1 style.
+        // The 2004/08 namespace, SOAP 1.1 style; a FaultTo elsewhere is named.
         let xml = format!(
-            r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Header><a:Action xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" s:mustUnderstand="1">x</a:Action></s:Header><s:Body><c:connectivityTest xmlns:c="{CDC_2011_NS}"><c:echoBack>e</c:echoBack></c:connectivityTest></s:Body></s:Envelope>"#
+            r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Header><a:Action xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" s:mustUnderstand="1">x</a:Action><a:FaultTo xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"><a:Address> http://elsewhere/ </a:Address><a:ReferenceParameters><a:Address>ignored</a:Address></a:ReferenceParameters></a:FaultTo></s:Header><s:Body><c:connectivityTest xmlns:c="{CDC_2011_NS}"><c:echoBack>e</c:echoBack></c:connectivityTest></s:Body></s:Envelope>"#
         );
-        assert!(decode(xml.as_bytes()).is_ok());
+        let a = decode(xml.as_bytes()).unwrap().addressing.unwrap();
+        assert_eq!(a.namespace, WSA_2004_NS);
+        assert_eq!(a.message_id, None);
+        assert_eq!(a.non_anonymous(), Some(("FaultTo", "http://elsewhere/")));
+        // No addressing headers, none kept; a huge value is clipped.
+        assert_eq!(ok(&env12("<iis:connectivityTest/>")).addressing, None);
+        let long = "x".repeat(10_000);
+        let xml = format!(
+            r#"<soap:Envelope xmlns:soap="{SOAP12_NS}"><soap:Header><w:MessageID xmlns:w="{WSA_NS}">{long}</w:MessageID></soap:Header><soap:Body><c:connectivityTest xmlns:c="{CDC_2011_NS}"/></soap:Body></soap:Envelope>"#
+        );
+        let id = ok(&xml).addressing.unwrap().message_id.unwrap();
+        assert_eq!(id.len(), MAX_WSA_VALUE);
     }
 
     #[test]
@@ -1261,7 +1692,8 @@ mod tests {
         assert_eq!(
             msg,
             "The operation submitSingleMessageX in namespace urn:cdc:iisb:2011 is not supported; \
-             this service supports connectivityTest and submitSingleMessage in namespace urn:cdc:iisb:2011."
+             this service supports connectivityTest and submitSingleMessage in namespace urn:cdc:iisb:2011, \
+             and ConnectivityTestRequest and SubmitSingleMessageRequest in namespace urn:cdc:iisb:2014."
         );
         let msg = err(&env12("<connectivityTest/>")).to_string();
         assert!(
@@ -1470,11 +1902,29 @@ mod tests {
             )),
             DecodeError::Malformed(_)
         ));
-        assert_eq!(decode(b"\xff\xfe<\0a\0/\0>\0"), Err(DecodeError::NotUtf8));
-        assert_eq!(decode(b"<\0?\0x\0m\0l\0"), Err(DecodeError::NotUtf8));
+        // UTF-16 is read (and then found not to be an envelope); broken UTF-16 is not.
+        assert_eq!(
+            decode(b"\xff\xfe<\0a\0/\0>\0"),
+            Err(DecodeError::NotAnEnvelope)
+        );
+        assert!(matches!(
+            decode(b"<\0?\0x\0m\0l\0"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert_eq!(decode(b"\xff\xfe<\0a"), Err(DecodeError::NotUtf8));
+        assert_eq!(decode(b"\xff\xfe\x00\xd8a\0"), Err(DecodeError::NotUtf8));
+        assert_eq!(decode(b"<\0\0\0a"), Err(DecodeError::NotUtf8));
         assert_eq!(decode(b"<a>\xc3\x28</a>"), Err(DecodeError::NotUtf8));
         assert_eq!(
             decode(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>"),
+            Err(DecodeError::NotAnEnvelope)
+        );
+        assert_eq!(
+            decode(b"<?xml version=\"1.0\" encoding=\"US-ASCII\"?><a>\xe9</a>"),
+            Err(DecodeError::NotUtf8)
+        );
+        assert_eq!(
+            decode(b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><a/>"),
             Err(DecodeError::NotUtf8)
         );
         assert_eq!(
@@ -1524,6 +1974,95 @@ mod tests {
     }
 
     #[test]
+    fn the_2014_contract_and_its_hub_header() {
+        let xml = format!(
+            r#"<s:Envelope xmlns:s="{SOAP12_NS}"><s:Header><h:HubRequestHeader xmlns:h="{CDC_HUB_NS}" s:mustUnderstand="true"><h:DestinationId>dev</h:DestinationId></h:HubRequestHeader></s:Header><s:Body><i:SubmitSingleMessageRequest xmlns:i="{CDC_2014_NS}"><i:Username>u</i:Username><i:Password>p</i:Password><i:FacilityID>f</i:FacilityID><i:Hl7Message>MSH|x</i:Hl7Message></i:SubmitSingleMessageRequest></s:Body></s:Envelope>"#
+        );
+        let r = ok(&xml);
+        assert_eq!(r.contract, Contract::Cdc2014);
+        assert_eq!(
+            r.hub,
+            Some(HubHeader {
+                destination_id: Some("dev".into())
+            })
+        );
+        assert_eq!(
+            r.operation,
+            Operation::SubmitSingleMessage {
+                username: Some("u".into()),
+                password: Some("p".into()),
+                facility_id: Some("f".into()),
+                hl7_message: "MSH|x".into()
+            }
+        );
+        let xml = env12(&format!(
+            r#"<ConnectivityTestRequest xmlns="{CDC_2014_NS}"><EchoBack>e</EchoBack></ConnectivityTestRequest>"#
+        ));
+        let r = ok(&xml);
+        assert_eq!(r.contract, Contract::Cdc2014);
+        assert_eq!(r.hub, None);
+        // 2011 names in the 2014 namespace, and the reverse, are not operations or fields.
+        let xml = env12(&format!(r#"<c:connectivityTest xmlns:c="{CDC_2014_NS}"/>"#));
+        assert!(matches!(err(&xml), DecodeError::UnknownOperation { .. }));
+        let xml = env12(&format!(
+            r#"<c:SubmitSingleMessageRequest xmlns:c="{CDC_2014_NS}"><c:hl7Message>M</c:hl7Message></c:SubmitSingleMessageRequest>"#
+        ));
+        assert!(matches!(err(&xml), DecodeError::UnexpectedElement(_)));
+        let xml = env12(&format!(
+            r#"<c:SubmitSingleMessageRequest xmlns:c="{CDC_2014_NS}"><o:Hl7Message xmlns:o="{CDC_2011_NS}">M</o:Hl7Message></c:SubmitSingleMessageRequest>"#
+        ));
+        assert!(matches!(err(&xml), DecodeError::UnexpectedElement(_)));
+        assert_eq!(ok(&submit12("M")).contract, Contract::Cdc2011);
+    }
+
+    #[test]
+    fn utf16_and_single_byte_encodings_are_read() {
+        let xml = submit12("MSH|\u{e9}t\u{e9}");
+        let utf16 = |little: bool, bom: bool, decl: &str| {
+            let text = format!("{decl}{xml}");
+            let mut out: Vec<u8> = Vec::new();
+            if bom {
+                out.extend_from_slice(if little { b"\xff\xfe" } else { b"\xfe\xff" });
+            }
+            for u in text.encode_utf16() {
+                out.extend_from_slice(&if little {
+                    u.to_le_bytes()
+                } else {
+                    u.to_be_bytes()
+                });
+            }
+            out
+        };
+        let decl16 = "<?xml version=\"1.0\" encoding=\"UTF-16\"?>";
+        for (little, bom, decl) in [
+            (true, true, ""),
+            (false, true, ""),
+            (true, true, decl16),
+            (true, false, decl16),
+            (false, false, decl16),
+        ] {
+            let r = decode(&utf16(little, bom, decl)).expect("UTF-16");
+            assert_eq!(hl7_of(&r), "MSH|\u{e9}t\u{e9}", "{little} {bom} {decl}");
+        }
+        // ISO-8859-1: é is one byte, 0xE9.
+        let mut latin1 = b"<?xml version='1.0' encoding='iso-8859-1'?>".to_vec();
+        latin1.extend(submit12("MSH|\u{e9}").chars().map(|c| c as u8));
+        assert_eq!(hl7_of(&decode(&latin1).unwrap()), "MSH|\u{e9}");
+        let ascii = format!(
+            "<?xml version=\"1.0\" encoding=\"US-ASCII\"?>{}",
+            submit12("MSH|x")
+        );
+        assert_eq!(hl7_of(&decode(ascii.as_bytes()).unwrap()), "MSH|x");
+        // A declaration that contradicts how the document was read is refused.
+        let wrong = format!("<?xml version=\"1.0\" encoding=\"UTF-16\"?>{xml}");
+        assert_eq!(decode(wrong.as_bytes()), Err(DecodeError::NotUtf8));
+        assert_eq!(
+            envelope_version(&utf16(true, true, "")),
+            Some(SoapVersion::V12)
+        );
+    }
+
+    #[test]
     fn envelope_version_sniffing() {
         let soap11 = format!(
             r#"<?xml version="1.0"?><!-- c --><s:Envelope xmlns:s="{SOAP11_NS}"><s:Body><x/></s:Body></s:Envelope>"#
@@ -1547,6 +2086,7 @@ mod tests {
             assert_eq!(envelope_version(other.as_bytes()), None, "{other}");
         }
         assert_eq!(envelope_version(b"\xff\xfe<"), None);
+        assert_eq!(envelope_version(b"\xff\xfe<\0"), None);
         // A request decode refuses can still be answered in its own version.
         let bad11 = format!(
             r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Body><c:submitSingleMessage xmlns:c="{CDC_2011_NS}"/></s:Body></s:Envelope>"#

@@ -12,8 +12,8 @@
 //! `MessageTooLargeFault`, `UnsupportedOperationFault` and the generic
 //! `fault`, each holding `Code`, `Reason` and `Detail`.
 
-use super::envelope::{DecodeError, SoapVersion};
-use super::wire::{escape_into, CDC_2011_NS};
+use super::envelope::{Contract, DecodeError, SoapVersion};
+use super::wire::{escape_into, CDC_2011_NS, CDC_2014_NS};
 
 /// The kinds of fault this service sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +122,35 @@ impl FaultKind {
     }
 }
 
+/// Which HTTP status a SOAP fault travels with (`--fault-http-status`).
+///
+/// SOAP 1.2's HTTP binding allows 400 for a Sender fault, but .NET WCF reports a 400 as a bare
+/// `ProtocolException` and never reads the fault in it; every client tried reads a fault sent
+/// with 500, which is also what SOAP 1.1 prescribes. So 500 is the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaultStatus {
+    /// HTTP 500 for every fault, SOAP 1.1 or 1.2.
+    #[default]
+    #[value(name = "500")]
+    Always500,
+    /// SOAP 1.2 Sender faults with 400, every other fault with 500 (the bindings' own choice).
+    #[value(name = "spec")]
+    Spec,
+    /// HTTP 200 for every fault, for legacy clients that read no body from an error status.
+    #[value(name = "200")]
+    Ok200,
+}
+
+impl std::fmt::Display for FaultStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaultStatus::Always500 => "500",
+            FaultStatus::Spec => "spec",
+            FaultStatus::Ok200 => "200",
+        })
+    }
+}
+
 /// A SOAP fault to send back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
@@ -158,17 +187,40 @@ impl Fault {
         Fault::new(kind, message.clone(), message)
     }
 
-    /// HTTP status for this fault. SOAP 1.2 HTTP binding: 400 for a Sender
-    /// fault, 500 for any other. SOAP 1.1 HTTP binding: 500 for every fault.
-    pub fn http_status(&self, version: SoapVersion) -> u16 {
-        match version {
-            SoapVersion::V12 if self.kind.soap12_code() == "Sender" => 400,
-            SoapVersion::V12 | SoapVersion::V11 => 500,
+    /// HTTP status for this fault under `policy` (see [`FaultStatus`]).
+    pub fn http_status(&self, version: SoapVersion, policy: FaultStatus) -> u16 {
+        match policy {
+            FaultStatus::Always500 => 500,
+            FaultStatus::Ok200 => 200,
+            // SOAP 1.2 HTTP binding: 400 for a Sender fault, 500 for any other. SOAP 1.1: 500.
+            FaultStatus::Spec => match version {
+                SoapVersion::V12 if self.kind.soap12_code() == "Sender" => 400,
+                SoapVersion::V12 | SoapVersion::V11 => 500,
+            },
         }
     }
 
     /// The whole fault envelope in the given SOAP version.
     pub fn encode(&self, version: SoapVersion) -> String {
+        self.encode_with_header(version, "")
+    }
+
+    /// The whole fault envelope with `header` (a complete `soap:Header` element, or empty).
+    pub fn encode_with_header(&self, version: SoapVersion, header: &str) -> String {
+        self.encode_in(version, header, Contract::Cdc2011, None)
+    }
+
+    /// The whole fault envelope in `contract`'s fault elements. The 2014 contract's
+    /// `MessageTooLargeFault` carries `Size` and `MaxSize` (`sizes`); its `SecurityFault` and
+    /// `UnsupportedOperationFault` are empty; it has no element for any other fault, which then
+    /// goes without a detail (the SOAP code and reason still say what happened).
+    pub fn encode_in(
+        &self,
+        version: SoapVersion,
+        header: &str,
+        contract: Contract,
+        sizes: Option<(usize, usize)>,
+    ) -> String {
         let reason = if self.reason.trim().is_empty() {
             self.kind.default_reason()
         } else {
@@ -179,8 +231,15 @@ impl Fault {
         } else {
             self.detail.as_str()
         };
-        let mut out = String::with_capacity(640 + reason.len() + detail.len());
-        open_envelope(&mut out, version);
+        let mut out = String::with_capacity(640 + header.len() + reason.len() + detail.len());
+        open_envelope(&mut out, version, contract.namespace(), header);
+        let detail_element = |out: &mut String| match contract {
+            Contract::Cdc2011 => {
+                self.push_detail_element(out, detail);
+                true
+            }
+            Contract::Cdc2014 => self.push_detail_2014(out, sizes),
+        };
         out.push_str("<soap:Fault>");
         match version {
             SoapVersion::V12 => {
@@ -194,9 +253,11 @@ impl Fault {
                     ],
                 );
                 escape_into(&mut out, reason);
-                out.push_str("</soap:Text></soap:Reason><soap:Detail>");
-                self.push_detail_element(&mut out, detail);
-                out.push_str("</soap:Detail>");
+                out.push_str("</soap:Text></soap:Reason>");
+                let mut d = String::new();
+                if detail_element(&mut d) {
+                    push_all(&mut out, &["<soap:Detail>", &d, "</soap:Detail>"]);
+                }
             }
             SoapVersion::V11 => {
                 push_all(
@@ -208,14 +269,33 @@ impl Fault {
                     ],
                 );
                 escape_into(&mut out, reason);
-                out.push_str("</faultstring><detail>");
-                self.push_detail_element(&mut out, detail);
-                out.push_str("</detail>");
+                out.push_str("</faultstring>");
+                let mut d = String::new();
+                if detail_element(&mut d) {
+                    push_all(&mut out, &["<detail>", &d, "</detail>"]);
+                }
             }
         }
         out.push_str("</soap:Fault>");
         close_envelope(&mut out);
         out
+    }
+
+    /// The 2014 detail element, if the contract has one for this fault.
+    fn push_detail_2014(&self, out: &mut String, sizes: Option<(usize, usize)>) -> bool {
+        match self.kind {
+            FaultKind::Security => out.push_str("<iis:SecurityFault/>"),
+            FaultKind::UnsupportedOperation => out.push_str("<iis:UnsupportedOperationFault/>"),
+            FaultKind::MessageTooLarge => {
+                let (size, max) = sizes.unwrap_or((0, 0));
+                out.push_str(&format!(
+                    "<iis:MessageTooLargeFault><iis:Size>{size}</iis:Size>\
+                     <iis:MaxSize>{max}</iis:MaxSize></iis:MessageTooLargeFault>"
+                ));
+            }
+            _ => return false,
+        }
+        true
     }
 
     fn push_detail_element(&self, out: &mut String, detail: &str) {
@@ -237,18 +317,20 @@ impl Fault {
 
 /// `connectivityTestResponse` with `text` as its `return`.
 pub fn connectivity_response(version: SoapVersion, text: &str) -> String {
-    response(version, "connectivityTestResponse", text)
+    response(version, "", "connectivityTestResponse", text)
 }
 
 /// `submitSingleMessageResponse` with the HL7 acknowledgement or response
 /// `hl7` as its `return`.
 pub fn submit_response(version: SoapVersion, hl7: &str) -> String {
-    response(version, "submitSingleMessageResponse", hl7)
+    response(version, "", "submitSingleMessageResponse", hl7)
 }
 
-fn response(version: SoapVersion, element: &str, value: &str) -> String {
-    let mut out = String::with_capacity(320 + value.len() + value.len() / 8);
-    open_envelope(&mut out, version);
+/// A 2011 response: `element` (in the CDC namespace) holding `return` with `value`, after
+/// `header` (a complete `soap:Header` element, or empty).
+pub fn response(version: SoapVersion, header: &str, element: &str, value: &str) -> String {
+    let mut out = String::with_capacity(320 + header.len() + value.len() + value.len() / 8);
+    open_envelope(&mut out, version, CDC_2011_NS, header);
     push_all(&mut out, &["<iis:", element, "><iis:return>"]);
     escape_into(&mut out, value);
     push_all(&mut out, &["</iis:return></iis:", element, ">"]);
@@ -256,15 +338,35 @@ fn response(version: SoapVersion, element: &str, value: &str) -> String {
     out
 }
 
-fn open_envelope(out: &mut String, version: SoapVersion) {
+/// A 2014 response: `element` (in `urn:cdc:iisb:2014`) holding `child` with `value`, after
+/// `header` (a complete `soap:Header` element, or empty).
+pub fn response_2014(
+    version: SoapVersion,
+    header: &str,
+    element: &str,
+    child: &str,
+    value: &str,
+) -> String {
+    let mut out = String::with_capacity(320 + header.len() + value.len() + value.len() / 8);
+    open_envelope(&mut out, version, CDC_2014_NS, header);
+    push_all(&mut out, &["<iis:", element, "><iis:", child, ">"]);
+    escape_into(&mut out, value);
+    push_all(&mut out, &["</iis:", child, "></iis:", element, ">"]);
+    close_envelope(&mut out);
+    out
+}
+
+fn open_envelope(out: &mut String, version: SoapVersion, iis_ns: &str, header: &str) {
     push_all(
         out,
         &[
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope xmlns:soap=\"",
             version.namespace(),
             "\" xmlns:iis=\"",
-            CDC_2011_NS,
-            "\"><soap:Body>",
+            iis_ns,
+            "\">",
+            header,
+            "<soap:Body>",
         ],
     );
 }
@@ -545,25 +647,71 @@ mod tests {
     }
 
     #[test]
+    fn faults_in_the_2014_contract() {
+        const NS14: &str = "urn:cdc:iisb:2014";
+        let detail_of = |kind, sizes| {
+            let xml = Fault::new(kind, "r", "d").encode_in(
+                SoapVersion::V12,
+                "",
+                Contract::Cdc2014,
+                sizes,
+            );
+            parse(&xml)
+                .into_iter()
+                .filter(|n| n.path.contains("}Detail/"))
+                .map(|n| (n.path.rsplit('/').next().unwrap().to_string(), n.text))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            detail_of(FaultKind::Security, None),
+            vec![(format!("{{{NS14}}}SecurityFault"), String::new())]
+        );
+        assert_eq!(
+            detail_of(FaultKind::MessageTooLarge, Some((70_000, 65_536))),
+            vec![
+                (format!("{{{NS14}}}MessageTooLargeFault"), String::new()),
+                (format!("{{{NS14}}}Size"), "70000".to_string()),
+                (format!("{{{NS14}}}MaxSize"), "65536".to_string()),
+            ]
+        );
+        // The 2014 contract has no element for an unknown or malformed-request fault.
+        assert!(detail_of(FaultKind::BadRequest, None).is_empty());
+        let xml = Fault::new(FaultKind::Unknown, "r", "d").encode_in(
+            SoapVersion::V11,
+            "",
+            Contract::Cdc2014,
+            None,
+        );
+        assert!(!xml.contains("detail"), "{xml}");
+        parse(&xml);
+    }
+
+    #[test]
     fn http_statuses() {
-        let status = |kind, v| Fault::new(kind, "r", "d").http_status(v);
+        let spec = |kind, v| Fault::new(kind, "r", "d").http_status(v, FaultStatus::Spec);
         for kind in [
             FaultKind::Security,
             FaultKind::MessageTooLarge,
             FaultKind::UnsupportedOperation,
             FaultKind::BadRequest,
         ] {
-            assert_eq!(status(kind, SoapVersion::V12), 400);
+            assert_eq!(spec(kind, SoapVersion::V12), 400);
         }
         for kind in [
             FaultKind::Unknown,
             FaultKind::VersionMismatch,
             FaultKind::MustUnderstand,
         ] {
-            assert_eq!(status(kind, SoapVersion::V12), 500);
+            assert_eq!(spec(kind, SoapVersion::V12), 500);
         }
         for kind in KINDS {
-            assert_eq!(status(kind, SoapVersion::V11), 500);
+            assert_eq!(spec(kind, SoapVersion::V11), 500);
+            for v in [SoapVersion::V11, SoapVersion::V12] {
+                let fault = Fault::new(kind, "r", "d");
+                assert_eq!(fault.http_status(v, FaultStatus::Always500), 500);
+                assert_eq!(fault.http_status(v, FaultStatus::Ok200), 200);
+                assert_eq!(fault.http_status(v, FaultStatus::default()), 500);
+            }
         }
     }
 

@@ -25,6 +25,16 @@ pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
 pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// Namespace of the CDC IIS 2011 WSDL (operations, their children and fault details).
 pub const CDC_2011_NS: &str = "urn:cdc:iisb:2011";
+/// Namespace of the CDC IIS 2014 WSDL (IZ Gateway's destinations).
+pub const CDC_2014_NS: &str = "urn:cdc:iisb:2014";
+/// Namespace of IZ Gateway's hub headers (`HubRequestHeader`, `HubResponseHeader`).
+pub const CDC_HUB_NS: &str = "urn:cdc:iisb:hub:2014";
+/// The WS-Addressing action of a 2014 `ConnectivityTest` reply.
+pub const CONNECTIVITY_TEST_2014_RESPONSE_ACTION: &str =
+    "urn:cdc:iisb:2014:IISPortType:ConnectivityTestResponse";
+/// The WS-Addressing action of a 2014 `SubmitSingleMessage` reply.
+pub const SUBMIT_SINGLE_MESSAGE_2014_RESPONSE_ACTION: &str =
+    "urn:cdc:iisb:2014:IISPortType:SubmitSingleMessageResponse";
 
 /// The operation that carries one HL7 message.
 pub const SUBMIT_SINGLE_MESSAGE: &str = "submitSingleMessage";
@@ -34,6 +44,11 @@ pub const CONNECTIVITY_TEST: &str = "connectivityTest";
 pub const SUBMIT_SINGLE_MESSAGE_ACTION: &str = "urn:cdc:iisb:2011:submitSingleMessage";
 /// The SOAP action of [`CONNECTIVITY_TEST`] in the 2011 WSDL.
 pub const CONNECTIVITY_TEST_ACTION: &str = "urn:cdc:iisb:2011:connectivityTest";
+/// The WS-Addressing action of a [`SUBMIT_SINGLE_MESSAGE`] reply in the 2011 WSDL.
+pub const SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION: &str =
+    "urn:cdc:iisb:2011:submitSingleMessageResponse";
+/// The WS-Addressing action of a [`CONNECTIVITY_TEST`] reply in the 2011 WSDL.
+pub const CONNECTIVITY_TEST_RESPONSE_ACTION: &str = "urn:cdc:iisb:2011:connectivityTestResponse";
 
 /// The `Char` production of XML 1.0: whether `c` may appear in a document at all.
 pub fn is_xml_char(c: char) -> bool {

@@ -1,7 +1,8 @@
 //! The service's WSDL (`wsdl/cdc-iis-2011.wsdl`), served at `GET /soap?wsdl`.
 //!
 //! The file is izport's own description of the CDC IIS 2011 contract
-//! (`urn:cdc:iisb:2011`, SOAP 1.2 document/literal). Its port address is the
+//! (`urn:cdc:iisb:2011`, SOAP 1.2 document/literal, with a SOAP 1.1 binding and
+//! port beside the contract's SOAP 1.2 ones). Its port addresses are the
 //! placeholder [`ADDRESS_PLACEHOLDER`], which [`render`] replaces with the
 //! public address of the SOAP endpoint.
 
@@ -10,9 +11,19 @@ use super::wire::escape;
 /// The WSDL as shipped, with the address placeholder in it.
 pub const WSDL_TEMPLATE: &str = include_str!("../../wsdl/cdc-iis-2011.wsdl");
 
-/// Stands for the endpoint address in [`WSDL_TEMPLATE`] (the
-/// `soap12:address location` of port `client_Port_Soap12`).
+/// Stands for the endpoint address in [`WSDL_TEMPLATE`] (the `address location` of
+/// ports `client_Port_Soap12` and `client_Port_Soap11`).
 pub const ADDRESS_PLACEHOLDER: &str = "{{IZPORT_SOAP_ADDRESS}}";
+
+/// The 2014 contract's WSDL as shipped (`wsdl/cdc-iis-2014.wsdl`), served at
+/// `GET /soap/2014?wsdl`, with the same address placeholder.
+pub const WSDL_2014_TEMPLATE: &str = include_str!("../../wsdl/cdc-iis-2014.wsdl");
+
+/// The 2014 WSDL with `address` (for example `https://iis.example.org/soap/2014`) as the
+/// endpoint location of both ports. The address is XML-escaped.
+pub fn render_2014(address: &str) -> String {
+    WSDL_2014_TEMPLATE.replace(ADDRESS_PLACEHOLDER, &escape(address))
+}
 
 /// Content-Type to serve the WSDL with.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -166,8 +177,61 @@ mod tests {
     }
 
     #[test]
+    fn the_2014_wsdl_names_what_the_contract_names() {
+        const NS14: &str = "urn:cdc:iisb:2014";
+        const SOAP11_WSDL_NS: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
+        assert_eq!(WSDL_2014_TEMPLATE.matches(ADDRESS_PLACEHOLDER).count(), 2);
+        let doc = Doc::parse(&render_2014("https://iis.example.org/soap/2014"));
+        assert_eq!(doc.attr(doc.root(), "targetNamespace"), Some(NS14));
+        let pt = doc.named(doc.root(), WSDL_NS, "portType", "IISPortType");
+        assert_eq!(
+            doc.names(pt, WSDL_NS, "operation"),
+            vec!["ConnectivityTest", "SubmitSingleMessage"]
+        );
+        let action = "{http://www.w3.org/2006/05/addressing/wsdl}Action";
+        for op in ["ConnectivityTest", "SubmitSingleMessage"] {
+            let o = doc.named(pt, WSDL_NS, "operation", op);
+            for (dir, suffix) in [("input", "Request"), ("output", "Response")] {
+                let d = doc.child(o, WSDL_NS, dir);
+                assert_eq!(
+                    doc.attr(d, action),
+                    Some(&*format!("{NS14}:IISPortType:{op}{suffix}"))
+                );
+                assert_eq!(
+                    doc.attr(d, "message"),
+                    Some(&*format!("tns:{op}{suffix}Message"))
+                );
+            }
+        }
+        for (binding, soap_ns) in [
+            ("IISBindingSoap12", SOAP12_WSDL_NS),
+            ("IISBindingSoap11", SOAP11_WSDL_NS),
+        ] {
+            let b = doc.named(doc.root(), WSDL_NS, "binding", binding);
+            for op in ["ConnectivityTest", "SubmitSingleMessage"] {
+                let o = doc.named(b, WSDL_NS, "operation", op);
+                assert_eq!(
+                    doc.attr(doc.child(o, soap_ns, "operation"), "soapAction"),
+                    Some(&*format!("{NS14}:IISPortType:{op}Request"))
+                );
+            }
+        }
+        let service = doc.named(doc.root(), WSDL_NS, "service", "IISService");
+        assert_eq!(
+            doc.names(service, WSDL_NS, "port"),
+            vec!["IISPortSoap12", "IISPortSoap11"]
+        );
+        let port = doc.named(service, WSDL_NS, "port", "IISPortSoap12");
+        assert_eq!(
+            doc.attr(doc.child(port, SOAP12_WSDL_NS, "address"), "location"),
+            Some("https://iis.example.org/soap/2014")
+        );
+    }
+
+    #[test]
     fn render_substitutes_escaped_address() {
-        assert_eq!(WSDL_TEMPLATE.matches(ADDRESS_PLACEHOLDER).count(), 1);
+        // One address per port: SOAP 1.2 and SOAP 1.1.
+        assert_eq!(WSDL_TEMPLATE.matches(ADDRESS_PLACEHOLDER).count(), 2);
         let wsdl = render("https://iis.example.org/soap?a=1&b=\"2\"<>");
         assert!(!wsdl.contains(ADDRESS_PLACEHOLDER));
         assert!(wsdl
@@ -445,7 +509,50 @@ mod tests {
         let service = doc.named(doc.root(), WSDL_NS, "service", "client_Service");
         assert_eq!(
             doc.names(service, WSDL_NS, "port"),
-            vec!["client_Port_Soap12"]
+            vec!["client_Port_Soap12", "client_Port_Soap11"]
+        );
+    }
+
+    #[test]
+    fn a_soap11_binding_mirrors_the_soap12_one() {
+        const SOAP11_WSDL_NS: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
+        let doc = rendered();
+        let b = doc.named(doc.root(), WSDL_NS, "binding", "client_Binding_Soap11");
+        assert_eq!(doc.attr(b, "type"), Some("tns:IIS_PortType"));
+        let sb = doc.child(b, SOAP11_WSDL_NS, "binding");
+        assert_eq!(doc.attr(sb, "style"), Some("document"));
+        assert_eq!(
+            doc.attr(sb, "transport"),
+            Some("http://schemas.xmlsoap.org/soap/http")
+        );
+        for (op, faults) in OPERATIONS {
+            let o = doc.named(b, WSDL_NS, "operation", op);
+            let so = doc.child(o, SOAP11_WSDL_NS, "operation");
+            assert_eq!(
+                doc.attr(so, "soapAction"),
+                Some(&*format!("urn:cdc:iisb:2011:{op}"))
+            );
+            for dir in ["input", "output"] {
+                let d = doc.child(o, WSDL_NS, dir);
+                let body = doc.child(d, SOAP11_WSDL_NS, "body");
+                assert_eq!(doc.attr(body, "use"), Some("literal"));
+            }
+            assert_eq!(doc.names(o, WSDL_NS, "fault"), faults.to_vec());
+            for fault in faults {
+                let f = doc.named(o, WSDL_NS, "fault", fault);
+                assert_eq!(
+                    doc.attr(doc.child(f, SOAP11_WSDL_NS, "fault"), "use"),
+                    Some("literal")
+                );
+            }
+        }
+        let service = doc.named(doc.root(), WSDL_NS, "service", "client_Service");
+        let port = doc.named(service, WSDL_NS, "port", "client_Port_Soap11");
+        assert_eq!(doc.attr(port, "binding"), Some("tns:client_Binding_Soap11"));
+        let address = doc.child(port, SOAP11_WSDL_NS, "address");
+        assert_eq!(
+            doc.attr(address, "location"),
+            Some("http://127.0.0.1:8080/soap")
         );
     }
 }

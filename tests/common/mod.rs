@@ -17,6 +17,7 @@ use izport::maintenance::{
 };
 use izport::registry::RegistryConfig;
 use izport::server::{self, Limits, RunningServer, ServerOptions};
+pub use izport::soap::fault::FaultStatus;
 use izport::store::Db;
 
 pub const ORG: &str = "CLINIC1";
@@ -41,6 +42,8 @@ pub struct TestApp {
     pub poll: Duration,
     pub registry: RegistryConfig,
     pub files: Option<FileDoorOptions>,
+    pub fault_status: FaultStatus,
+    pub trust_forwarded_headers: bool,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -107,6 +110,10 @@ pub struct Options {
     pub registry: RegistryConfig,
     /// The file door (SFTP and the batch worker); off unless given.
     pub files: Option<FileDoorOptions>,
+    /// The HTTP status of SOAP faults (default: the server's, 500).
+    pub fault_status: FaultStatus,
+    /// Whether the WSDL address follows Forwarded / X-Forwarded-* headers.
+    pub trust_forwarded_headers: bool,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -154,6 +161,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         poll: options.poll.unwrap_or(Duration::from_millis(100)),
         registry: options.registry,
         files: options.files,
+        fault_status: options.fault_status,
+        trust_forwarded_headers: options.trust_forwarded_headers,
         server: None,
         _dir: dir,
     };
@@ -196,6 +205,8 @@ impl TestApp {
             tls: self.tls.clone(),
             public_url: self.public_url.clone(),
             limits: self.limits,
+            fault_status: self.fault_status,
+            trust_forwarded_headers: self.trust_forwarded_headers,
             maintenance: MaintenanceConfig {
                 page_format: self.page_format,
                 poll_interval: self.poll,
@@ -329,7 +340,7 @@ pub fn element_text(body: &str, local: &str) -> Option<String> {
     element_text_in(body, None, local)
 }
 
-fn element_text_in(body: &str, namespace: Option<&str>, local: &str) -> Option<String> {
+pub fn element_text_in(body: &str, namespace: Option<&str>, local: &str) -> Option<String> {
     use quick_xml::events::Event;
     use quick_xml::name::ResolveResult;
     let mut reader = quick_xml::NsReader::from_str(body);

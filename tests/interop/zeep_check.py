@@ -3,13 +3,18 @@
 written by nobody on this project.
 
 The WSDL is fetched from the server and used as zeep sees it, with default
-settings. The script runs three checks:
+settings. The script runs three checks through each port of the WSDL (SOAP 1.2
+and SOAP 1.1):
 
   1. connectivityTest echoes the text it is sent;
   2. submitSingleMessage with good credentials returns an HL7 ACK that accepts
      the VXU (MSA|AA|<MSH-10 of the VXU>);
   3. submitSingleMessage with a wrong password raises a SOAP fault whose detail
      holds {urn:cdc:iisb:2011}SecurityFault with Code 10.
+
+and one more with zeep's WS-Addressing plugin on the SOAP 1.2 port: the reply
+carries wsa:RelatesTo naming the request's wsa:MessageID and the operation's
+response action.
 
 It prints one line per check and exits with status 1 if any check fails.
 
@@ -24,8 +29,12 @@ import sys
 
 import zeep
 import zeep.exceptions
+import zeep.plugins
+import zeep.wsa
 
 CDC_NS = "urn:cdc:iisb:2011"
+WSA_NS = "http://www.w3.org/2005/08/addressing"
+PORTS = [("SOAP 1.2", "client_Port_Soap12"), ("SOAP 1.1", "client_Port_Soap11")]
 ECHO_TEXT = "hello from zeep"
 
 
@@ -65,8 +74,8 @@ def msh10(message):
     return fields[9]
 
 
-def check_connectivity(client):
-    result = client.service.connectivityTest(ECHO_TEXT)
+def check_connectivity(service):
+    result = service.connectivityTest(ECHO_TEXT)
     if not isinstance(result, str):
         raise CheckFailed(f"expected a string return, got {shorten(result)}")
     if ECHO_TEXT not in result:
@@ -76,9 +85,9 @@ def check_connectivity(client):
     return f"return contains {ECHO_TEXT!r}"
 
 
-def check_submit(client, args, vxu):
+def check_submit(service, args, vxu):
     control_id = msh10(vxu)
-    result = client.service.submitSingleMessage(
+    result = service.submitSingleMessage(
         username=args.username,
         password=args.password,
         facilityID=args.facility,
@@ -96,10 +105,10 @@ def check_submit(client, args, vxu):
     return f"ACK accepts message {control_id}"
 
 
-def check_security_fault(client, args, vxu):
+def check_security_fault(service, args, vxu):
     wrong = args.password + "-not-the-password"
     try:
-        result = client.service.submitSingleMessage(
+        result = service.submitSingleMessage(
             username=args.username,
             password=wrong,
             facilityID=args.facility,
@@ -126,6 +135,29 @@ def check_security_fault(client, args, vxu):
     )
 
 
+def check_addressing(wsdl_url):
+    history = zeep.plugins.HistoryPlugin()
+    client = zeep.Client(wsdl_url, plugins=[zeep.wsa.WsAddressingPlugin(), history])
+    service = client.bind("client_Service", "client_Port_Soap12")
+    result = service.connectivityTest(ECHO_TEXT)
+    if ECHO_TEXT not in (result or ""):
+        raise CheckFailed(f"the return does not contain {ECHO_TEXT!r}: {shorten(result)}")
+    sent = history.last_sent["envelope"].find(f".//{{{WSA_NS}}}MessageID")
+    if sent is None or not sent.text:
+        raise CheckFailed("zeep's WS-Addressing plugin sent no MessageID")
+    reply = history.last_received["envelope"]
+    relates = reply.find(f".//{{{WSA_NS}}}RelatesTo")
+    action = reply.find(f".//{{{WSA_NS}}}Action")
+    if relates is None or relates.text != sent.text:
+        got = None if relates is None else relates.text
+        raise CheckFailed(f"reply RelatesTo is {got!r}, expected {sent.text!r}")
+    want = CDC_NS + ":connectivityTestResponse"
+    if action is None or action.text != want:
+        got = None if action is None else action.text
+        raise CheckFailed(f"reply Action is {got!r}, expected {want!r}")
+    return f"RelatesTo {sent.text} and Action {want}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--wsdl-url", required=True, help="URL of the server's WSDL")
@@ -148,11 +180,25 @@ def main():
         print(f"FAIL read VXU {args.vxu}: {exc}")
         return 1
 
-    checks = [
-        ("connectivityTest", lambda: check_connectivity(client)),
-        ("submitSingleMessage, good credentials", lambda: check_submit(client, args, vxu)),
-        ("submitSingleMessage, wrong password", lambda: check_security_fault(client, args, vxu)),
-    ]
+    checks = []
+    for label, port in PORTS:
+        try:
+            service = client.bind("client_Service", port)
+        except Exception as exc:
+            print(f"FAIL bind {port}: {type(exc).__name__}: {exc}")
+            return 1
+        checks += [
+            (f"{label} connectivityTest", lambda s=service: check_connectivity(s)),
+            (
+                f"{label} submitSingleMessage, good credentials",
+                lambda s=service: check_submit(s, args, vxu),
+            ),
+            (
+                f"{label} submitSingleMessage, wrong password",
+                lambda s=service: check_security_fault(s, args, vxu),
+            ),
+        ]
+    checks.append(("SOAP 1.2 WS-Addressing reply", lambda: check_addressing(args.wsdl_url)))
     failures = 0
     for name, run in checks:
         try:

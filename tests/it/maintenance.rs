@@ -645,3 +645,57 @@ async fn stopped_and_finished_windows_form_the_downtime_log() {
     assert_eq!(log[0].starts_at, start);
     assert!(log[0].ends_at.is_some(), "the real end is recorded");
 }
+
+#[tokio::test]
+async fn the_notice_of_a_window_stopped_early_gives_its_actual_end() {
+    // Finding 9: planned 7:00-11:00 p.m. CT on Monday, December 1, 2031; stopped at 9:15 p.m.
+    let clock = ManualClock::new(ts("2031-12-01T12:00:00Z"));
+    let app = spawn_app_with(Options {
+        clock: Some(clock.clone()),
+        admin_token: Some("operator-token".into()),
+        ..Options::default()
+    })
+    .await;
+    let url = format!("{}/admin/maintenance/windows", app.base);
+    let created: serde_json::Value = app
+        .client
+        .post(&url)
+        .bearer_auth("operator-token")
+        .json(&serde_json::json!({
+            "from": "2031-12-01 19:00", "to": "2031-12-01 23:00", "reason": "Data fixes"
+        }))
+        .send()
+        .await
+        .expect("schedule")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_i64().expect("id");
+    clock.set(ts("2031-12-02T03:15:00Z"));
+    let stopped = app
+        .client
+        .post(format!("{}/admin/maintenance/stop", app.base))
+        .bearer_auth("operator-token")
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(stopped.status().as_u16(), 200);
+    let notice = app
+        .client
+        .get(format!("{url}/{id}/notice"))
+        .bearer_auth("operator-token")
+        .send()
+        .await
+        .expect("notice")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        notice.contains("Monday, December 1, 2031, from 7:00 p.m. to 9:15 p.m. (CT)"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("before the planned end at 11:00 p.m. Monday, December 1, 2031"),
+        "{notice}"
+    );
+}

@@ -152,7 +152,7 @@ async fn wrong_credentials_all_get_the_same_security_fault() {
         let (status, body) = app
             .soap12(&submit_envelope(user, pass, fac, &message))
             .await;
-        assert_eq!(status, 400, "{user}/{fac}: {body}");
+        assert_eq!(status, 500, "{user}/{fac}: {body}");
         assert!(body.contains("SecurityFault"), "{body}");
         assert_eq!(cdc_fault_code(&body).as_deref(), Some("10"));
         assert_eq!(
@@ -183,7 +183,7 @@ async fn two_messages_in_one_call_get_message_too_large() {
     let (status, body) = app
         .soap12(&submit_envelope(USER, PASSWORD, FACILITY, &two))
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("MessageTooLargeFault"), "{body}");
     assert_eq!(cdc_fault_code(&body).as_deref(), Some("1313"));
     assert!(app
@@ -212,7 +212,7 @@ async fn a_message_over_the_size_limit_gets_message_too_large() {
     let (status, body) = app
         .soap12(&submit_envelope(USER, PASSWORD, FACILITY, &big))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 500);
     assert!(body.contains("MessageTooLargeFault"), "{body}");
 
     // Over the HTTP body limit: still a SOAP fault, never a bare 413.
@@ -224,7 +224,7 @@ async fn a_message_over_the_size_limit_gets_message_too_large() {
     let (status, body) = app
         .soap12(&submit_envelope(USER, PASSWORD, FACILITY, &huge))
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("MessageTooLargeFault"), "{body}");
     assert_eq!(cdc_fault_code(&body).as_deref(), Some("1313"));
 }
@@ -237,7 +237,7 @@ async fn an_unknown_operation_gets_unsupported_operation_fault() {
          <x:username>???</x:username></x:submitSingleMessageX></soap:Body></soap:Envelope>"
     );
     let (status, body) = app.soap12(&envelope).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("UnsupportedOperationFault"), "{body}");
     assert_eq!(cdc_fault_code(&body).as_deref(), Some("8675309"));
 }
@@ -251,7 +251,7 @@ async fn dtds_and_entities_are_refused() {
          <i:echoBack>&x;</i:echoBack></i:connectivityTest></soap:Body></soap:Envelope>"
     );
     let (status, body) = app.soap12(&xxe).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("Fault"));
     assert!(!body.contains("root:"), "no file content leaks");
 
@@ -260,7 +260,7 @@ async fn dtds_and_entities_are_refused() {
          <soap:Envelope xmlns:soap=\"{SOAP12}\"><soap:Body/></soap:Envelope>"
     );
     let (status, _) = app.soap12(&laughs).await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 500);
 }
 
 #[tokio::test]
@@ -273,13 +273,13 @@ async fn garbage_gets_a_sender_fault_not_a_crash() {
         "<soap:Envelope xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\">",
     ] {
         let (status, text) = app.soap12(body).await;
-        assert_eq!(status, 400, "{body:?} → {text}");
+        assert_eq!(status, 500, "{body:?} → {text}");
         assert!(text.contains("Fault"), "{text}");
     }
     let (status, text) = app
         .post("application/soap+xml", vec![0xff, 0xfe, 0x00, 0x3c])
         .await;
-    assert_eq!(status, 400, "{text}");
+    assert_eq!(status, 500, "{text}");
 }
 
 #[tokio::test]
@@ -497,7 +497,7 @@ async fn a_password_change_ends_a_remembered_credential_at_once() {
         .await
         .expect("passwd");
     let (status, body) = app.submit(&vxu("PW-3", "MRN-PW", "D-PW3")).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 500, "{body}");
     assert!(body.contains("SecurityFault"));
     let (_, ack) = app
         .submit_as(
@@ -521,5 +521,504 @@ async fn a_password_change_ends_a_remembered_credential_at_once() {
             &vxu("PW-5", "MRN-PW", "D-PW5"),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 500);
+}
+
+/// A SOAP 1.1 submitSingleMessage, for the fault-status checks.
+fn submit_envelope11(user: &str, pass: &str, fac: &str, hl7: &str) -> String {
+    format!(
+        "<s:Envelope xmlns:s=\"{SOAP11}\"><s:Body><i:submitSingleMessage xmlns:i=\"urn:cdc:iisb:2011\">\
+         <i:username>{}</i:username><i:password>{}</i:password><i:facilityID>{}</i:facilityID>\
+         <i:hl7Message>{}</i:hl7Message></i:submitSingleMessage></s:Body></s:Envelope>",
+        xml_escape(user),
+        xml_escape(pass),
+        xml_escape(fac),
+        xml_escape(hl7)
+    )
+}
+
+/// The HTTP status of a wrong-password fault over SOAP 1.2 and 1.1, and of a server-side
+/// (Receiver) fault: a VersionMismatch, which is not a Sender fault either.
+async fn fault_statuses(app: &TestApp) -> (u16, u16, u16) {
+    let message = vxu("FS-1", "MRN-FS", "D-FS");
+    let (v12, body) = app
+        .soap12(&submit_envelope(USER, "wrong", FACILITY, &message))
+        .await;
+    assert!(body.contains("SecurityFault"), "{body}");
+    let (v11, body) = app
+        .post(
+            "text/xml; charset=utf-8",
+            submit_envelope11(USER, "wrong", FACILITY, &message),
+        )
+        .await;
+    assert!(body.contains("SecurityFault"), "{body}");
+    assert!(body.contains(SOAP11), "{body}");
+    let (mismatch, body) = app
+        .soap12("<Envelope xmlns=\"urn:not-soap\"><Body/></Envelope>")
+        .await;
+    assert!(body.contains("VersionMismatch"), "{body}");
+    (v12, v11, mismatch)
+}
+
+#[tokio::test]
+async fn faults_travel_with_500_unless_told_otherwise() {
+    // Finding 1: .NET WCF reads no fault from a 400, so 500 is the default for every fault.
+    let app = spawn_app().await;
+    assert_eq!(fault_statuses(&app).await, (500, 500, 500));
+    let app = spawn_app_with(Options {
+        fault_status: FaultStatus::Spec,
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(fault_statuses(&app).await, (400, 500, 500));
+    let app = spawn_app_with(Options {
+        fault_status: FaultStatus::Ok200,
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(fault_statuses(&app).await, (200, 200, 200));
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_well_formed_is_malformed_whatever_its_first_element() {
+    // Finding 7: the first Body child is unknown, and the document is cut off after it.
+    let app = spawn_app().await;
+    let cut = format!(
+        "<soap:Envelope xmlns:soap=\"{SOAP12}\"><soap:Body><x:notAnOperation xmlns:x=\"urn:cdc:iisb:2011\">\
+         <x:username>u</x:username"
+    );
+    let (status, body) = app.soap12(&cut).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.contains("UnsupportedOperationFault"), "{body}");
+    assert_eq!(cdc_fault_code(&body).as_deref(), Some("400"), "{body}");
+    assert!(
+        body.contains("<iis:Reason>BadRequest</iis:Reason>"),
+        "{body}"
+    );
+    // Unknown and well-formed stays an unsupported operation.
+    let whole = format!("{cut}></x:notAnOperation></soap:Body></soap:Envelope>");
+    let (_, body) = app.soap12(&whole).await;
+    assert_eq!(cdc_fault_code(&body).as_deref(), Some("8675309"), "{body}");
+    // A mismatched end tag after a missing field is malformed too.
+    let crossed = format!(
+        "<soap:Envelope xmlns:soap=\"{SOAP12}\"><soap:Body><i:submitSingleMessage xmlns:i=\"urn:cdc:iisb:2011\">\
+         </i:submitSingleMessage></soap:Body></soap:Envelop>"
+    );
+    let (_, body) = app.soap12(&crossed).await;
+    assert_eq!(cdc_fault_code(&body).as_deref(), Some("400"), "{body}");
+    assert!(body.contains("well-formed"), "{body}");
+}
+
+const WSA10: &str = "http://www.w3.org/2005/08/addressing";
+const WSA2004: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
+
+/// A submitSingleMessage with WS-Addressing headers in `wsa` (as JAX-WS sends them when
+/// addressing is required), replies to `reply_to`.
+fn addressed_submit(wsa: &str, message_id: &str, reply_to: &str, hl7: &str) -> String {
+    format!(
+        "<s:Envelope xmlns:s=\"{SOAP12}\" xmlns:a=\"{wsa}\"><s:Header>\
+         <a:To s:mustUnderstand=\"true\">http://localhost/soap</a:To>\
+         <a:Action s:mustUnderstand=\"1\">urn:cdc:iisb:2011:submitSingleMessage</a:Action>\
+         <a:ReplyTo><a:Address>{reply_to}</a:Address></a:ReplyTo>\
+         <a:MessageID>{message_id}</a:MessageID></s:Header><s:Body>\
+         <i:submitSingleMessage xmlns:i=\"urn:cdc:iisb:2011\"><i:username>{USER}</i:username>\
+         <i:password>{PASSWORD}</i:password><i:facilityID>{FACILITY}</i:facilityID>\
+         <i:hl7Message>{}</i:hl7Message></i:submitSingleMessage></s:Body></s:Envelope>",
+        xml_escape(hl7)
+    )
+}
+
+#[tokio::test]
+async fn ws_addressing_requests_get_addressed_replies() {
+    // Finding 2: the reply carries Action, RelatesTo and a new MessageID, in the request's
+    // addressing namespace.
+    let app = spawn_app().await;
+    let request_id = "urn:uuid:6b29fc40-ca47-1067-b31d-00dd010662da";
+    let (status, body) = app
+        .soap12(&addressed_submit(
+            WSA10,
+            request_id,
+            &format!("{WSA10}/anonymous"),
+            &vxu("WSA-1", "MRN-WSA", "D-WSA"),
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(WSA10), "Action").as_deref(),
+        Some("urn:cdc:iisb:2011:submitSingleMessageResponse"),
+        "{body}"
+    );
+    assert_eq!(
+        element_text_in(&body, Some(WSA10), "RelatesTo").as_deref(),
+        Some(request_id)
+    );
+    let reply_id = element_text_in(&body, Some(WSA10), "MessageID").expect("MessageID");
+    assert!(reply_id.starts_with("urn:uuid:") && reply_id != request_id);
+    let ack = return_text(&body).expect("return");
+    assert_eq!(hl7_field(&ack, "MSA", 1).as_deref(), Some("AA"), "{ack}");
+
+    // The member-submission namespace is answered in kind; its anonymous address is another.
+    let (status, body) = app
+        .soap12(&addressed_submit(
+            WSA2004,
+            "uuid:second",
+            &format!("{WSA2004}/role/anonymous"),
+            &vxu("WSA-2", "MRN-WSA", "D-WSA2"),
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(WSA2004), "RelatesTo").as_deref(),
+        Some("uuid:second"),
+        "{body}"
+    );
+    assert_eq!(element_text_in(&body, Some(WSA10), "Action"), None);
+
+    // A fault to an addressed request is addressed too, with the fault action.
+    let (_, body) = app
+        .soap12(
+            &addressed_submit(
+                WSA10,
+                "urn:uuid:third",
+                &format!("{WSA10}/anonymous"),
+                &vxu("WSA-3", "MRN-WSA", "D-WSA3"),
+            )
+            .replace(PASSWORD, "wrong"),
+        )
+        .await;
+    assert!(body.contains("SecurityFault"), "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(WSA10), "Action").as_deref(),
+        Some("http://www.w3.org/2005/08/addressing/fault")
+    );
+    assert_eq!(
+        element_text_in(&body, Some(WSA10), "RelatesTo").as_deref(),
+        Some("urn:uuid:third")
+    );
+
+    // Without addressing headers, no header comes back.
+    let (_, body) = app.soap12(&connectivity12("iis", "plain")).await;
+    assert!(!body.contains("Header"), "{body}");
+}
+
+#[tokio::test]
+async fn a_reply_address_elsewhere_is_refused_before_anything_is_stored() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .soap12(&addressed_submit(
+            WSA10,
+            "urn:uuid:elsewhere",
+            "http://client.example.org/callback",
+            &vxu("WSA-4", "MRN-ELSEWHERE", "D-E"),
+        ))
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("OnlyAnonymousAddressSupported"), "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(WSA10), "RelatesTo").as_deref(),
+        Some("urn:uuid:elsewhere")
+    );
+    assert!(app
+        .db
+        .patient_by_identifier(ORG, "MRN-ELSEWHERE")
+        .await
+        .expect("read")
+        .is_none());
+    assert_eq!(app.db.message_log_tail().await.expect("log").0, 0);
+}
+
+#[tokio::test]
+async fn the_wsdl_has_a_soap11_port_beside_the_soap12_one() {
+    // Finding 4: wsimport makes no client from a SOAP 1.2 port alone.
+    let app = spawn_app().await;
+    let (status, wsdl) = app.get("/soap?wsdl").await;
+    assert_eq!(status, 200);
+    let address = format!("location=\"http://{}/soap\"", app.addr);
+    assert_eq!(wsdl.matches(&address).count(), 2, "{wsdl}");
+    assert!(wsdl.contains("name=\"client_Port_Soap11\""), "{wsdl}");
+    assert!(
+        wsdl.contains("binding=\"tns:client_Binding_Soap11\""),
+        "{wsdl}"
+    );
+    assert!(wsdl.contains("xmlns:soap11=\"http://schemas.xmlsoap.org/wsdl/soap/\""));
+}
+
+async fn wsdl_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut request = app.client.get(format!("{}{path}", app.base));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.expect("request");
+    (
+        response.status().as_u16(),
+        response.text().await.expect("body"),
+    )
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_wsdl_follows_forwarded_headers_when_trusted() {
+    // Finding 6.
+    let proxied = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "iis.example.org"),
+    ];
+    let app = spawn_app_with(Options {
+        trust_forwarded_headers: true,
+        ..Options::default()
+    })
+    .await;
+    let (_, wsdl) = wsdl_with(&app, "/soap?wsdl", &proxied).await;
+    assert!(
+        wsdl.contains("location=\"https://iis.example.org/soap\""),
+        "{wsdl}"
+    );
+    let (_, wsdl) = wsdl_with(
+        &app,
+        "/soap?wsdl",
+        &[(
+            "forwarded",
+            "for=192.0.2.1;proto=https;host=iis2.example.org:8443",
+        )],
+    )
+    .await;
+    assert!(
+        wsdl.contains("location=\"https://iis2.example.org:8443/soap\""),
+        "{wsdl}"
+    );
+    // The trailing slash is the same endpoint.
+    let (status, wsdl) = wsdl_with(&app, "/soap/?wsdl", &proxied).await;
+    assert_eq!(status, 200);
+    assert!(wsdl.contains("https://iis.example.org/soap\""), "{wsdl}");
+    let response = app
+        .client
+        .post(format!("{}/soap/", app.base))
+        .header("content-type", "application/soap+xml")
+        .body(connectivity12("iis", "slash"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        return_text(&response.text().await.expect("body")).as_deref(),
+        Some("slash")
+    );
+
+    // Untrusted (the default), the headers are ignored.
+    let app = spawn_app().await;
+    let (_, wsdl) = wsdl_with(&app, "/soap?wsdl", &proxied).await;
+    assert!(!wsdl.contains("iis.example.org"), "{wsdl}");
+    assert!(
+        wsdl.contains(&format!("http://{}/soap", app.addr)),
+        "{wsdl}"
+    );
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+#[tokio::test]
+async fn utf16_latin1_and_compressed_bodies_are_read() {
+    // Finding 5.
+    let app = spawn_app().await;
+    let submit = |envelope: Vec<u8>, encoding: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(format!("{}/soap", app.base))
+            .header("content-type", "application/soap+xml");
+        if let Some(e) = encoding {
+            request = request.header("content-encoding", e);
+        }
+        async move {
+            let response = request.body(envelope).send().await.expect("post");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("body"))
+        }
+    };
+    let ack_of = |body: &str| {
+        let ack = return_text(body).unwrap_or_else(|| panic!("{body}"));
+        hl7_field(&ack, "MSA", 1)
+    };
+
+    // UTF-16LE with a byte order mark, the family name with an é.
+    let message = vxu("ENC-16", "MRN-ENC16", "D-E16").replace("Tester", "T\u{e9}ster");
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in submit_envelope(USER, PASSWORD, FACILITY, &message).encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    let (status, body) = submit(utf16, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ack_of(&body).as_deref(), Some("AA"), "{body}");
+    let (_, family, _, _) = app
+        .db
+        .patient_by_identifier(ORG, "MRN-ENC16")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(family, "T\u{e9}ster");
+
+    // An ISO-8859-1 declaration.
+    let message = vxu("ENC-L1", "MRN-ENCL1", "D-EL1");
+    let latin1 = format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>{}",
+        submit_envelope(USER, PASSWORD, FACILITY, &message)
+    );
+    let (status, body) = submit(latin1.into_bytes(), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ack_of(&body).as_deref(), Some("AA"), "{body}");
+
+    // Content-Encoding: gzip.
+    let message = vxu("ENC-GZ", "MRN-ENCGZ", "D-EGZ");
+    let zipped = gzip(submit_envelope(USER, PASSWORD, FACILITY, &message).as_bytes());
+    let (status, body) = submit(zipped, Some("gzip")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ack_of(&body).as_deref(), Some("AA"), "{body}");
+
+    // A gzip bomb: small on the wire, far over the body limit once decoded.
+    let mut bomb = submit_envelope(USER, PASSWORD, FACILITY, "MSH|").into_bytes();
+    bomb.extend(std::iter::repeat_n(b' ', 50 * 1024 * 1024));
+    let bomb = gzip(&bomb);
+    assert!(bomb.len() < 200 * 1024, "{}", bomb.len());
+    let (status, body) = submit(bomb, Some("gzip")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("MessageTooLargeFault"), "{body}");
+
+    // An encoding this service does not read is named in a Sender fault.
+    let (status, body) = submit(b"x".to_vec(), Some("br")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("Content-Encoding"), "{body}");
+}
+
+const CDC2014: &str = "urn:cdc:iisb:2014";
+const HUB: &str = "urn:cdc:iisb:hub:2014";
+
+/// A 2014 SubmitSingleMessageRequest as IZ Gateway sends it: the hub header, WS-Addressing.
+fn submit2014(password: &str, hl7: &str) -> String {
+    format!(
+        "<soap:Envelope xmlns:soap=\"{SOAP12}\" xmlns:iis=\"{CDC2014}\" xmlns:hub=\"{HUB}\" \
+         xmlns:wsa=\"{WSA10}\"><soap:Header>\
+         <hub:HubRequestHeader soap:mustUnderstand=\"true\"><hub:DestinationId>dev</hub:DestinationId>\
+         </hub:HubRequestHeader>\
+         <wsa:Action>urn:cdc:iisb:2014:IISPortType:SubmitSingleMessageRequest</wsa:Action>\
+         <wsa:MessageID>urn:uuid:2014-request</wsa:MessageID></soap:Header><soap:Body>\
+         <iis:SubmitSingleMessageRequest><iis:Username>{USER}</iis:Username>\
+         <iis:Password>{}</iis:Password><iis:FacilityID>{FACILITY}</iis:FacilityID>\
+         <iis:Hl7Message>{}</iis:Hl7Message></iis:SubmitSingleMessageRequest></soap:Body></soap:Envelope>",
+        xml_escape(password),
+        xml_escape(hl7)
+    )
+}
+
+async fn post_to(app: &TestApp, path: &str, envelope: String) -> (u16, String) {
+    let response = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .header("content-type", "application/soap+xml; charset=utf-8")
+        .body(envelope)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn the_2014_contract_at_soap_2014_and_soap() {
+    // Finding 3.
+    let app = spawn_app().await;
+    for path in ["/soap/2014", "/soap"] {
+        let control = format!("M14{}", path.len());
+        let (status, body) = post_to(
+            &app,
+            path,
+            submit2014(PASSWORD, &vxu(&control, "MRN-2014", "D-2014")),
+        )
+        .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let ack = element_text_in(&body, Some(CDC2014), "Hl7Message").expect("Hl7Message");
+        assert_eq!(hl7_field(&ack, "MSA", 1).as_deref(), Some("AA"), "{ack}");
+        assert_eq!(hl7_field(&ack, "MSA", 2).as_deref(), Some(control.as_str()));
+        assert!(body.contains("SubmitSingleMessageResponse"), "{body}");
+        assert_eq!(
+            element_text_in(&body, Some(HUB), "DestinationId").as_deref(),
+            Some("dev")
+        );
+        assert_eq!(
+            element_text_in(&body, Some(HUB), "DestinationUri"),
+            Some(format!("http://{}{path}", app.addr))
+        );
+        assert_eq!(
+            element_text_in(&body, Some(WSA10), "Action").as_deref(),
+            Some("urn:cdc:iisb:2014:IISPortType:SubmitSingleMessageResponse")
+        );
+        assert_eq!(
+            element_text_in(&body, Some(WSA10), "RelatesTo").as_deref(),
+            Some("urn:uuid:2014-request")
+        );
+    }
+
+    // ConnectivityTest: the EchoBack comes back in the response's EchoBack.
+    let envelope = format!(
+        "<s:Envelope xmlns:s=\"{SOAP12}\"><s:Body><ConnectivityTestRequest xmlns=\"{CDC2014}\">\
+         <EchoBack>ping 2014</EchoBack></ConnectivityTestRequest></s:Body></s:Envelope>"
+    );
+    let (status, body) = post_to(&app, "/soap/2014", envelope).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ConnectivityTestResponse"), "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(CDC2014), "EchoBack").as_deref(),
+        Some("ping 2014")
+    );
+    assert!(
+        !body.contains("Header"),
+        "no hub or addressing header asked for: {body}"
+    );
+
+    // Faults use the 2014 fault elements.
+    let (status, body) = post_to(
+        &app,
+        "/soap/2014",
+        submit2014("wrong", &vxu("M14-BAD", "MRN-2014", "D-2014B")),
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains(&format!("xmlns:iis=\"{CDC2014}\"")), "{body}");
+    assert!(body.contains("<iis:SecurityFault/>"), "{body}");
+    assert_eq!(
+        element_text_in(&body, Some(HUB), "DestinationId").as_deref(),
+        Some("dev")
+    );
+    let two = format!(
+        "{}\r{}",
+        vxu("A14", "MRN-2", "D-A"),
+        vxu("B14", "MRN-2", "D-B")
+    );
+    let (_, body) = post_to(&app, "/soap/2014", submit2014(PASSWORD, &two)).await;
+    assert_eq!(
+        element_text_in(&body, Some(CDC2014), "Size").as_deref(),
+        Some("2"),
+        "{body}"
+    );
+    assert_eq!(
+        element_text_in(&body, Some(CDC2014), "MaxSize").as_deref(),
+        Some("1")
+    );
+    // An unreadable request at /soap/2014 is answered without a 2011 detail element.
+    let (status, body) = post_to(&app, "/soap/2014", "<broken".to_string()).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.contains("urn:cdc:iisb:2011"), "{body}");
+
+    // The 2014 WSDL, with its address at /soap/2014.
+    let (status, wsdl) = app.get("/soap/2014?wsdl").await;
+    assert_eq!(status, 200);
+    assert!(wsdl.contains(&format!("targetNamespace=\"{CDC2014}\"")));
+    assert_eq!(
+        wsdl.matches(&format!("location=\"http://{}/soap/2014\"", app.addr))
+            .count(),
+        2,
+        "{wsdl}"
+    );
 }
