@@ -896,17 +896,7 @@ impl Worker {
         files.push(("reports", format!("{}.dqa.html", run.accepted_name), html));
         // The consent notification file, into Receive.
         let mut cnf = dqa::cnf::CnfBuilder::default();
-        let mut next = 0u64;
-        loop {
-            let page = self.db.run_patients(run.id, next, 1000).await?;
-            if page.is_empty() {
-                break;
-            }
-            for row in &page {
-                next = row.index + 1;
-                cnf.add(row);
-            }
-        }
+        dqa::add_run_to_cnf(&self.db, run.id, &mut cnf).await?;
         let cnf = self.db.store_bytes(cnf.render().as_bytes()).await?;
         files.push(("receive", format!("{}.cnf", run.accepted_name), cnf));
         self.db

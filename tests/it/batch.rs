@@ -1104,28 +1104,32 @@ async fn each_processed_file_gets_a_dqa_report_with_hand_computed_numbers_and_no
     );
 }
 
+/// A VXU of the consent fixture's patients, with a PD1 (PD1-12|PD1-13) when given.
+fn consent_message(id: &str, mrn: &str, pd1: Option<&str>) -> String {
+    // A name and birth date of each patient's own, so that no two are taken for one person.
+    let (name, born) = match mrn {
+        "CMRN1" => ("Alder^Beatrix^Q", "20210304"),
+        "CMRN2" => ("Birchwood^Cosmo^Q", "20200515"),
+        "CMRN4" => ("Elmsworth^Fenna^Q", "20180607"),
+        _ => ("Cedarholm^Dagny^Q", "20190726"),
+    };
+    let base = vxu(id, mrn)
+        .replace("Tester^Tina^Q", name)
+        .replace("20230421", born);
+    match pd1 {
+        Some(p) => {
+            let (head, rest) = base.split_once("\rORC").expect("ORC");
+            format!("{head}\rPD1|||||||||||02^Reminder^HL70215|{p}\rORC{rest}")
+        }
+        None => base,
+    }
+}
+
 /// The consent fixture: three patients, one of them twice. CMRN1 affirms consent (PD1-12 N,
 /// PD1-13 2024-05-10) and, in a later message, withdraws it (PD1-12 Y, 2024-05-12); CMRN2 says
 /// nothing; CMRN3 withdraws (PD1-12 Y, 2024-05-11).
 fn consent_file() -> String {
-    let msg = |id: &str, mrn: &str, pd1: Option<&str>| {
-        // A name and birth date of each patient's own, so that no two are taken for one person.
-        let (name, born) = match mrn {
-            "CMRN1" => ("Alder^Beatrix^Q", "20210304"),
-            "CMRN2" => ("Birchwood^Cosmo^Q", "20200515"),
-            _ => ("Cedarholm^Dagny^Q", "20190726"),
-        };
-        let base = vxu(id, mrn)
-            .replace("Tester^Tina^Q", name)
-            .replace("20230421", born);
-        match pd1 {
-            Some(p) => {
-                let (head, rest) = base.split_once("\rORC").expect("ORC");
-                format!("{head}\rPD1|||||||||||02^Reminder^HL70215|{p}\rORC{rest}")
-            }
-            None => base,
-        }
-    };
+    let msg = consent_message;
     batch_file(
         &[
             msg("C1", "CMRN1", Some("N|20240510")),
@@ -1219,6 +1223,124 @@ async fn the_consent_notification_file_lists_the_files_patients_under_opt_in_and
             format!("CMRN3|TESTEHR|{id3}|protected|2024-05-11|C3=kept"),
         ]
     );
+}
+
+fn izport_command(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_izport"))
+        .args(args)
+        .env_remove("IZPORT_DATABASE_URL")
+        .output()
+        .expect("izport runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `izport cnf` over a period: the lines of the per-file CNF, over every file processed in the
+/// period, one line per patient (in the order of each patient's first message), each with the
+/// outcomes of all its messages in those files; a period without files gives the header alone.
+#[tokio::test]
+async fn izport_cnf_lists_a_periods_files_patients_as_the_per_file_cnf_does() {
+    use izport::registry::consent::Policy;
+    let header =
+        "submitter_id|assigning_authority|registry_id|consent_status|consent_date|outcomes";
+    let (app, first) = cnf_of(Policy::OptOut).await;
+    let sftp = login(&app).await;
+    // A second file: CMRN2 again, and a new patient.
+    let second = batch_file(
+        &[
+            consent_message("C5", "CMRN2", None),
+            consent_message("C6", "CMRN4", Some("Y|20240513")),
+        ],
+        2,
+    );
+    put(&sftp, "/HL7-Dropoff/CLINICX24171.hl7", second.as_bytes()).await;
+    report(&sftp, "CLINICX24171.hl7.ack").await;
+    let (id1, id2, id3, id4) = (
+        registry_id(&app, "CMRN1").await,
+        registry_id(&app, "CMRN2").await,
+        registry_id(&app, "CMRN3").await,
+        registry_id(&app, "CMRN4").await,
+    );
+    let expected = [
+        header.to_string(),
+        format!("CMRN1|TESTEHR|{id1}|protected|2024-05-12|C1=kept C4=kept"),
+        format!("CMRN2|TESTEHR|{id2}|not-on-file||C2=kept C5=kept"),
+        format!("CMRN3|TESTEHR|{id3}|protected|2024-05-11|C3=kept"),
+        format!("CMRN4|TESTEHR|{id4}|protected|2024-05-13|C6=kept"),
+    ];
+    // The first file's own lines are the first file's part of the period's.
+    assert_eq!(first[1], expected[1]);
+    assert_eq!(first[3], expected[3]);
+
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let day = |back: i64| {
+        today
+            .checked_sub(jiff::Span::new().days(back))
+            .expect("date")
+            .to_string()
+    };
+    let (from, to) = (day(1), day(0));
+    let (ok, out, err) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "cnf",
+        "--org",
+        ORG,
+        "--from",
+        &from,
+        "--to",
+        &to,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.ends_with("\r\n"), "{out:?}");
+    let lines: Vec<&str> = out.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines, expected);
+    assert!(err.contains("2 batch file(s)"), "{err}");
+
+    // A period before the files: the header alone.
+    let (ok, out, _) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "cnf",
+        "--org",
+        ORG,
+        "--from",
+        &day(10),
+        "--to",
+        &day(2),
+    ]);
+    assert!(ok);
+    assert_eq!(out, format!("{header}\r\n"));
+    // The period backwards, or an organization that does not exist: refused.
+    let (ok, _, err) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "cnf",
+        "--org",
+        ORG,
+        "--from",
+        &to,
+        "--to",
+        &day(3),
+    ]);
+    assert!(!ok && err.contains("after"), "{err}");
+    let (ok, _, err) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "cnf",
+        "--org",
+        "NOSUCH",
+        "--from",
+        &from,
+        "--to",
+        &to,
+    ]);
+    assert!(!ok && err.contains("no organization NOSUCH"), "{err}");
 }
 
 // ---- Retention ------------------------------------------------------------------------------
