@@ -10,6 +10,7 @@
 pub mod ackfile;
 pub mod names;
 pub mod reader;
+pub mod retention;
 pub mod sftp;
 pub mod worker;
 
@@ -23,6 +24,7 @@ use crate::maintenance::Maintenance;
 use crate::registry::Registry;
 use crate::store::Db;
 
+pub use retention::Retention;
 pub use sftp::{SftpOptions, SftpServer};
 pub use worker::{BatchError, RunEnd, Worker, WorkerOptions};
 

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use super::ackfile::{AckFileHeader, AckFileWriter, LineEnding};
 use super::names;
 use super::reader::{self, Item, Problem, ProblemLevel, Scanner, Splitter, Structure};
+use super::retention::{self, Removed, RemovedCounter, Retention};
 use crate::clock::{Clock, IdSource};
 use crate::dqa::{self, MessageFacts, Weights};
 use crate::hl7::{build_ack, AckCode, AckContext, AckParams, ErrEntry, ErrLocation};
@@ -46,6 +47,8 @@ pub struct WorkerOptions {
     pub spool_dir: PathBuf,
     /// The weights of the data quality report's scores.
     pub dqa_weights: Weights,
+    /// How long files stay in DQA-Reports, Receive and Accepted, and how often to look.
+    pub retention: Retention,
 }
 
 impl Default for WorkerOptions {
@@ -58,6 +61,7 @@ impl Default for WorkerOptions {
             max_message_bytes: 1 << 20,
             spool_dir: std::env::temp_dir(),
             dqa_weights: Weights::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -130,6 +134,7 @@ pub struct Worker {
     ids: Arc<dyn IdSource>,
     options: WorkerOptions,
     owner: String,
+    removed: RemovedCounter,
 }
 
 fn stamp(t: Timestamp) -> String {
@@ -159,6 +164,7 @@ impl Worker {
             ids,
             options,
             owner,
+            removed: RemovedCounter::default(),
         }
     }
 
@@ -180,10 +186,24 @@ impl Worker {
         mut shutdown: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut last_sweep = std::time::Instant::now();
+            // Housekeeping at the start, then every `retention.every` by the clock (a clock
+            // set back starts the count again).
+            let every = jiff::SignedDuration::try_from(self.options.retention.every)
+                .unwrap_or(jiff::SignedDuration::from_hours(1));
+            let mut next_housekeeping: Option<Timestamp> = None;
             loop {
                 if *shutdown.borrow() {
                     break;
+                }
+                let now = self.clock.now();
+                let due = next_housekeeping.is_none_or(|next| {
+                    now >= next || next.checked_sub(every).is_ok_and(|last| now < last)
+                });
+                if due {
+                    next_housekeeping = Some(now.checked_add(every).unwrap_or(now));
+                    if let Err(e) = self.housekeeping().await {
+                        tracing::warn!(error = %e, "batch housekeeping failed");
+                    }
                 }
                 let busy = match self.work_once(&mut |_, _| {}).await {
                     Ok(Some((id, end))) => {
@@ -196,22 +216,6 @@ impl Worker {
                         false
                     }
                 };
-                if last_sweep.elapsed() > Duration::from_secs(3600) {
-                    last_sweep = std::time::Instant::now();
-                    let day_ago = stamp(
-                        self.clock
-                            .now()
-                            .checked_sub(jiff::SignedDuration::from_hours(24))
-                            .unwrap_or(self.clock.now()),
-                    );
-                    match self.db.remove_orphan_blobs(&day_ago).await {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            tracing::info!(removed = n, "removed contents of abandoned uploads")
-                        }
-                        Err(e) => tracing::warn!(error = %e, "removing abandoned uploads failed"),
-                    }
-                }
                 if !busy {
                     tokio::select! {
                         _ = tokio::time::sleep(self.options.poll) => {}
@@ -220,6 +224,43 @@ impl Worker {
                 }
             }
         })
+    }
+
+    /// One housekeeping pass at the clock's now: removes the files retention has expired (each
+    /// logged), then the contents of abandoned uploads and removed files. Returns what this
+    /// pass removed, by folder; [`Worker::removed`] keeps the total.
+    pub async fn housekeeping(&self) -> Result<Removed, BatchError> {
+        let now = self.clock.now();
+        let files = retention::remove_expired(&self.db, &self.options.retention, now).await?;
+        let removed = retention::count(&files);
+        self.removed.add(removed);
+        if removed.total() > 0 {
+            let total = self.removed.get();
+            tracing::info!(
+                reports = removed.reports,
+                receive = removed.receive,
+                accepted = removed.accepted,
+                total_since_start = total.total(),
+                "retention removed files"
+            );
+        }
+        let day_ago = stamp(
+            now.checked_sub(jiff::SignedDuration::from_hours(24))
+                .unwrap_or(now),
+        );
+        match self.db.remove_orphan_blobs(&day_ago).await? {
+            0 => {}
+            n => tracing::info!(
+                removed = n,
+                "removed contents of abandoned uploads and removed files"
+            ),
+        }
+        Ok(removed)
+    }
+
+    /// Files this worker removed for retention since it started, by folder.
+    pub fn removed(&self) -> Removed {
+        self.removed.get()
     }
 
     /// One turn: a run to resume, else a new upload to claim; processes it. `None` when there
@@ -855,17 +896,7 @@ impl Worker {
         files.push(("reports", format!("{}.dqa.html", run.accepted_name), html));
         // The consent notification file, into Receive.
         let mut cnf = dqa::cnf::CnfBuilder::default();
-        let mut next = 0u64;
-        loop {
-            let page = self.db.run_patients(run.id, next, 1000).await?;
-            if page.is_empty() {
-                break;
-            }
-            for row in &page {
-                next = row.index + 1;
-                cnf.add(row);
-            }
-        }
+        dqa::add_run_to_cnf(&self.db, run.id, &mut cnf).await?;
         let cnf = self.db.store_bytes(cnf.render().as_bytes()).await?;
         files.push(("receive", format!("{}.cnf", run.accepted_name), cnf));
         self.db

@@ -11,7 +11,7 @@ use clap::builder::{RangedU64ValueParser, TypedValueParser};
 use clap::{Args, Subcommand};
 
 use crate::auth::{generate_password, hash_password};
-use crate::batch::{self, FileDoorOptions, SftpOptions, Worker, WorkerOptions};
+use crate::batch::{self, FileDoorOptions, Retention, SftpOptions, Worker, WorkerOptions};
 use crate::clock::{RandomIds, SystemClock};
 use crate::maintenance::{Maintenance, MaintenanceConfig};
 use crate::registry::Registry;
@@ -68,6 +68,16 @@ pub struct FileDoorArgs {
     /// defaults)
     #[arg(long, env = "IZPORT_DQA_WEIGHTS")]
     pub dqa_weights: Option<PathBuf>,
+    /// Days files stay in DQA-Reports and Receive (reports, acknowledgement and consent
+    /// notification files); then the batch worker removes them
+    #[arg(long, env = "IZPORT_RETAIN_REPORTS_DAYS", default_value_t = Retention::DEFAULT_REPORTS_DAYS,
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..=36500))]
+    pub retain_reports_days: u64,
+    /// Days an original stays in Accepted after it was received or its last run ended; then the
+    /// batch worker removes it (never while a run of it is unfinished)
+    #[arg(long, env = "IZPORT_RETAIN_ACCEPTED_DAYS", default_value_t = Retention::DEFAULT_ACCEPTED_DAYS,
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..=36500))]
+    pub retain_accepted_days: u64,
 }
 
 impl FileDoorArgs {
@@ -96,6 +106,7 @@ impl FileDoorArgs {
             lease: Duration::from_secs(self.batch_lease_seconds),
             spool_dir: spool,
             dqa_weights,
+            retention: Retention::days(self.retain_reports_days, self.retain_accepted_days),
             ..WorkerOptions::default()
         });
         Ok(FileDoorOptions { sftp, worker })
@@ -307,6 +318,12 @@ pub async fn run(db: &Arc<Db>, command: BatchCommand) -> anyhow::Result<()> {
                 .run_file(id)
                 .await?
                 .ok_or_else(|| anyhow!("no batch run {id}"))?;
+            let file_id = file_id.ok_or_else(|| {
+                anyhow!(
+                    "the file of run {id} ({name}) is no longer in Accepted: it was removed \
+                     after the retention period (--retain-accepted-days); upload it again"
+                )
+            })?;
             let new = db.queue_run(file_id, Some(id), false, &name).await?;
             println!("run {new} queued: a worker processes {name} again");
         }

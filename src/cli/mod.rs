@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod cdsi;
+pub mod cnf;
 pub mod codes;
 pub mod database;
 pub mod docs;
@@ -69,6 +70,9 @@ pub enum Command {
     /// The built-in SFTP server (the file door)
     #[command(subcommand)]
     Sftp(batch::SftpCommand),
+    /// Consent notification lines for an organization's batch files processed in a period (the
+    /// format of Receive/<name>.cnf; files only: web-service submissions are not yet included)
+    Cnf(cnf::CnfArgs),
     /// CDC CDSi evaluation and forecast: for a registry patient, or CDC's test cases
     Forecast(forecast::ForecastArgs),
     /// CDC's CDSi supporting data: import CDC's XML, show what is in use, go back to built-in
@@ -111,6 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Codes(command) => codes::run(&db, command).await,
         Command::Batch(command) => batch::run(&db, command).await,
         Command::Sftp(command) => batch::sftp(&db, command).await,
+        Command::Cnf(args) => cnf::run(&db, args).await,
         Command::Forecast(args) => forecast::run(&db, args).await,
         Command::Cdsi(command) => cdsi::run(&db, command).await,
         Command::Rules(args) => {

@@ -109,3 +109,45 @@ pub async fn downtime(
         })
         .collect())
 }
+
+/// Adds every message of a run to a consent notification file, in order.
+pub async fn add_run_to_cnf(
+    db: &Db,
+    batch_id: i64,
+    cnf: &mut cnf::CnfBuilder,
+) -> Result<(), StoreError> {
+    let mut next = 0u64;
+    loop {
+        let page = db.run_patients(batch_id, next, 1000).await?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        for row in &page {
+            next = row.index + 1;
+            cnf.add(row);
+        }
+    }
+}
+
+/// The consent notification lines of an organization's batch files processed (runs finished)
+/// from `from` to `to`, both days included (UTC): one line per patient over all those files,
+/// in the order of each patient's first message, with the consent status of the record now.
+/// Web-service submissions are not included. Returns the text and the number of files.
+pub async fn period_cnf(
+    db: &Db,
+    org: &str,
+    from: crate::date::Date,
+    to: crate::date::Date,
+) -> Result<(String, usize), StoreError> {
+    let end = to
+        .tomorrow()
+        .map_err(|e| StoreError::Corrupt(format!("the day after {to}: {e}")))?;
+    let runs = db
+        .runs_done_between(org, &from.to_string(), &end.to_string())
+        .await?;
+    let mut cnf = cnf::CnfBuilder::default();
+    for id in &runs {
+        add_run_to_cnf(db, *id, &mut cnf).await?;
+    }
+    Ok((cnf.render(), runs.len()))
+}

@@ -128,6 +128,15 @@ pub struct RunPatientRow {
     pub consent_date: Option<String>,
 }
 
+/// A file retention removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemovedFile {
+    pub organization: String,
+    /// `reports`, `receive` or `accepted`.
+    pub folder: String,
+    pub name: String,
+}
+
 /// A file to write into an organization's folder.
 pub struct NewFile<'a> {
     pub folder: &'a str,
@@ -1079,6 +1088,89 @@ impl Db {
         Ok(names)
     }
 
+    /// Removes, in every organization's folders, the files retention has expired: those in
+    /// `reports` and `receive` received (written) before `reports_before`, and those in
+    /// `accepted` received before `accepted_before` whose runs all ended before it too (a file
+    /// of an unfinished run is never removed). A removed original's runs stay, without their
+    /// file. Returns what was removed; the contents go with the next orphan sweep
+    /// ([`Db::remove_orphan_blobs`]).
+    ///
+    /// Several nodes may do this at once: on PostgreSQL each takes the rows it removes with
+    /// `FOR UPDATE SKIP LOCKED`, so no file is removed (or counted) twice, and an accepted
+    /// file's runs are looked at again once its row is locked, which a new run of it (whose
+    /// insert must lock the row too) cannot slip past.
+    pub async fn remove_expired_files(
+        &self,
+        reports_before: &str,
+        accepted_before: &str,
+    ) -> Result<Vec<RemovedFile>, StoreError> {
+        const CHUNK: i64 = 200;
+        let mut removed = Vec::new();
+        let mut after = 0i64;
+        loop {
+            let _guard = self.write_guard().await;
+            let mut tx = self.pool.begin().await?;
+            let lock = self.skip_locked("f");
+            let rows = sqlx::query(&format!(
+                "SELECT f.id, f.folder, f.name, o.code FROM files f \
+                   JOIN organizations o ON o.id = f.organization_id \
+                 WHERE f.id > $3 AND ( \
+                   (f.folder IN ('reports', 'receive') AND f.received_at < $1) \
+                   OR (f.folder = 'accepted' AND f.received_at < $2 AND NOT EXISTS ( \
+                     SELECT 1 FROM batches b WHERE b.file_id = f.id AND (b.state = 'processing' \
+                       OR b.finished_at IS NULL OR b.finished_at >= $2)))) \
+                 ORDER BY f.id LIMIT {CHUNK} {lock}"
+            ))
+            .bind(reports_before)
+            .bind(accepted_before)
+            .bind(after)
+            .fetch_all(&mut *tx)
+            .await?;
+            let selected = rows.len();
+            for row in &rows {
+                let id: i64 = row.try_get("id")?;
+                after = after.max(id);
+                let folder: String = row.try_get("folder")?;
+                if folder == "accepted" {
+                    // A fresh look now that the row is locked (a new statement sees runs
+                    // committed since the candidates were read).
+                    let needed: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM batches WHERE file_id = $1 AND (state = \
+                           'processing' OR finished_at IS NULL OR finished_at >= $2)",
+                    )
+                    .bind(id)
+                    .bind(accepted_before)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if needed > 0 {
+                        continue;
+                    }
+                    sqlx::query("UPDATE batches SET file_id = NULL WHERE file_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let done = sqlx::query("DELETE FROM files WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done == 1 {
+                    removed.push(RemovedFile {
+                        organization: row.try_get("code")?,
+                        folder,
+                        name: row.try_get("name")?,
+                    });
+                }
+            }
+            tx.commit().await?;
+            if selected < CHUNK as usize {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The stored responses of a run, in message order, from `from` on, at most `limit`.
     pub async fn run_responses(
         &self,
@@ -1174,6 +1266,28 @@ impl Db {
             .collect()
     }
 
+    /// The organization's runs that processed a file (state `done`) and finished in
+    /// [`from`, `to`) (timestamps, or dates as `YYYY-MM-DD`, compared as stored text), in the
+    /// order they finished.
+    pub async fn runs_done_between(
+        &self,
+        org_code: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT b.id FROM batches b JOIN organizations o ON o.id = b.organization_id \
+             WHERE o.code = $1 AND b.state = 'done' AND b.finished_at >= $2 \
+               AND b.finished_at < $3 \
+             ORDER BY b.finished_at, b.id",
+        )
+        .bind(org_code)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn runs(&self, org_code: Option<&str>) -> Result<Vec<BatchSummary>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM batches b JOIN organizations o ON o.id = \
@@ -1224,8 +1338,11 @@ impl Db {
         .ok_or_else(|| StoreError::NotFound(format!("no accepted file {file_id}")))
     }
 
-    /// The accepted file of a run.
-    pub async fn run_file(&self, batch_id: i64) -> Result<Option<(i64, String)>, StoreError> {
+    /// The accepted file of a run (`None` inside when retention has removed it).
+    pub async fn run_file(
+        &self,
+        batch_id: i64,
+    ) -> Result<Option<(Option<i64>, String)>, StoreError> {
         let row = sqlx::query("SELECT file_id, original_name FROM batches WHERE id = $1")
             .bind(batch_id)
             .fetch_optional(&self.pool)

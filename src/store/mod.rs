@@ -9,6 +9,8 @@ mod maintenance;
 mod orgs;
 mod read_models;
 mod records;
+
+pub(crate) use records::timestamp_text;
 mod registry_tx;
 mod reviews;
 mod seed;
@@ -20,7 +22,7 @@ mod registry_tests;
 
 pub use files::{
     content_hash, Backlog, BatchSummary, Blob, ClaimedBatch, ContentHasher, ExchangeAccount,
-    FileEntry, MessageNotes, NewFile, RunPatientRow, CHUNK_BYTES,
+    FileEntry, MessageNotes, NewFile, RemovedFile, RunPatientRow, CHUNK_BYTES,
 };
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};

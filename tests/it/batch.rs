@@ -1104,28 +1104,32 @@ async fn each_processed_file_gets_a_dqa_report_with_hand_computed_numbers_and_no
     );
 }
 
+/// A VXU of the consent fixture's patients, with a PD1 (PD1-12|PD1-13) when given.
+fn consent_message(id: &str, mrn: &str, pd1: Option<&str>) -> String {
+    // A name and birth date of each patient's own, so that no two are taken for one person.
+    let (name, born) = match mrn {
+        "CMRN1" => ("Alder^Beatrix^Q", "20210304"),
+        "CMRN2" => ("Birchwood^Cosmo^Q", "20200515"),
+        "CMRN4" => ("Elmsworth^Fenna^Q", "20180607"),
+        _ => ("Cedarholm^Dagny^Q", "20190726"),
+    };
+    let base = vxu(id, mrn)
+        .replace("Tester^Tina^Q", name)
+        .replace("20230421", born);
+    match pd1 {
+        Some(p) => {
+            let (head, rest) = base.split_once("\rORC").expect("ORC");
+            format!("{head}\rPD1|||||||||||02^Reminder^HL70215|{p}\rORC{rest}")
+        }
+        None => base,
+    }
+}
+
 /// The consent fixture: three patients, one of them twice. CMRN1 affirms consent (PD1-12 N,
 /// PD1-13 2024-05-10) and, in a later message, withdraws it (PD1-12 Y, 2024-05-12); CMRN2 says
 /// nothing; CMRN3 withdraws (PD1-12 Y, 2024-05-11).
 fn consent_file() -> String {
-    let msg = |id: &str, mrn: &str, pd1: Option<&str>| {
-        // A name and birth date of each patient's own, so that no two are taken for one person.
-        let (name, born) = match mrn {
-            "CMRN1" => ("Alder^Beatrix^Q", "20210304"),
-            "CMRN2" => ("Birchwood^Cosmo^Q", "20200515"),
-            _ => ("Cedarholm^Dagny^Q", "20190726"),
-        };
-        let base = vxu(id, mrn)
-            .replace("Tester^Tina^Q", name)
-            .replace("20230421", born);
-        match pd1 {
-            Some(p) => {
-                let (head, rest) = base.split_once("\rORC").expect("ORC");
-                format!("{head}\rPD1|||||||||||02^Reminder^HL70215|{p}\rORC{rest}")
-            }
-            None => base,
-        }
-    };
+    let msg = consent_message;
     batch_file(
         &[
             msg("C1", "CMRN1", Some("N|20240510")),
@@ -1218,5 +1222,417 @@ async fn the_consent_notification_file_lists_the_files_patients_under_opt_in_and
             format!("CMRN2|TESTEHR|{id2}|not-on-file||C2=kept"),
             format!("CMRN3|TESTEHR|{id3}|protected|2024-05-11|C3=kept"),
         ]
+    );
+}
+
+fn izport_command(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_izport"))
+        .args(args)
+        .env_remove("IZPORT_DATABASE_URL")
+        .output()
+        .expect("izport runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `izport cnf` over a period: the lines of the per-file CNF, over every file processed in the
+/// period, one line per patient (in the order of each patient's first message), each with the
+/// outcomes of all its messages in those files; a period without files gives the header alone.
+#[tokio::test]
+async fn izport_cnf_lists_a_periods_files_patients_as_the_per_file_cnf_does() {
+    use izport::registry::consent::Policy;
+    let header =
+        "submitter_id|assigning_authority|registry_id|consent_status|consent_date|outcomes";
+    let (app, first) = cnf_of(Policy::OptOut).await;
+    let sftp = login(&app).await;
+    // A second file: CMRN2 again, and a new patient.
+    let second = batch_file(
+        &[
+            consent_message("C5", "CMRN2", None),
+            consent_message("C6", "CMRN4", Some("Y|20240513")),
+        ],
+        2,
+    );
+    put(&sftp, "/HL7-Dropoff/CLINICX24171.hl7", second.as_bytes()).await;
+    report(&sftp, "CLINICX24171.hl7.ack").await;
+    let (id1, id2, id3, id4) = (
+        registry_id(&app, "CMRN1").await,
+        registry_id(&app, "CMRN2").await,
+        registry_id(&app, "CMRN3").await,
+        registry_id(&app, "CMRN4").await,
+    );
+    let expected = [
+        header.to_string(),
+        format!("CMRN1|TESTEHR|{id1}|protected|2024-05-12|C1=kept C4=kept"),
+        format!("CMRN2|TESTEHR|{id2}|not-on-file||C2=kept C5=kept"),
+        format!("CMRN3|TESTEHR|{id3}|protected|2024-05-11|C3=kept"),
+        format!("CMRN4|TESTEHR|{id4}|protected|2024-05-13|C6=kept"),
+    ];
+    // The first file's own lines are the first file's part of the period's.
+    assert_eq!(first[1], expected[1]);
+    assert_eq!(first[3], expected[3]);
+
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let day = |back: i64| {
+        today
+            .checked_sub(jiff::Span::new().days(back))
+            .expect("date")
+            .to_string()
+    };
+    let (from, to) = (day(1), day(0));
+    let (ok, out, err) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "cnf",
+        "--org",
+        ORG,
+        "--from",
+        &from,
+        "--to",
+        &to,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.ends_with("\r\n"), "{out:?}");
+    let lines: Vec<&str> = out.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines, expected);
+    assert!(err.contains("2 batch file(s)"), "{err}");
+
+    // A period before the files: the header alone.
+    let (ok, out, _) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "cnf",
+        "--org",
+        ORG,
+        "--from",
+        &day(10),
+        "--to",
+        &day(2),
+    ]);
+    assert!(ok);
+    assert_eq!(out, format!("{header}\r\n"));
+    // The period backwards, or an organization that does not exist: refused.
+    let (ok, _, err) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "cnf",
+        "--org",
+        ORG,
+        "--from",
+        &to,
+        "--to",
+        &day(3),
+    ]);
+    assert!(!ok && err.contains("after"), "{err}");
+    let (ok, _, err) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "cnf",
+        "--org",
+        "NOSUCH",
+        "--from",
+        &from,
+        "--to",
+        &to,
+    ]);
+    assert!(!ok && err.contains("no organization NOSUCH"), "{err}");
+}
+
+// ---- Retention ------------------------------------------------------------------------------
+
+const DAY: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+const SECOND: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
+
+fn ts(text: &str) -> jiff::Timestamp {
+    text.parse().expect("stored timestamp")
+}
+
+async fn folder(app: &TestApp, org_id: i64, name: &str) -> Vec<izport::store::FileEntry> {
+    app.db.folder_files(org_id, name).await.expect("folder")
+}
+
+/// What one retention pass at `now` removes, as (folder, name), sorted.
+async fn sweep(db: &izport::store::Db, now: jiff::Timestamp) -> Vec<(String, String)> {
+    let files =
+        izport::batch::retention::remove_expired(db, &izport::batch::Retention::default(), now)
+            .await
+            .expect("retention pass");
+    let mut out: Vec<(String, String)> = files.into_iter().map(|f| (f.folder, f.name)).collect();
+    out.sort();
+    out
+}
+
+fn pair(folder: &str, name: &str) -> (String, String) {
+    (folder.to_string(), name.to_string())
+}
+
+#[tokio::test]
+async fn retention_removes_reports_after_90_days_and_originals_after_30_but_never_a_running_files()
+{
+    // No worker here: the test runs the retention pass itself, with the clock it chooses, and
+    // measures from the times the store recorded.
+    let app = spawn_app_with(Options::default()).await;
+    account(&app).await;
+    let org = app
+        .db
+        .exchange_account_of(ORG)
+        .await
+        .expect("account")
+        .expect("exists")
+        .organization_id;
+    let original = app.db.store_bytes(b"MSH|done").await.expect("blob");
+    let (done_file, _) = app
+        .db
+        .accept_file(org, "DONE.hl7", &original)
+        .await
+        .expect("accept");
+    let done_run = app
+        .db
+        .queue_run(done_file, None, true, "DONE.hl7")
+        .await
+        .expect("run");
+    app.db
+        .complete_run(done_run, "done", None, None, &[])
+        .await
+        .expect("complete");
+    let open = app.db.store_bytes(b"MSH|open").await.expect("blob");
+    let (open_file, _) = app
+        .db
+        .accept_file(org, "OPEN.hl7", &open)
+        .await
+        .expect("accept");
+    let open_run = app
+        .db
+        .queue_run(open_file, None, true, "OPEN.hl7")
+        .await
+        .expect("run");
+    app.db
+        .write_files(
+            org,
+            &[
+                izport::store::NewFile {
+                    folder: "reports",
+                    name: "DONE.hl7.ack",
+                    content: b"FHS|",
+                },
+                izport::store::NewFile {
+                    folder: "receive",
+                    name: "DONE.hl7.cnf",
+                    content: b"submitter_id|",
+                },
+            ],
+        )
+        .await
+        .expect("reports");
+    let reports = folder(&app, org, "reports").await;
+    let written = ts(&reports[0].received_at);
+    let done_entry = folder(&app, org, "accepted")
+        .await
+        .into_iter()
+        .find(|f| f.name == "DONE.hl7")
+        .expect("accepted");
+    let done_run_row = app.db.run(done_run).await.expect("run").expect("exists");
+    // An original counts from its receipt or its last run's end, whichever is later.
+    let done_at =
+        ts(&done_entry.received_at).max(ts(done_run_row.finished_at.as_deref().expect("finished")));
+
+    // Just under 30 days: nothing goes.
+    assert_eq!(sweep(&app.db, done_at + DAY * 30 - SECOND).await, []);
+    // Just over: the finished original goes; the one a run still needs, and the reports
+    // (whose limit is 90 days), stay.
+    assert_eq!(
+        sweep(&app.db, done_at + DAY * 30 + SECOND).await,
+        [pair("accepted", "DONE.hl7")]
+    );
+    let accepted: Vec<String> = folder(&app, org, "accepted")
+        .await
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(accepted, ["OPEN.hl7"]);
+    assert_eq!(folder(&app, org, "reports").await.len(), 1);
+    assert_eq!(folder(&app, org, "receive").await.len(), 1);
+    // The run stays, without its file: reprocessing it is refused with the reason.
+    assert_eq!(
+        app.db.run_file(done_run).await.expect("run file"),
+        Some((None, "DONE.hl7".to_string()))
+    );
+    assert_eq!(
+        app.db
+            .run(done_run)
+            .await
+            .expect("run")
+            .expect("kept")
+            .state,
+        "done"
+    );
+
+    // Reports: just under 90 days stay, just over go; the running file's original still stays.
+    assert_eq!(sweep(&app.db, written + DAY * 90 - SECOND).await, []);
+    assert_eq!(
+        sweep(&app.db, written + DAY * 90 + SECOND).await,
+        [
+            pair("receive", "DONE.hl7.cnf"),
+            pair("reports", "DONE.hl7.ack")
+        ]
+    );
+    assert_eq!(folder(&app, org, "accepted").await.len(), 1);
+    // Once its run has ended, it goes too, and the contents of removed files go with the
+    // orphan sweep.
+    app.db
+        .complete_run(open_run, "done", None, None, &[])
+        .await
+        .expect("complete");
+    let later = written + DAY * 365;
+    assert_eq!(sweep(&app.db, later).await, [pair("accepted", "OPEN.hl7")]);
+    assert!(app
+        .db
+        .blob_chunk(reports[0].blob_id, 0)
+        .await
+        .expect("chunk")
+        .is_some());
+    let day_before = (later - DAY).strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    assert!(
+        app.db
+            .remove_orphan_blobs(&day_before)
+            .await
+            .expect("orphans")
+            >= 4
+    );
+    for blob in [reports[0].blob_id, original.id, open.id] {
+        assert_eq!(app.db.blob_chunk(blob, 0).await.expect("chunk"), None);
+    }
+    assert_eq!(sweep(&app.db, later).await, [], "nothing twice");
+}
+
+#[tokio::test]
+async fn two_nodes_removing_at_once_remove_each_file_once() {
+    let app = spawn_app_with(Options::default()).await;
+    account(&app).await;
+    let org = app
+        .db
+        .exchange_account_of(ORG)
+        .await
+        .expect("account")
+        .expect("exists")
+        .organization_id;
+    let names: Vec<String> = (0..450).map(|n| format!("F{n:03}.hl7.ack")).collect();
+    let files: Vec<izport::store::NewFile> = names
+        .iter()
+        .map(|n| izport::store::NewFile {
+            folder: if n.ends_with('0') {
+                "receive"
+            } else {
+                "reports"
+            },
+            name: n,
+            content: b"x",
+        })
+        .collect();
+    app.db.write_files(org, &files).await.expect("files");
+    // Two nodes on PostgreSQL; on SQLite (one node: several nodes need PostgreSQL), two passes
+    // of one node at once.
+    let later = jiff::Timestamp::now() + DAY * 91;
+    let (a, b) = if app.db.backend() == izport::store::Backend::Postgres {
+        let one = izport::store::Db::connect(&app.db_url)
+            .await
+            .expect("node 1");
+        let two = izport::store::Db::connect(&app.db_url)
+            .await
+            .expect("node 2");
+        let both = tokio::join!(sweep(&one, later), sweep(&two, later));
+        one.close().await;
+        two.close().await;
+        both
+    } else {
+        tokio::join!(sweep(&app.db, later), sweep(&app.db, later))
+    };
+    let mut all: Vec<String> = a.iter().chain(&b).map(|(_, n)| n.clone()).collect();
+    all.sort();
+    assert_eq!(all, names, "every file removed, none twice");
+    assert!(folder(&app, org, "reports").await.is_empty());
+    assert!(folder(&app, org, "receive").await.is_empty());
+}
+
+#[tokio::test]
+async fn the_worker_removes_expired_files_by_its_clock() {
+    // The running server's worker, on a clock the test moves: it looks at its start and then
+    // every hour of that clock.
+    // A minute ahead, so that the upload (stamped by the system clock) is ready at once.
+    let clock = izport::maintenance::ManualClock::new(
+        jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60),
+    );
+    let app = spawn_app_with(Options {
+        files: Some(FileDoorOptions::local()),
+        clock: Some(clock.clone()),
+        ..Options::default()
+    })
+    .await;
+    account(&app).await;
+    let sftp = login(&app).await;
+    let messages = vec![vxu("R1", "MRNR1")];
+    put(
+        &sftp,
+        "/HL7-Dropoff/CLINICX24153.hl7",
+        batch_file(&messages, 1).as_bytes(),
+    )
+    .await;
+    report(&sftp, "CLINICX24153.hl7.ack").await;
+    assert_eq!(names(&sftp, "/Accepted").await, ["CLINICX24153.hl7"]);
+    let reports = names(&sftp, "/DQA-Reports").await;
+    assert!(reports.len() >= 3, "{reports:?}");
+    let org = app
+        .db
+        .exchange_account_of(ORG)
+        .await
+        .expect("account")
+        .expect("exists")
+        .organization_id;
+    let newest = |entries: Vec<izport::store::FileEntry>| {
+        entries
+            .iter()
+            .map(|f| ts(&f.received_at))
+            .max()
+            .expect("files")
+    };
+    let run = app.db.runs(Some(ORG)).await.expect("runs")[0].clone();
+    let accepted_at = ts(&run.received_at).max(ts(run.finished_at.as_deref().expect("done")));
+    let written =
+        newest(folder(&app, org, "reports").await).max(newest(folder(&app, org, "receive").await));
+    // 31 days on: the original goes, the reports stay.
+    clock.set(accepted_at + DAY * 31);
+    let mut gone = false;
+    for _ in 0..400 {
+        if names(&sftp, "/Accepted").await.is_empty() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gone, "the worker removed the original");
+    assert_eq!(names(&sftp, "/DQA-Reports").await, reports);
+    assert_eq!(names(&sftp, "/Receive").await, ["CLINICX24153.hl7.cnf"]);
+    // 91 days on: the rest goes.
+    clock.set(written + DAY * 91);
+    let mut gone = false;
+    for _ in 0..400 {
+        if names(&sftp, "/DQA-Reports").await.is_empty()
+            && names(&sftp, "/Receive").await.is_empty()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gone, "the worker removed the reports");
+    assert_eq!(
+        app.db.runs(Some(ORG)).await.expect("runs").len(),
+        1,
+        "the run stays"
     );
 }
