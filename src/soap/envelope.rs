@@ -56,9 +56,6 @@ const SOAP12_ROLE_ULTIMATE: &str = "http://www.w3.org/2003/05/soap-envelope/role
 /// SOAP 1.1 actor that addresses this node.
 const SOAP11_ACTOR_NEXT: &str = "http://schemas.xmlsoap.org/soap/actor/next";
 
-/// Names quoted in error messages are shortened to this many characters.
-const MAX_NAME_IN_ERROR: usize = 100;
-
 /// The SOAP version of a request, taken from the namespace of its `Envelope`.
 /// A response or fault is written in the version of the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,55 +142,50 @@ pub enum DecodeError {
         "The request contains a document type declaration (DOCTYPE); DTDs and entity declarations are not allowed."
     )]
     Dtd,
-    /// An entity reference other than the predefined ones.
+    /// An entity reference other than the predefined ones; `offset` is where it was read (the
+    /// name is not repeated: a fault never quotes the request).
     #[error(
-        "The request uses the undefined entity reference '{0}'; only amp, lt, gt, apos, quot and numeric character references are allowed."
+        "The request uses an undefined entity reference (near byte {offset}); only amp, lt, gt, apos, quot and numeric character references are allowed."
     )]
-    UndefinedEntity(String),
+    UndefinedEntity { offset: usize },
     /// The root element is not an `Envelope`.
     #[error(
         "The request is not a SOAP message: the root element must be a SOAP 1.2 (or SOAP 1.1) Envelope."
     )]
     NotAnEnvelope,
     /// The root element is an `Envelope` in a namespace that is not SOAP 1.1
-    /// or 1.2. `namespace` is empty when the element has none.
+    /// or 1.2 (or in none).
     #[error(
-        "The Envelope element {}; use the SOAP 1.2 namespace {SOAP12_NS}.",
-        describe_namespace(.namespace)
+        "The Envelope element is not in a SOAP namespace; use the SOAP 1.2 namespace {SOAP12_NS}."
     )]
-    VersionMismatch { namespace: String },
+    VersionMismatch,
     /// The envelope has no `Body`.
     #[error("The SOAP Envelope has no Body element.")]
     NoBody,
     /// The `Body` does not hold exactly one element.
     #[error("The SOAP Body must contain exactly one element, the operation to perform.")]
     BodyNotSingle,
-    /// A header block aimed at this node is marked `mustUnderstand`.
-    /// `element` is `{namespace}localName` (or just the local name when the
-    /// block has no namespace).
+    /// A header block aimed at this node is marked `mustUnderstand`; `offset` is where the
+    /// block ends its start tag.
     #[error(
-        "The SOAP header block {element} is marked mustUnderstand, but this service does not understand it."
+        "The SOAP header block near byte {offset} is marked mustUnderstand, but this service does not understand it."
     )]
-    MustUnderstand { element: String },
+    MustUnderstand { offset: usize },
     /// The Body's element is not an operation of the CDC 2011 contract.
     #[error(
-        "The operation {local_name} {} is not supported; this service supports connectivityTest and submitSingleMessage in namespace {CDC_2011_NS}.",
-        operation_namespace(.namespace)
+        "The operation in the SOAP Body (near byte {offset}) is not supported; this service supports connectivityTest and submitSingleMessage in namespace {CDC_2011_NS}."
     )]
-    UnknownOperation {
-        namespace: String,
-        local_name: String,
-    },
+    UnknownOperation { offset: usize },
     /// A required element is absent, `xsi:nil`, or empty.
     #[error("The required element {0} is missing, empty or nil.")]
     MissingElement(&'static str),
     /// An element appears more than once.
     #[error("The element {0} appears more than once.")]
     DuplicateElement(String),
-    /// An element is not allowed where it appears. The value is a short path
-    /// such as `submitSingleMessage/foo` or `hl7Message/b`.
-    #[error("The element {0} is not allowed here.")]
-    UnexpectedElement(String),
+    /// An element is not allowed where it appears: inside `parent` (one of the
+    /// service's own element names), its start tag ending near byte `offset`.
+    #[error("The element inside {parent} near byte {offset} is not allowed there.")]
+    UnexpectedElement { parent: &'static str, offset: usize },
     /// Non-whitespace text appears where only elements are allowed. The value
     /// is the name of the enclosing element.
     #[error("The element {0} must contain only elements, not text.")]
@@ -201,22 +193,6 @@ pub enum DecodeError {
     /// Elements are nested deeper than [`MAX_DEPTH`].
     #[error("The request nests elements deeper than 32 levels, the most this service accepts.")]
     TooDeep,
-}
-
-fn operation_namespace(namespace: &str) -> String {
-    if namespace.is_empty() {
-        "without a namespace".to_string()
-    } else {
-        format!("in namespace {namespace}")
-    }
-}
-
-fn describe_namespace(namespace: &str) -> String {
-    if namespace.is_empty() {
-        "has no namespace".to_string()
-    } else {
-        format!("is in namespace {namespace}")
-    }
 }
 
 /// Decodes a SOAP request body.
@@ -485,7 +461,7 @@ impl<'i> Parser<'i> {
         let at = usize::try_from(self.reader.error_position())
             .unwrap_or(usize::MAX)
             .saturating_add(self.bom_len);
-        DecodeError::Malformed(format!("{err} (at byte {at})"))
+        DecodeError::Malformed(format!("{} (at byte {at})", xml_problem(err)))
     }
 
     /// Refuses a `<!DOCTYPE` that comes next, before quick-xml reads it.
@@ -509,19 +485,17 @@ impl<'i> Parser<'i> {
             let is_first = std::mem::replace(&mut first_event, false);
             match event {
                 Event::Start(start) => {
-                    let attrs = read_attrs(&self.reader, &start, self.env_ns())?;
+                    let attrs = read_attrs(&self.reader, &start, self.env_ns(), self.position())?;
                     self.open(ns?, local_name(&start)?, attrs)?;
                 }
                 Event::Empty(start) => {
-                    let attrs = read_attrs(&self.reader, &start, self.env_ns())?;
+                    let attrs = read_attrs(&self.reader, &start, self.env_ns(), self.position())?;
                     self.open(ns?, local_name(&start)?, attrs)?;
                     self.close()?;
                 }
                 Event::End(_) => self.close()?,
                 Event::Text(text) => {
-                    let text = text
-                        .decode()
-                        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                    let text = text.decode().map_err(|_| DecodeError::NotUtf8)?;
                     self.text_content(&text)?;
                 }
                 Event::CData(cdata) => {
@@ -530,9 +504,7 @@ impl<'i> Parser<'i> {
                             "a CDATA section appears outside the Envelope element".to_string(),
                         ));
                     }
-                    let text = cdata
-                        .decode()
-                        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                    let text = cdata.decode().map_err(|_| DecodeError::NotUtf8)?;
                     self.text_content(&text)?;
                 }
                 Event::GeneralRef(reference) => {
@@ -554,10 +526,10 @@ impl<'i> Parser<'i> {
                         None => {}
                         Some(Ok(enc)) if enc.eq_ignore_ascii_case(b"utf-8") => {}
                         Some(Ok(_)) => return Err(DecodeError::NotUtf8),
-                        Some(Err(err)) => {
-                            return Err(DecodeError::Malformed(format!(
-                                "invalid XML declaration: {err}"
-                            )))
+                        Some(Err(_)) => {
+                            return Err(DecodeError::Malformed(
+                                "the XML declaration is invalid".to_string(),
+                            ))
                         }
                     }
                 }
@@ -573,6 +545,8 @@ impl<'i> Parser<'i> {
     }
 
     fn open(&mut self, ns: Option<String>, local: String, attrs: Attrs) -> Result<(), DecodeError> {
+        // Where the start tag ends: faults name positions, never the request's own names.
+        let offset = self.position();
         if self.path.len() >= MAX_DEPTH {
             return Err(DecodeError::TooDeep);
         }
@@ -589,11 +563,7 @@ impl<'i> Parser<'i> {
                 self.version = Some(match ns.as_deref() {
                     Some(SOAP12_NS) => SoapVersion::V12,
                     Some(SOAP11_NS) => SoapVersion::V11,
-                    other => {
-                        return Err(DecodeError::VersionMismatch {
-                            namespace: clip(other.unwrap_or("")),
-                        })
-                    }
+                    _ => return Err(DecodeError::VersionMismatch),
                 });
                 Frame::Envelope
             }
@@ -605,9 +575,10 @@ impl<'i> Parser<'i> {
                             return Err(DecodeError::DuplicateElement("Header".to_string()));
                         }
                         if self.seen_body {
-                            return Err(DecodeError::UnexpectedElement(
-                                "Header after Body".to_string(),
-                            ));
+                            return Err(DecodeError::UnexpectedElement {
+                                parent: "Envelope",
+                                offset,
+                            });
                         }
                         self.seen_header = true;
                         Frame::Header
@@ -620,10 +591,10 @@ impl<'i> Parser<'i> {
                         Frame::Body
                     }
                     _ => {
-                        return Err(DecodeError::UnexpectedElement(format!(
-                            "Envelope/{}",
-                            clip(&local)
-                        )))
+                        return Err(DecodeError::UnexpectedElement {
+                            parent: "Envelope",
+                            offset,
+                        })
                     }
                 }
             }
@@ -631,9 +602,7 @@ impl<'i> Parser<'i> {
                 if attrs.must_understand && self.aimed_at_us(attrs.role.as_deref()) {
                     let addressing = matches!(ns.as_deref(), Some(WSA_NS | WSA_2004_NS));
                     if !addressing {
-                        return Err(DecodeError::MustUnderstand {
-                            element: clark_name(ns.as_deref(), &local),
-                        });
+                        return Err(DecodeError::MustUnderstand { offset });
                     }
                 }
                 Frame::Ignored
@@ -646,12 +615,7 @@ impl<'i> Parser<'i> {
                 let kind = match (ns.as_deref(), local.as_str()) {
                     (Some(CDC_2011_NS), CONNECTIVITY_TEST) => OpKind::ConnectivityTest,
                     (Some(CDC_2011_NS), SUBMIT_SINGLE_MESSAGE) => OpKind::SubmitSingleMessage,
-                    _ => {
-                        return Err(DecodeError::UnknownOperation {
-                            namespace: clip(ns.as_deref().unwrap_or("")),
-                            local_name: clip(&local),
-                        })
-                    }
+                    _ => return Err(DecodeError::UnknownOperation { offset }),
                 };
                 Frame::Operation(OpState::new(kind))
             }
@@ -660,11 +624,10 @@ impl<'i> Parser<'i> {
                 let field = match op.kind.field(&local) {
                     Some(field) if allowed_ns => field,
                     _ => {
-                        return Err(DecodeError::UnexpectedElement(format!(
-                            "{}/{}",
-                            op.kind.name(),
-                            clip(&local)
-                        )))
+                        return Err(DecodeError::UnexpectedElement {
+                            parent: op.kind.name(),
+                            offset,
+                        })
                     }
                 };
                 if op.values[field.index()].is_some() {
@@ -677,11 +640,10 @@ impl<'i> Parser<'i> {
                 })
             }
             Some(Frame::Field(f)) => {
-                return Err(DecodeError::UnexpectedElement(format!(
-                    "{}/{}",
-                    f.field.name(),
-                    clip(&local)
-                )))
+                return Err(DecodeError::UnexpectedElement {
+                    parent: f.field.name(),
+                    offset,
+                })
             }
         };
         self.path.push(frame);
@@ -788,11 +750,8 @@ fn owned_namespace(ns: ResolveResult<'_>) -> Result<Option<String>, DecodeError>
     }
 }
 
-fn undeclared_prefix(prefix: &[u8]) -> DecodeError {
-    DecodeError::Malformed(format!(
-        "the namespace prefix '{}' is not declared",
-        clip(&String::from_utf8_lossy(prefix))
-    ))
+fn undeclared_prefix(_prefix: &[u8]) -> DecodeError {
+    DecodeError::Malformed("a namespace prefix is used without being declared".to_string())
 }
 
 fn local_name(start: &BytesStart<'_>) -> Result<String, DecodeError> {
@@ -808,10 +767,12 @@ fn read_attrs(
     reader: &NsReader<&[u8]>,
     start: &BytesStart<'_>,
     env_ns: Option<&str>,
+    offset: usize,
 ) -> Result<Attrs, DecodeError> {
     let mut attrs = Attrs::default();
     for attr in start.attributes() {
-        let attr = attr.map_err(|e| DecodeError::Malformed(format!("invalid attribute: {e}")))?;
+        let attr =
+            attr.map_err(|_| DecodeError::Malformed("an attribute is malformed".to_string()))?;
         let (ns, local) = reader.resolve_attribute(attr.key);
         let ns = match ns {
             ResolveResult::Unbound => None,
@@ -819,7 +780,7 @@ fn read_attrs(
             ResolveResult::Unknown(prefix) => return Err(undeclared_prefix(&prefix)),
         };
         let raw = std::str::from_utf8(&attr.value).map_err(|_| DecodeError::NotUtf8)?;
-        let value = unescape_attribute(raw)?;
+        let value = unescape_attribute(raw, offset)?;
         let in_env = env_ns.is_some_and(|e| ns == Some(e.as_bytes()));
         match (local.into_inner(), in_env) {
             (b"nil", _) if ns == Some(XSI_NS.as_bytes()) => attrs.nil = is_true(&value),
@@ -831,11 +792,13 @@ fn read_attrs(
     Ok(attrs)
 }
 
-fn unescape_attribute(raw: &str) -> Result<String, DecodeError> {
+fn unescape_attribute(raw: &str, offset: usize) -> Result<String, DecodeError> {
     use quick_xml::escape::{unescape_with, EscapeError};
     let value = unescape_with(raw, predefined_entity).map_err(|e| match e {
-        EscapeError::UnrecognizedEntity(_, name) => DecodeError::UndefinedEntity(clip(&name)),
-        other => DecodeError::Malformed(format!("invalid attribute value: {other}")),
+        EscapeError::UnrecognizedEntity(..) => DecodeError::UndefinedEntity { offset },
+        _ => DecodeError::Malformed(format!(
+            "an attribute value has an invalid reference (near byte {offset})"
+        )),
     })?;
     if value.chars().any(|c| !is_xml_char(c)) {
         return Err(DecodeError::Malformed(
@@ -859,9 +822,7 @@ fn predefined_entity(name: &str) -> Option<&'static str> {
 
 /// Resolves `&name;` or `&#...;` in content.
 fn resolve_reference(reference: &BytesRef<'_>, position: usize) -> Result<char, DecodeError> {
-    let name = reference
-        .decode()
-        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let name = reference.decode().map_err(|_| DecodeError::NotUtf8)?;
     if reference.is_char_ref() {
         return match reference.resolve_char_ref() {
             Ok(Some(c)) if is_xml_char(c) => Ok(c),
@@ -869,14 +830,14 @@ fn resolve_reference(reference: &BytesRef<'_>, position: usize) -> Result<char, 
             Ok(None) => Err(DecodeError::Malformed(
                 "invalid character reference".to_string(),
             )),
-            Err(e) => Err(DecodeError::Malformed(format!(
-                "{e} (near byte {position})"
+            Err(_) => Err(DecodeError::Malformed(format!(
+                "invalid character reference (near byte {position})"
             ))),
         };
     }
     predefined_entity(&name)
         .and_then(|s| s.chars().next())
-        .ok_or_else(|| DecodeError::UndefinedEntity(clip(&name)))
+        .ok_or(DecodeError::UndefinedEntity { offset: position })
 }
 
 /// `xsd:boolean` true (`true` or `1`, surrounding whitespace allowed).
@@ -892,18 +853,34 @@ fn is_xml_whitespace(s: &str) -> bool {
     s.chars().all(is_xml_space_char)
 }
 
-fn clark_name(ns: Option<&str>, local: &str) -> String {
-    match ns {
-        Some(ns) => clip(&format!("{{{ns}}}{local}")),
-        None => clip(local),
-    }
-}
-
-/// Shortens a name quoted in an error message.
-fn clip(s: &str) -> String {
-    match s.char_indices().nth(MAX_NAME_IN_ERROR) {
-        Some((cut, _)) => format!("{}...", &s[..cut]),
-        None => s.to_string(),
+/// What is wrong with the XML, in words that never quote the request (quick-xml's own messages
+/// name tags, prefixes and entities as the request spelled them).
+fn xml_problem(err: &quick_xml::Error) -> &'static str {
+    use quick_xml::errors::{IllFormedError, SyntaxError};
+    use quick_xml::Error;
+    match err {
+        Error::Syntax(SyntaxError::UnclosedComment) => "a comment is not closed",
+        Error::Syntax(SyntaxError::UnclosedCData) => "a CDATA section is not closed",
+        Error::Syntax(SyntaxError::UnclosedTag) => "a tag is not closed",
+        Error::Syntax(SyntaxError::UnclosedPIOrXmlDecl) => {
+            "a processing instruction or XML declaration is not closed"
+        }
+        Error::Syntax(SyntaxError::UnclosedDoctype) => "a document type declaration is not closed",
+        Error::Syntax(SyntaxError::InvalidBangMarkup) => "a '<!' markup is not recognised",
+        Error::IllFormed(IllFormedError::MismatchedEndTag { .. }) => {
+            "an end tag does not match the open element"
+        }
+        Error::IllFormed(IllFormedError::UnmatchedEndTag(_)) => {
+            "an end tag does not match any open element"
+        }
+        Error::IllFormed(IllFormedError::MissingEndTag(_)) => "an element is not closed",
+        Error::IllFormed(IllFormedError::DoubleHyphenInComment) => "a comment contains '--'",
+        Error::IllFormed(_) => "the document is not well-formed",
+        Error::InvalidAttr(_) => "an attribute is malformed",
+        Error::Encoding(_) => "the text is not valid UTF-8",
+        Error::Escape(_) => "a character or entity reference is malformed",
+        Error::Namespace(_) => "a namespace declaration or prefix is invalid",
+        Error::Io(_) => "the document could not be read",
     }
 }
 
@@ -1028,13 +1005,7 @@ mod tests {
     fn prefix_bound_to_wrong_namespace_is_not_routed() {
         // `iis` prefix, but bound to some other namespace.
         let xml = r#"<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope" xmlns:iis="urn:cdc:iisb:2014"><soap:Body><iis:connectivityTest><iis:echoBack>x</iis:echoBack></iis:connectivityTest></soap:Body></soap:Envelope>"#;
-        assert_eq!(
-            err(xml),
-            DecodeError::UnknownOperation {
-                namespace: "urn:cdc:iisb:2014".into(),
-                local_name: "connectivityTest".into()
-            }
-        );
+        assert!(matches!(err(xml), DecodeError::UnknownOperation { .. }));
     }
 
     #[test]
@@ -1156,12 +1127,7 @@ mod tests {
         let xml = format!(
             r#"<soap:Envelope xmlns:soap="{SOAP12_NS}" xmlns:iis="{CDC_2011_NS}"><soap:Header><wsse:Security xmlns:wsse="urn:example:sec" soap:mustUnderstand="true"><wsse:Token>t</wsse:Token></wsse:Security></soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>"#
         );
-        assert_eq!(
-            err(&xml),
-            DecodeError::MustUnderstand {
-                element: "{urn:example:sec}Security".into()
-            }
-        );
+        assert!(matches!(err(&xml), DecodeError::MustUnderstand { .. }));
         // mustUnderstand="false", or in a namespace that is not the
         // envelope's, or aimed at another role: ignored.
         for attr in [
@@ -1180,12 +1146,7 @@ mod tests {
         let xml = format!(
             r#"<soap:Envelope xmlns:soap="{SOAP12_NS}" xmlns:iis="{CDC_2011_NS}"><soap:Header><Thing soap:mustUnderstand=" 1 " soap:role="http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver"/></soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>"#
         );
-        assert_eq!(
-            err(&xml),
-            DecodeError::MustUnderstand {
-                element: "Thing".into()
-            }
-        );
+        assert!(matches!(err(&xml), DecodeError::MustUnderstand { .. }));
         // SOAP 1.1: the attribute must be in the 1.1 namespace.
         let xml = format!(
             r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Header><h:T xmlns:h="urn:h" s:mustUnderstand="1"/></s:Header><s:Body><c:connectivityTest xmlns:c="{CDC_2011_NS}"/></s:Body></s:Envelope>"#
@@ -1217,19 +1178,19 @@ mod tests {
 
     #[test]
     fn undefined_entity_is_refused() {
-        assert_eq!(
+        assert!(matches!(
             err(&submit12("MSH|&foo;")),
-            DecodeError::UndefinedEntity("foo".into())
-        );
+            DecodeError::UndefinedEntity { .. }
+        ));
         // Also in attributes and header blocks.
         let xml = format!(
             r#"<soap:Envelope xmlns:soap="{SOAP12_NS}"><soap:Header><h a="&nbsp;"/></soap:Header><soap:Body/></soap:Envelope>"#
         );
-        assert_eq!(err(&xml), DecodeError::UndefinedEntity("nbsp".into()));
+        assert!(matches!(err(&xml), DecodeError::UndefinedEntity { .. }));
         let xml = format!(
             r#"<soap:Envelope xmlns:soap="{SOAP12_NS}"><soap:Header><h>&copy;</h></soap:Header><soap:Body/></soap:Envelope>"#
         );
-        assert_eq!(err(&xml), DecodeError::UndefinedEntity("copy".into()));
+        assert!(matches!(err(&xml), DecodeError::UndefinedEntity { .. }));
     }
 
     #[test]
@@ -1237,36 +1198,24 @@ mod tests {
         let xml = env12(
             "<iis:submitSingleMessageX><iis:hl7Message>MSH|</iis:hl7Message></iis:submitSingleMessageX>",
         );
-        assert_eq!(
-            err(&xml),
-            DecodeError::UnknownOperation {
-                namespace: CDC_2011_NS.into(),
-                local_name: "submitSingleMessageX".into()
-            }
-        );
+        assert!(matches!(err(&xml), DecodeError::UnknownOperation { .. }));
         // Right name, no namespace.
         let xml = env12("<submitSingleMessage><hl7Message>MSH|</hl7Message></submitSingleMessage>");
-        assert_eq!(
-            err(&xml),
-            DecodeError::UnknownOperation {
-                namespace: String::new(),
-                local_name: "submitSingleMessage".into()
-            }
-        );
+        assert!(matches!(err(&xml), DecodeError::UnknownOperation { .. }));
         // Case matters.
         let xml = env12("<iis:ConnectivityTest/>");
         assert!(matches!(err(&xml), DecodeError::UnknownOperation { .. }));
-        // The message is a sentence naming the operation.
+        // The message is a sentence naming the position, never the request's own names.
         let msg = err(&env12("<iis:submitSingleMessageX/>")).to_string();
-        assert_eq!(
-            msg,
-            "The operation submitSingleMessageX in namespace urn:cdc:iisb:2011 is not supported; \
-             this service supports connectivityTest and submitSingleMessage in namespace urn:cdc:iisb:2011."
-        );
-        let msg = err(&env12("<connectivityTest/>")).to_string();
         assert!(
-            msg.starts_with("The operation connectivityTest without a namespace is not supported;")
+            msg.starts_with("The operation in the SOAP Body (near byte ")
+                && msg.ends_with(
+                    "is not supported; this service supports connectivityTest and \
+                     submitSingleMessage in namespace urn:cdc:iisb:2011."
+                ),
+            "{msg}"
         );
+        assert!(!msg.contains("submitSingleMessageX"), "{msg}");
     }
 
     #[test]
@@ -1357,21 +1306,15 @@ mod tests {
         let xml = env12(
             "<iis:submitSingleMessage><iis:UserName>u</iis:UserName><iis:hl7Message>M</iis:hl7Message></iis:submitSingleMessage>",
         );
-        assert_eq!(
-            err(&xml),
-            DecodeError::UnexpectedElement("submitSingleMessage/UserName".into())
-        );
+        assert!(matches!(err(&xml), DecodeError::UnexpectedElement { .. }));
         let xml = env12(
             "<iis:submitSingleMessage><x:username xmlns:x=\"urn:other\">u</x:username><iis:hl7Message>M</iis:hl7Message></iis:submitSingleMessage>",
         );
-        assert!(matches!(err(&xml), DecodeError::UnexpectedElement(_)));
+        assert!(matches!(err(&xml), DecodeError::UnexpectedElement { .. }));
         let xml = env12(
             "<iis:submitSingleMessage><iis:hl7Message>MSH<b>x</b></iis:hl7Message></iis:submitSingleMessage>",
         );
-        assert_eq!(
-            err(&xml),
-            DecodeError::UnexpectedElement("hl7Message/b".into())
-        );
+        assert!(matches!(err(&xml), DecodeError::UnexpectedElement { .. }));
         let xml = env12(
             "<iis:submitSingleMessage><iis:hl7Message>A</iis:hl7Message><iis:hl7Message>B</iis:hl7Message></iis:submitSingleMessage>",
         );
@@ -1382,10 +1325,7 @@ mod tests {
         let xml = env12(
             "<iis:connectivityTest><iis:echoBack>a</iis:echoBack><iis:hl7Message>B</iis:hl7Message></iis:connectivityTest>",
         );
-        assert_eq!(
-            err(&xml),
-            DecodeError::UnexpectedElement("connectivityTest/hl7Message".into())
-        );
+        assert!(matches!(err(&xml), DecodeError::UnexpectedElement { .. }));
         let xml = env12(
             "<iis:connectivityTest>stray<iis:echoBack>a</iis:echoBack></iis:connectivityTest>",
         );
@@ -1413,12 +1353,9 @@ mod tests {
         let xml = format!(
             r#"<soap:Envelope xmlns:soap="{SOAP12_NS}"><soap:Body><c:connectivityTest xmlns:c="{CDC_2011_NS}"/></soap:Body><soap:Header/></soap:Envelope>"#
         );
-        assert!(matches!(err(&xml), DecodeError::UnexpectedElement(_)));
+        assert!(matches!(err(&xml), DecodeError::UnexpectedElement { .. }));
         let xml = format!(r#"<soap:Envelope xmlns:soap="{SOAP12_NS}"><Body/></soap:Envelope>"#);
-        assert_eq!(
-            err(&xml),
-            DecodeError::UnexpectedElement("Envelope/Body".into())
-        );
+        assert!(matches!(err(&xml), DecodeError::UnexpectedElement { .. }));
         let xml = env12("text<iis:connectivityTest/>");
         assert_eq!(err(&xml), DecodeError::UnexpectedText("Body".into()));
     }
@@ -1426,27 +1363,20 @@ mod tests {
     #[test]
     fn envelope_identity() {
         assert_eq!(err("<root/>"), DecodeError::NotAnEnvelope);
-        assert_eq!(
+        assert!(matches!(
             err(r#"<Envelope xmlns="urn:something"><Body/></Envelope>"#),
-            DecodeError::VersionMismatch {
-                namespace: "urn:something".into()
-            }
-        );
-        assert_eq!(
+            DecodeError::VersionMismatch
+        ));
+        assert!(matches!(
             err("<Envelope><Body/></Envelope>"),
-            DecodeError::VersionMismatch {
-                namespace: String::new()
-            }
-        );
+            DecodeError::VersionMismatch
+        ));
         assert!(matches!(
             err("<soap:Envelope><soap:Body/></soap:Envelope>"),
             DecodeError::Malformed(_)
         ));
-        let msg = DecodeError::VersionMismatch {
-            namespace: String::new(),
-        }
-        .to_string();
-        assert!(msg.contains("has no namespace"), "{msg}");
+        let msg = DecodeError::VersionMismatch.to_string();
+        assert!(msg.contains("not in a SOAP namespace"), "{msg}");
     }
 
     #[test]
@@ -1656,15 +1586,12 @@ mod tests {
             panic!("SOAPCON_4: not a submit");
         };
         assert_eq!(hl7_message.matches("MSH|").count(), 2);
-        assert_eq!(
+        assert!(matches!(
             decode(&read(
                 "SOAPCON_5_FaultDetection-Generation_UnsupportedOp_Fault"
             )),
-            Err(DecodeError::UnknownOperation {
-                namespace: CDC_2011_NS.into(),
-                local_name: "submitSingleMessageX".into()
-            })
-        );
+            Err(DecodeError::UnknownOperation { .. })
+        ));
     }
 
     /// Characters a SOAP client can carry, weighted towards the awkward ones.

@@ -52,19 +52,12 @@ impl SoapError {
                 ),
                 "Unsupported content type".into(),
             ),
-            SoapError::Decode(DecodeError::UnknownOperation {
-                namespace,
-                local_name,
-            }) => (
+            SoapError::Decode(e @ DecodeError::UnknownOperation { .. }) => (
                 FaultKind::UnsupportedOperation,
-                format!(
-                    "The operation '{local_name}' (namespace '{namespace}') is not supported; \
-                     this service offers connectivityTest and submitSingleMessage in namespace \
-                     urn:cdc:iisb:2011."
-                ),
-                format!("Unsupported operation {local_name}"),
+                e.to_string(),
+                "Unsupported operation".into(),
             ),
-            SoapError::Decode(e @ DecodeError::VersionMismatch { .. }) => (
+            SoapError::Decode(e @ DecodeError::VersionMismatch) => (
                 FaultKind::VersionMismatch,
                 e.to_string(),
                 "VersionMismatch".into(),

@@ -23,4 +23,5 @@ mod maintenance;
 mod query;
 mod query_codec;
 mod registry;
+mod security;
 mod soap_endpoint;
