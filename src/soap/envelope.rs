@@ -49,6 +49,16 @@ pub const WSA_NS: &str = "http://www.w3.org/2005/08/addressing";
 pub const WSA_2004_NS: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
 /// The deepest element nesting the decoder accepts (the `Envelope` is level 1).
 pub const MAX_DEPTH: usize = 32;
+/// The most attributes one element may carry (namespace declarations included).
+pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 64;
+/// The most attributes in a whole request (namespace declarations included).
+pub const MAX_ATTRIBUTES: usize = 1024;
+/// The most namespace declarations (`xmlns`, `xmlns:p`) one element may carry.
+pub const MAX_NAMESPACES_PER_ELEMENT: usize = 32;
+/// The most namespace declarations in a whole request.
+pub const MAX_NAMESPACES: usize = 128;
+/// The most elements in a whole request (a CDC request has about ten).
+pub const MAX_ELEMENTS: usize = 4096;
 
 /// SOAP 1.2 roles that address this node (the ultimate receiver).
 const SOAP12_ROLE_NEXT: &str = "http://www.w3.org/2003/05/soap-envelope/role/next";
@@ -190,6 +200,14 @@ pub enum DecodeError {
     /// is the name of the enclosing element.
     #[error("The element {0} must contain only elements, not text.")]
     UnexpectedText(String),
+    /// More attributes, namespace declarations or elements than the limits allow
+    /// ([`MAX_ATTRIBUTES_PER_ELEMENT`], [`MAX_ATTRIBUTES`], [`MAX_NAMESPACES_PER_ELEMENT`],
+    /// [`MAX_NAMESPACES`], [`MAX_ELEMENTS`]): counted as each start tag is read, so the cost of
+    /// a request stays linear in its size.
+    #[error(
+        "The request has more {what} than this service accepts (near byte {offset}); the limits are {MAX_ATTRIBUTES_PER_ELEMENT} attributes and {MAX_NAMESPACES_PER_ELEMENT} namespace declarations per element, {MAX_ATTRIBUTES} attributes, {MAX_NAMESPACES} namespace declarations and {MAX_ELEMENTS} elements per request."
+    )]
+    TooMany { what: &'static str, offset: usize },
     /// Elements are nested deeper than [`MAX_DEPTH`].
     #[error("The request nests elements deeper than 32 levels, the most this service accepts.")]
     TooDeep,
@@ -216,6 +234,14 @@ pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
             offset: offset + bom_len,
         });
     }
+    // A cheap bound first (the standard library's substring search): a request with more
+    // occurrences of `xmlns` than declarations allowed is refused before the reader binds any.
+    if let Some((offset, _)) = text.match_indices("xmlns").nth(MAX_NAMESPACES) {
+        return Err(DecodeError::TooMany {
+            what: "namespace declarations",
+            offset: offset + bom_len,
+        });
+    }
     Parser::new(text, bom_len).run()
 }
 
@@ -228,6 +254,10 @@ pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
 pub fn envelope_version(body: &[u8]) -> Option<SoapVersion> {
     let bytes = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let text = std::str::from_utf8(bytes).ok()?;
+    // Too many declarations to bind cheaply: not judged (see `decode`).
+    if text.match_indices("xmlns").nth(MAX_NAMESPACES).is_some() {
+        return None;
+    }
     let mut reader = NsReader::from_str(text);
     loop {
         if doctype_ahead(text, reader.buffer_position()) {
@@ -426,6 +456,10 @@ struct Parser<'i> {
     seen_body: bool,
     root_done: bool,
     operation: Option<Operation>,
+    /// Elements, attributes and namespace declarations read so far.
+    elements: usize,
+    attributes: usize,
+    namespaces: usize,
 }
 
 impl<'i> Parser<'i> {
@@ -448,6 +482,9 @@ impl<'i> Parser<'i> {
             seen_body: false,
             root_done: false,
             operation: None,
+            elements: 0,
+            attributes: 0,
+            namespaces: 0,
         }
     }
 
@@ -485,10 +522,12 @@ impl<'i> Parser<'i> {
             let is_first = std::mem::replace(&mut first_event, false);
             match event {
                 Event::Start(start) => {
+                    self.count(&start)?;
                     let attrs = read_attrs(&self.reader, &start, self.env_ns(), self.position())?;
                     self.open(ns?, local_name(&start)?, attrs)?;
                 }
                 Event::Empty(start) => {
+                    self.count(&start)?;
                     let attrs = read_attrs(&self.reader, &start, self.env_ns(), self.position())?;
                     self.open(ns?, local_name(&start)?, attrs)?;
                     self.close()?;
@@ -538,6 +577,45 @@ impl<'i> Parser<'i> {
                 Event::Eof => return self.finish(),
             }
         }
+    }
+
+    /// Counts an element, its attributes and its namespace declarations against the limits,
+    /// before anything looks at them one by one: the reader has bound the declarations (linear
+    /// in their number) and resolved the element's name once; checking each attribute for
+    /// duplicates and resolving each attribute's name would cost their number squared.
+    fn count(&mut self, start: &BytesStart<'_>) -> Result<(), DecodeError> {
+        let offset = self.position();
+        let too_many = |what| Err(DecodeError::TooMany { what, offset });
+        self.elements += 1;
+        if self.elements > MAX_ELEMENTS {
+            return too_many("elements");
+        }
+        let (mut attributes, mut namespaces) = (0usize, 0usize);
+        for attr in start.attributes().with_checks(false) {
+            let Ok(attr) = attr else {
+                // Malformed: read_attrs reports it.
+                break;
+            };
+            attributes += 1;
+            if attr.key.as_namespace_binding().is_some() {
+                namespaces += 1;
+            }
+            if attributes > MAX_ATTRIBUTES_PER_ELEMENT {
+                return too_many("attributes on one element");
+            }
+            if namespaces > MAX_NAMESPACES_PER_ELEMENT {
+                return too_many("namespace declarations on one element");
+            }
+        }
+        self.attributes += attributes;
+        self.namespaces += namespaces;
+        if self.attributes > MAX_ATTRIBUTES {
+            return too_many("attributes");
+        }
+        if self.namespaces > MAX_NAMESPACES {
+            return too_many("namespace declarations");
+        }
+        Ok(())
     }
 
     fn env_ns(&self) -> Option<&'static str> {
@@ -1520,6 +1598,59 @@ mod tests {
             "<a>".repeat(200_000)
         );
         assert_eq!(decode(deep.as_bytes()), Err(DecodeError::TooDeep));
+    }
+
+    #[test]
+    fn attributes_namespaces_and_elements_are_counted_as_they_are_read() {
+        let body = "<iis:connectivityTest><iis:echoBack>x</iis:echoBack></iis:connectivityTest>";
+        let envelope = |extra: &str, header: &str| {
+            format!(
+                r#"<soap:Envelope xmlns:soap="{SOAP12_NS}" xmlns:iis="{CDC_2011_NS}"{extra}><soap:Header>{header}</soap:Header><soap:Body>{body}</soap:Body></soap:Envelope>"#
+            )
+        };
+        let declarations = |n: usize| -> String {
+            (0..n)
+                .map(|i| format!(r#" xmlns:p{i}="urn:p{i}""#))
+                .collect()
+        };
+        let attributes = |n: usize| -> String { (0..n).map(|i| format!(r#" a{i}="v""#)).collect() };
+        // At the limits: accepted (the Envelope already declares two namespaces).
+        let at = envelope(&declarations(MAX_NAMESPACES_PER_ELEMENT - 2), "");
+        assert!(decode(at.as_bytes()).is_ok());
+        let at = envelope(
+            "",
+            &format!("<h{}/>", attributes(MAX_ATTRIBUTES_PER_ELEMENT)),
+        );
+        assert!(decode(at.as_bytes()).is_ok());
+        // One over: refused.
+        let over = envelope(&declarations(MAX_NAMESPACES_PER_ELEMENT - 1), "");
+        assert!(matches!(err(&over), DecodeError::TooMany { .. }));
+        let over = envelope(
+            "",
+            &format!("<h{}/>", attributes(MAX_ATTRIBUTES_PER_ELEMENT + 1)),
+        );
+        assert!(matches!(err(&over), DecodeError::TooMany { .. }));
+        // Per request: many elements each within the element limits.
+        let spread = format!("<h{}/>", declarations(2)).repeat(MAX_NAMESPACES / 2);
+        assert!(matches!(
+            err(&envelope("", &spread)),
+            DecodeError::TooMany { .. }
+        ));
+        let spread = format!("<h{}/>", attributes(40)).repeat(MAX_ATTRIBUTES / 40 + 1);
+        assert!(matches!(
+            err(&envelope("", &spread)),
+            DecodeError::TooMany { .. }
+        ));
+        let elements = "<h/>".repeat(MAX_ELEMENTS);
+        assert!(matches!(
+            err(&envelope("", &elements)),
+            DecodeError::TooMany { .. }
+        ));
+        // The declaration bomb of issue 15: 24,000 declarations on the root, refused at once.
+        let bomb = envelope(&declarations(24_000), "");
+        assert!(bomb.len() > 500_000);
+        let msg = err(&bomb).to_string();
+        assert!(msg.contains("namespace declarations"), "{msg}");
     }
 
     #[test]

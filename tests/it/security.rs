@@ -225,3 +225,74 @@ async fn finding_9_faults_and_log_lines_never_quote_the_request() {
         text.lines().find(|l| l.contains(MARK)).unwrap_or("")
     );
 }
+
+// ---- finding 3: attributes and namespace declarations ----------------------------------------
+
+/// An absolute bound on one refusal, generous for a debug build on a shared machine (the
+/// release figure, under 20 ms in the issue, is measured apart).
+const BOMB_BOUND: std::time::Duration = std::time::Duration::from_millis(1000);
+
+fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::test]
+async fn finding_3_a_namespace_declaration_bomb_is_refused_in_linear_time() {
+    let app = spawn_app().await;
+    let body = r#"<c:connectivityTest xmlns:c="urn:cdc:iisb:2011"><c:echoBack>x</c:echoBack></c:connectivityTest>"#;
+    // The issue's request: a 506 KB envelope with 24,000 xmlns declarations on the root.
+    let declarations: String = (0..24_000)
+        .map(|i| format!(r#" xmlns:p{i:05}="urn:x""#))
+        .collect();
+    let ns_bomb = format!(
+        r#"<s:Envelope xmlns:s="{SOAP12}"{declarations}><s:Body>{body}</s:Body></s:Envelope>"#
+    );
+    // And 33,000 plain attributes on a header block.
+    let attributes: String = (0..33_000).map(|i| format!(r#" a{i:05}="v""#)).collect();
+    let attr_bomb = format!(
+        r#"<s:Envelope xmlns:s="{SOAP12}"><s:Header><h{attributes}/></s:Header><s:Body>{body}</s:Body></s:Envelope>"#
+    );
+    assert!(ns_bomb.len() > 500_000 && ns_bomb.len() <= app.limits.max_body_bytes);
+    assert!(attr_bomb.len() <= app.limits.max_body_bytes);
+    // A request of the same size that is read to the end and answered: what linear costs here.
+    let plain = |size: usize| {
+        format!(
+            r#"<s:Envelope xmlns:s="{SOAP12}"><s:Body><c:connectivityTest xmlns:c="urn:cdc:iisb:2011"><c:echoBack>{}</c:echoBack></c:connectivityTest></s:Body></s:Envelope>"#,
+            "x".repeat(size - 200)
+        )
+    };
+    let timed = |request: String| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let (status, text) = app.soap12(&request).await;
+            (started.elapsed(), status, text)
+        }
+    };
+    timed(plain(1000)).await;
+    for (name, bomb) in [("declarations", &ns_bomb), ("attributes", &attr_bomb)] {
+        let (mut refusals, mut baseline) = (Vec::new(), Vec::new());
+        // Interleaved, so that a change of the machine's load falls on both alike.
+        for _ in 0..5 {
+            let (took, status, fault) = timed(bomb.clone()).await;
+            assert_eq!(status, 400, "{fault}");
+            assert!(fault.contains("than this service accepts"), "{fault}");
+            refusals.push(took);
+            let (took, status, _) = timed(plain(bomb.len())).await;
+            assert_eq!(status, 200);
+            baseline.push(took);
+        }
+        let (refused, read) = (median(refusals), median(baseline));
+        eprintln!("{name}: refused in {refused:?}; a plain request of that size {read:?}");
+        // Quadratic work (seconds for these requests) would exceed both bounds by far.
+        assert!(
+            refused < BOMB_BOUND,
+            "{name}: {refused:?} over {BOMB_BOUND:?}"
+        );
+        assert!(
+            refused < read * 3 + std::time::Duration::from_millis(20),
+            "{name}: refused in {refused:?}, but reading a plain request of that size takes {read:?}"
+        );
+    }
+}
