@@ -19,8 +19,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, ThrottleConfig};
 use crate::batch::FileDoorOptions;
 use crate::clock::{IdSource, RandomIds};
 use crate::maintenance::admin::AdminState;
@@ -76,7 +77,13 @@ pub struct ServerOptions {
     pub ids: Arc<dyn IdSource>,
     /// The file door (SFTP server, batch worker); off unless asked for.
     pub files: FileDoorOptions,
+    /// When failed logins lock a username or a client address out.
+    pub throttle: ThrottleConfig,
 }
+
+/// The address a request came from, put on every request by the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
 
 impl ServerOptions {
     /// Options for a loopback server with every default (tests and tools start from here).
@@ -94,6 +101,7 @@ impl ServerOptions {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             files: FileDoorOptions::default(),
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -251,7 +259,7 @@ pub async fn start(db: Arc<Db>, options: ServerOptions) -> anyhow::Result<Runnin
         token: options.admin_token.filter(|t| !t.is_empty()),
         notice: options.notice,
     });
-    let auth = Arc::new(Authenticator::new(db.clone())?);
+    let auth = Arc::new(Authenticator::with_throttle(db.clone(), options.throttle)?);
     let files = crate::batch::start(
         db.clone(),
         auth.clone(),
@@ -323,7 +331,12 @@ async fn accept_loop(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ClientAddr(peer));
+                request
+            },
+        ));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();

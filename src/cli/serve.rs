@@ -12,6 +12,7 @@ use clap::builder::RangedU64ValueParser;
 use clap::Args;
 
 use super::maintenance::NoticeArgs;
+use crate::auth::ThrottleConfig;
 use crate::clock::{RandomIds, SystemClock};
 use crate::maintenance::{MaintenanceConfig, PageFormat};
 use crate::registry::consent::{ConsentConfig, Policy};
@@ -71,6 +72,19 @@ pub struct ServeArgs {
     #[arg(long, env = "IZPORT_MAINTENANCE_POLL_MS", default_value_t = default_poll_ms(),
           value_parser = RangedU64ValueParser::<u64>::new().range(POLL_MS_RANGE))]
     pub maintenance_poll_ms: u64,
+    /// Failed logins within --auth-window-secs that lock a username, client address or SFTP
+    /// import code out
+    #[arg(long, env = "IZPORT_AUTH_MAX_FAILURES", default_value_t = ThrottleConfig::default().max_failures,
+          value_parser = RangedU64ValueParser::<u32>::new().range(1..))]
+    pub auth_max_failures: u32,
+    /// The window failed logins are counted in, in seconds
+    #[arg(long, env = "IZPORT_AUTH_WINDOW_SECS", default_value_t = ThrottleConfig::default().window.as_secs(),
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
+    pub auth_window_secs: u64,
+    /// The first lockout, in seconds; each further lockout doubles it, up to a day
+    #[arg(long, env = "IZPORT_AUTH_LOCKOUT_SECS", default_value_t = ThrottleConfig::default().lockout.as_secs(),
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..=86_400))]
+    pub auth_lockout_secs: u64,
     #[command(flatten)]
     pub notice: NoticeArgs,
     #[command(flatten)]
@@ -166,6 +180,11 @@ impl ServeArgs {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             files: self.files.options()?,
+            throttle: ThrottleConfig {
+                max_failures: self.auth_max_failures,
+                window: Duration::from_secs(self.auth_window_secs),
+                lockout: Duration::from_secs(self.auth_lockout_secs),
+            },
         })
     }
 }

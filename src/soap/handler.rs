@@ -7,11 +7,12 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 use super::envelope::{self, DecodeError, Operation, SoapVersion};
 use super::fault::{self, Fault, FaultKind};
 use crate::auth::AuthError;
-use crate::server::AppState;
+use crate::server::{AppState, ClientAddr};
 
 enum SoapError {
     BodyTooLarge {
@@ -141,9 +142,11 @@ fn guess_version(content_type: &str, body: &[u8]) -> SoapVersion {
 
 pub async fn post_soap(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -190,6 +193,7 @@ pub async fn post_soap(
             hl7_message,
         } => match submit(
             &state,
+            client,
             username.as_deref(),
             password.as_deref(),
             facility_id.as_deref(),
@@ -209,6 +213,7 @@ pub async fn post_soap(
 
 async fn submit(
     state: &AppState,
+    client: Option<std::net::IpAddr>,
     username: Option<&str>,
     password: Option<&str>,
     facility: Option<&str>,
@@ -226,12 +231,17 @@ async fn submit(
     if count > 1 {
         return Err(SoapError::TooManyMessages(count));
     }
-    let submitter = match state.auth.authenticate(username, password, facility).await {
+    let submitter = match state
+        .auth
+        .authenticate(username, password, facility, client)
+        .await
+    {
         Ok(s) => s,
         Err(AuthError::Denied(why)) => {
             tracing::warn!(
                 username = username.unwrap_or(""),
                 facility = facility.unwrap_or(""),
+                client = %client.map(|c| c.to_string()).unwrap_or_default(),
                 reason = why,
                 "authentication failed"
             );

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use izport::auth::hash_password;
+use izport::auth::{hash_password, ThrottleConfig};
 use izport::batch::FileDoorOptions;
 use izport::maintenance::{
     Clock, Maintenance, MaintenanceConfig, ManualClock, PageFormat, SystemClock,
@@ -41,6 +41,7 @@ pub struct TestApp {
     pub poll: Duration,
     pub registry: RegistryConfig,
     pub files: Option<FileDoorOptions>,
+    pub throttle: ThrottleConfig,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -107,6 +108,8 @@ pub struct Options {
     pub registry: RegistryConfig,
     /// The file door (SFTP and the batch worker); off unless given.
     pub files: Option<FileDoorOptions>,
+    /// Login throttling (default: the server's default, 10 failures in 15 minutes).
+    pub throttle: Option<ThrottleConfig>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -154,6 +157,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         poll: options.poll.unwrap_or(Duration::from_millis(100)),
         registry: options.registry,
         files: options.files,
+        throttle: options.throttle.unwrap_or_default(),
         server: None,
         _dir: dir,
     };
@@ -205,6 +209,7 @@ impl TestApp {
             clock,
             registry: self.registry.clone(),
             files: self.files.clone().unwrap_or_default(),
+            throttle: self.throttle,
             ..ServerOptions::local(listen)
         }
     }
