@@ -480,3 +480,141 @@ async fn finding_5_a_cached_password_never_answers_a_refused_request() {
         );
     }
 }
+
+// ---- finding 2: keep-alive clients through a maintenance window ------------------------------
+
+/// A minimal HTTP/1.1 keep-alive client, as strict as a real one: requests go on one connection
+/// until the server answers `Connection: close`; then (only then) it opens a new one. Anything
+/// else — a write that fails, a connection closed before a whole response — is a transport
+/// error.
+struct KeepAlive {
+    addr: std::net::SocketAddr,
+    stream: Option<tokio::io::BufReader<tokio::net::TcpStream>>,
+    connections: usize,
+}
+
+impl KeepAlive {
+    fn new(addr: std::net::SocketAddr) -> Self {
+        KeepAlive {
+            addr,
+            stream: None,
+            connections: 0,
+        }
+    }
+
+    /// POSTs `body`; the status, or the transport error.
+    async fn post(&mut self, body: &str) -> Result<u16, String> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        if self.stream.is_none() {
+            let stream = tokio::net::TcpStream::connect(self.addr)
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            self.stream = Some(tokio::io::BufReader::new(stream));
+            self.connections += 1;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err("no connection".into());
+        };
+        let request = format!(
+            "POST /soap HTTP/1.1\r\nHost: {}\r\nContent-Type: application/soap+xml\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        stream
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let mut status_line = String::new();
+        let n = stream
+            .read_line(&mut status_line)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            self.stream = None;
+            return Err("connection closed before a response".into());
+        }
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+        let (mut length, mut close) = (0usize, false);
+        loop {
+            let mut line = String::new();
+            stream
+                .read_line(&mut line)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().map_err(|_| "bad length".to_string())?;
+            }
+            if lower.starts_with("connection:") && lower.contains("close") {
+                close = true;
+            }
+        }
+        let mut content = vec![0u8; length];
+        stream
+            .read_exact(&mut content)
+            .await
+            .map_err(|e| format!("read body: {e}"))?;
+        if close {
+            self.stream = None;
+        }
+        Ok(status)
+    }
+}
+
+#[tokio::test]
+async fn finding_2_a_keep_alive_client_sees_only_503s_through_a_maintenance_window() {
+    let app = spawn_app().await;
+    app.db
+        .create_window(&izport::store::NewWindow {
+            kind: izport::maintenance::Kind::Unplanned,
+            mode: izport::maintenance::Mode::Maintenance,
+            starts_at: jiff::Timestamp::now(),
+            ends_at: None,
+            time_zone: "America/Chicago".into(),
+            reason: "test".into(),
+            organization: None,
+            refuse_percent: 100,
+        })
+        .await
+        .expect("window");
+    app.maintenance().refresh(&app.db).await.expect("refresh");
+    // A large submission (300 KB): a server that answers before reading it and closes leaves
+    // bytes unread, and the client sees its connection reset.
+    let body = submit_envelope(
+        USER,
+        PASSWORD,
+        FACILITY,
+        &format!(
+            "{}\rNTE|1||{}",
+            vxu("KA-1", "MRN-KA", "DOSE-KA"),
+            "x".repeat(300_000)
+        ),
+    );
+    let mut client = KeepAlive::new(app.addr);
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut errors = Vec::new();
+    for _ in 0..200 {
+        match client.post(&body).await {
+            Ok(status) => *statuses.entry(status).or_insert(0) += 1,
+            Err(e) => errors.push(e),
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{} transport errors: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(3)]
+    );
+    assert_eq!(statuses.get(&503), Some(&200), "{statuses:?}");
+    eprintln!("200 requests, {} connections", client.connections);
+}
