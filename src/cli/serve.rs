@@ -59,6 +59,28 @@ pub struct ServeArgs {
           default_value_t = Limits::default().max_body_bytes,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_body_bytes: usize,
+    /// Seconds from a new connection (also after the TLS handshake) or the end of the last
+    /// response to a request's complete headers: the first byte, the header read and idle
+    /// keep-alive; also the longest TLS handshake
+    #[arg(long, env = "IZPORT_HEADER_TIMEOUT_SECS", default_value_t = Limits::default().header_timeout.as_secs(),
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Seconds a whole request body may take to arrive
+    #[arg(long, env = "IZPORT_BODY_TIMEOUT_SECS", default_value_t = Limits::default().body_timeout.as_secs(),
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..=3600))]
+    pub body_timeout_secs: u64,
+    /// The slowest a request body may arrive, in bytes per second (after a grace second)
+    #[arg(long, env = "IZPORT_BODY_MIN_RATE", default_value_t = Limits::default().body_min_rate,
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
+    pub body_min_rate: u64,
+    /// Connections served at once; more are closed as soon as they are accepted
+    #[arg(long, env = "IZPORT_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+    /// Connections served at once from one client address
+    #[arg(long, env = "IZPORT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = Limits::default().max_connections_per_address,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_address: usize,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Bearer token for the admin API (/admin/...); without it the admin API is off
@@ -168,6 +190,11 @@ impl ServeArgs {
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
                 max_body_bytes: self.max_body_bytes,
+                header_timeout: Duration::from_secs(self.header_timeout_secs),
+                body_timeout: Duration::from_secs(self.body_timeout_secs),
+                body_min_rate: self.body_min_rate,
+                max_connections: self.max_connections,
+                max_connections_per_address: self.max_connections_per_address,
             },
             registry: self.registry.config()?,
             maintenance: MaintenanceConfig {

@@ -214,7 +214,9 @@ pub async fn guard(
 /// `Connection: close`, so a keep-alive client opens a new connection for its next request
 /// instead of finding this one broken. (HTTP/2 drops the header; its streams are independent.)
 async fn refuse(request: Request, limit: usize, mut response: Response) -> Response {
-    let _ = to_bytes(request.into_body(), limit).await;
+    // Bounded in time too: a client that sends slowly gets its answer after a few seconds.
+    let _ =
+        tokio::time::timeout(Duration::from_secs(5), to_bytes(request.into_body(), limit)).await;
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,8 @@ enum SoapError {
         limit: usize,
     },
     BodyUnreadable,
+    /// The body did not arrive within the time limit or at the minimum rate.
+    BodyTooSlow,
     UnsupportedMedia(String),
     Decode(DecodeError),
     TooManyMessages(usize),
@@ -44,6 +46,11 @@ impl SoapError {
                 FaultKind::BadRequest,
                 "The request body could not be read completely.".into(),
                 "Incomplete request body".into(),
+            ),
+            SoapError::BodyTooSlow => (
+                FaultKind::BadRequest,
+                "The request body arrived too slowly; send it at once.".into(),
+                "Request body too slow".into(),
             ),
             SoapError::UnsupportedMedia(ct) => (
                 FaultKind::BadRequest,
@@ -140,6 +147,49 @@ fn guess_version(content_type: &str, body: &[u8]) -> SoapVersion {
     })
 }
 
+/// Reads a request body within the limits: at most `max_body_bytes`, within `body_timeout`,
+/// and (after a grace second) at least `body_min_rate` bytes per second on average, so a slow
+/// client holds a connection and its memory for a bounded time.
+async fn read_body(
+    body: Body,
+    limits: &crate::server::Limits,
+) -> Result<axum::body::Bytes, SoapError> {
+    use http_body_util::BodyExt;
+    let started = tokio::time::Instant::now();
+    let deadline = started + limits.body_timeout;
+    let mut body = body;
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        // The next frame must come before the deadline, and soon enough for the minimum rate.
+        let rate_deadline = {
+            let owed = std::time::Duration::from_secs_f64(
+                (out.len() as f64 + 1.0) / limits.body_min_rate.max(1) as f64,
+            );
+            started + owed.max(std::time::Duration::from_secs(1))
+        };
+        let frame = match tokio::time::timeout_at(deadline.min(rate_deadline), body.frame()).await {
+            Err(_) => {
+                tracing::info!(
+                    received = out.len(),
+                    "request body too slow: connection closed"
+                );
+                return Err(SoapError::BodyTooSlow);
+            }
+            Ok(None) => return Ok(out.into()),
+            Ok(Some(Err(_))) => return Err(SoapError::BodyUnreadable),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limits.max_body_bytes {
+                return Err(SoapError::BodyTooLarge {
+                    limit: limits.max_body_bytes,
+                });
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+}
+
 pub async fn post_soap(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
@@ -157,18 +207,16 @@ pub async fn post_soap(
     if content_type.starts_with("multipart/") {
         return fault_response(early_version, SoapError::UnsupportedMedia(content_type));
     }
-    let limit = state.limits.max_body_bytes;
-    let bytes = match to_bytes(body, limit).await {
+    let bytes = match read_body(body, &state.limits).await {
         Ok(bytes) => bytes,
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            let err = if too_large {
-                SoapError::BodyTooLarge { limit }
-            } else {
-                SoapError::BodyUnreadable
-            };
-            return fault_response(early_version, err);
+        Err(err) => {
+            let mut response = fault_response(early_version, err);
+            // What is left of the body is not read: the connection cannot carry another request.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return response;
         }
     };
     let request = match envelope::decode(&bytes) {

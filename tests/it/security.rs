@@ -618,3 +618,144 @@ async fn finding_2_a_keep_alive_client_sees_only_503s_through_a_maintenance_wind
     assert_eq!(statuses.get(&503), Some(&200), "{statuses:?}");
     eprintln!("200 requests, {} connections", client.connections);
 }
+
+// ---- finding 1: slow and silent clients, connection caps -------------------------------------
+
+fn tight_limits() -> Options {
+    Options {
+        limits: izport::server::Limits {
+            header_timeout: std::time::Duration::from_secs(1),
+            body_timeout: std::time::Duration::from_secs(3),
+            body_min_rate: 1024,
+            max_connections_per_address: 4,
+            ..izport::server::Limits::default()
+        },
+        ..Options::default()
+    }
+}
+
+/// Reads until the server closes the connection; how long that took (None: still open at
+/// `within`).
+async fn closed_within(
+    stream: &mut tokio::net::TcpStream,
+    within: std::time::Duration,
+) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(started + within),
+            stream.read(&mut buf),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn finding_1_a_silent_client_is_closed_within_the_header_timeout() {
+    let app = spawn_app_with(tight_limits()).await;
+    let mut silent = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let took = closed_within(&mut silent, std::time::Duration::from_secs(5)).await;
+    let took = took.expect("a silent connection is still open after 5 s");
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "closed after {took:?}"
+    );
+    // Also after a first request: an idle keep-alive connection is closed as well.
+    use tokio::io::AsyncWriteExt;
+    let mut idle = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let took = closed_within(&mut idle, std::time::Duration::from_secs(5)).await;
+    let took = took.expect("an idle keep-alive connection is still open after 5 s");
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "closed after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn finding_1_a_body_sent_at_one_byte_a_second_is_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(tight_limits()).await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    slow.write_all(
+        b"POST /soap HTTP/1.1\r\nHost: x\r\nContent-Type: application/soap+xml\r\nContent-Length: 1000\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    // One byte a second, for at most 30 s (the client was still answered after 30 s).
+    for _ in 0..30 {
+        if slow.write_all(b"<").await.is_err() {
+            closed = true;
+            break;
+        }
+        if closed_within(&mut slow, std::time::Duration::from_secs(1))
+            .await
+            .is_some()
+        {
+            closed = true;
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        closed,
+        "a 1 byte/s body was still being read after {took:?}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "cut off after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn finding_1_connections_past_the_per_address_cap_are_refused_at_once() {
+    let app = spawn_app_with(tight_limits()).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(
+            tokio::net::TcpStream::connect(app.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // Give the server a moment to count them.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut extra = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let took = closed_within(&mut extra, std::time::Duration::from_millis(700)).await;
+    assert!(
+        took.is_some(),
+        "a fifth connection from one address was served"
+    );
+    // The held ones are still open (closed later by the header timeout, not by the cap).
+    for stream in &mut held {
+        assert!(
+            closed_within(stream, std::time::Duration::from_millis(50))
+                .await
+                .is_none(),
+            "a connection within the cap was closed"
+        );
+    }
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, _) = app.get("/health").await;
+    assert_eq!(status, 200, "slots are given back");
+}
