@@ -459,23 +459,32 @@ async fn finding_5_a_cached_password_never_answers_a_refused_request() {
         assert_eq!(status, 200);
         started.elapsed()
     };
-    let wrong_facility = time(USER, PASSWORD, "NOT-OURS").await;
-    let wrong_password = time(USER, "not-the-password", FACILITY).await;
+    // Interleaved samples and medians: other tests of this binary share the machine.
+    let (mut facility, mut wrong, mut disabled) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        facility.push(time(USER, PASSWORD, "NOT-OURS").await);
+        wrong.push(time(USER, "not-the-password", FACILITY).await);
+    }
     app.db
         .set_user_status(USER, "disabled")
         .await
         .expect("disable");
-    let disabled = time(USER, PASSWORD, FACILITY).await;
+    for _ in 0..5 {
+        disabled.push(time(USER, PASSWORD, FACILITY).await);
+        wrong.push(time(USER, "not-the-password", FACILITY).await);
+    }
+    let (wrong_facility, wrong_password, disabled) =
+        (median(facility), median(wrong), median(disabled));
     eprintln!(
         "cache hit {hit:?}; wrong facility {wrong_facility:?}; wrong password \
          {wrong_password:?}; disabled {disabled:?}"
     );
-    // The issue's measurement: a cache hit answered refusals in under 1 ms, a verification
-    // takes tens of milliseconds. Each refusal here must have cost a verification (the median
-    // comparison is tests/timing.rs's).
+    // The issue's measurement: a cache hit answered such refusals in under 1 ms, a verification
+    // takes tens of milliseconds. Each refusal here must have cost a verification (the 20 %
+    // comparison of medians is tests/timing.rs's, which runs alone).
     for (what, took) in [("wrong facility", wrong_facility), ("disabled", disabled)] {
         assert!(
-            took * 2 > wrong_password,
+            took * 3 > wrong_password,
             "{what}: refused in {took:?}, a wrong password takes {wrong_password:?}"
         );
     }
