@@ -69,8 +69,13 @@ fn unthrottled() -> Options {
     }
 }
 
+/// The measuring tests of this binary run one at a time (cargo runs a binary's tests in
+/// parallel): each must have the machine to itself as far as this suite is concerned.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn an_unknown_user_costs_the_same_time_as_a_wrong_password() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let app = spawn_app_with(unthrottled()).await;
     let message = vxu("TIMING-1", "MRN-T", "DOSE-T");
     let wrong_password = |app| refused_in(app, USER, "not-the-password", &message);
@@ -114,6 +119,7 @@ async fn an_unknown_user_costs_the_same_time_as_a_wrong_password() {
 /// passwords once answered in under a millisecond.
 #[tokio::test]
 async fn every_refusal_costs_the_same_time_whatever_was_wrong() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let app = spawn_app_with(unthrottled()).await;
     let message = vxu("TIMING-2", "MRN-T2", "DOSE-T2");
     // Users whose right password is refused: disabled, and locked out (in the database, as

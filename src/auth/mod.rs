@@ -278,9 +278,13 @@ impl Authenticator {
         }
         let (locked, had_failures) = self.throttle_check(&subjects).await?;
         if locked {
-            // Costs what any refusal costs, and tells nothing about the password.
+            // Costs what any refusal costs (the same reads, one verification, the failure
+            // counted, so attempts during a lockout lead to a longer one), and tells nothing
+            // about the password.
+            let _ = self.db.credentials(username, facility).await?;
             self.verify_blocking(self.dummy_hash.clone(), password)
                 .await?;
+            self.throttle_failed(&subjects).await?;
             self.refused_locked.fetch_add(1, Ordering::Relaxed);
             return Err(AuthError::Denied("locked out after too many failures"));
         }
