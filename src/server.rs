@@ -19,8 +19,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, ThrottleConfig};
 use crate::batch::FileDoorOptions;
 use crate::clock::{IdSource, RandomIds};
 use crate::maintenance::admin::AdminState;
@@ -31,13 +32,24 @@ use crate::registry::{Registry, RegistryConfig};
 use crate::soap::fault::FaultStatus;
 use crate::store::Db;
 
-/// Size limits for inbound requests.
+/// Size, time and connection limits for inbound requests.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// The largest hl7Message accepted, in bytes (after XML decoding).
     pub max_message_bytes: usize,
     /// The largest HTTP request body read, in bytes (the XML as sent).
     pub max_body_bytes: usize,
+    /// From a new connection (or the end of the last response) to a request's complete
+    /// headers: covers the first byte, the header read and idle keep-alive (HTTP/1).
+    pub header_timeout: Duration,
+    /// The longest a request body may take to arrive.
+    pub body_timeout: Duration,
+    /// The slowest a request body may arrive, in bytes per second, once a grace second passed.
+    pub body_min_rate: u64,
+    /// Connections served at once (more are closed as soon as they are accepted).
+    pub max_connections: usize,
+    /// Connections served at once from one client address.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +57,128 @@ impl Default for Limits {
         Limits {
             max_message_bytes: 64 * 1024,
             max_body_bytes: 512 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            body_min_rate: 1024,
+            max_connections: 1024,
+            max_connections_per_address: 64,
+        }
+    }
+}
+
+/// A connection that must deliver its first byte before a deadline (the HTTP version detection
+/// and hyper's header timer only start once bytes arrive): a client that connects, or finishes a
+/// TLS handshake, and then says nothing is closed when the deadline passes.
+struct FirstByte<S> {
+    inner: S,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> FirstByte<S> {
+    fn new(inner: S, within: Duration) -> Self {
+        FirstByte {
+            inner,
+            deadline: Some(Box::pin(tokio::time::sleep(within))),
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FirstByte<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    this.deadline = None;
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                let expired = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+                if expired {
+                    Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no request within the header timeout",
+                    )))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FirstByte<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Counts connections overall and per client address; a slot is given back when dropped.
+struct ConnectionSlots {
+    max: usize,
+    per_address: usize,
+    open: std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>,
+}
+
+struct Slot {
+    slots: Arc<ConnectionSlots>,
+    address: std::net::IpAddr,
+}
+
+impl ConnectionSlots {
+    fn take(self: &Arc<Self>, address: std::net::IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let here = open.1.get(&address).copied().unwrap_or(0);
+        if open.0 >= self.max || here >= self.per_address {
+            return None;
+        }
+        open.0 += 1;
+        open.1.insert(address, here + 1);
+        Some(Slot {
+            slots: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.0 = open.0.saturating_sub(1);
+        if let Some(n) = open.1.get_mut(&self.address) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.1.remove(&self.address);
+            }
         }
     }
 }
@@ -87,7 +221,13 @@ pub struct ServerOptions {
     pub ids: Arc<dyn IdSource>,
     /// The file door (SFTP server, batch worker); off unless asked for.
     pub files: FileDoorOptions,
+    /// When failed logins lock a username or a client address out.
+    pub throttle: ThrottleConfig,
 }
+
+/// The address a request came from, put on every request by the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
 
 impl ServerOptions {
     /// Options for a loopback server with every default (tests and tools start from here).
@@ -107,6 +247,7 @@ impl ServerOptions {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             files: FileDoorOptions::default(),
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -297,7 +438,7 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         token: options.admin_token.filter(|t| !t.is_empty()),
         notice: options.notice,
     });
-    let auth = Arc::new(Authenticator::new(db.clone())?);
+    let auth = Arc::new(Authenticator::with_throttle(db.clone(), options.throttle)?);
     let files = crate::batch::start(
         db.clone(),
         auth.clone(),
@@ -331,9 +472,10 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         fault_status: options.fault_status,
         trust_forwarded_headers: options.trust_forwarded_headers,
     });
+    let limits = state.limits;
     let app = router(state, admin);
     let (shutdown, rx) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, tls, app, rx));
+    let task = tokio::spawn(accept_loop(listener, tls, app, limits, rx));
     Ok(RunningServer {
         addr,
         maintenance,
@@ -348,14 +490,25 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: Router,
+    limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(ConnectionSlots {
+        max: limits.max_connections,
+        per_address: limits.max_connections_per_address,
+        open: std::sync::Mutex::new((0, std::collections::HashMap::new())),
+    });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.header_timeout))
+        .keep_alive_timeout(limits.header_timeout);
     let builder = Arc::new(builder);
     loop {
         let (stream, peer) = tokio::select! {
@@ -370,21 +523,34 @@ async fn accept_loop(
             },
             _ = shutdown.changed() => break,
         };
+        // The cheapest refusal there is: past the caps, the socket is closed unread.
+        let Some(slot) = slots.take(peer.ip()) else {
+            tracing::debug!(%peer, "connection refused: too many connections");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ClientAddr(peer));
+                request
+            },
+        ));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let result = match tls {
                 Some(acceptor) => {
                     let handshake =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                            .await;
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
                     match handshake {
                         Ok(Ok(tls_stream)) => {
-                            let conn = builder
-                                .serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+                            let conn = builder.serve_connection_with_upgrades(
+                                TokioIo::new(FirstByte::new(tls_stream, limits.header_timeout)),
+                                service,
+                            );
                             watcher.watch(conn.into_owned()).await
                         }
                         Ok(Err(e)) => {
@@ -398,8 +564,10 @@ async fn accept_loop(
                     }
                 }
                 None => {
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let conn = builder.serve_connection_with_upgrades(
+                        TokioIo::new(FirstByte::new(stream, limits.header_timeout)),
+                        service,
+                    );
                     watcher.watch(conn.into_owned()).await
                 }
             };

@@ -2,21 +2,40 @@
 //! the organization, or a public key registered to the account. Password checks cost one argon2
 //! verification whether or not the account exists, like every other credential check.
 
-use super::{AuthError, Authenticator};
+use std::net::IpAddr;
+
+use super::{AuthError, Authenticator, SCOPE_ADDRESS, SCOPE_EXCHANGE};
 use crate::store::ExchangeAccount;
 
 impl Authenticator {
     /// The account an SFTP password login names, if the password is right. The reason for a
-    /// refusal is for the log only.
+    /// refusal is for the log only. Throttled like SOAP logins: per import code and per client
+    /// address.
     pub async fn authenticate_exchange(
         &self,
         import_code: &str,
         password: &str,
+        client: Option<IpAddr>,
     ) -> Result<ExchangeAccount, AuthError> {
         if import_code.is_empty() || password.is_empty() || import_code.len() > 64 {
             return Err(AuthError::Denied(
                 "import code or password empty or too long",
             ));
+        }
+        let address = client.map(|a| a.to_string());
+        // Import codes are case-insensitive: so are their failure counts.
+        let code = import_code.to_ascii_uppercase();
+        let mut subjects = vec![(SCOPE_EXCHANGE, code.as_str())];
+        if let Some(a) = &address {
+            subjects.push((SCOPE_ADDRESS, a.as_str()));
+        }
+        let (locked, had_failures) = self.throttle_check(&subjects).await?;
+        if locked {
+            self.verify_blocking(self.dummy_hash.clone(), password)
+                .await?;
+            self.refused_locked
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(AuthError::Denied("locked out after too many failures"));
         }
         let found = self.db.exchange_account(import_code).await?;
         let hash = match &found {
@@ -24,11 +43,17 @@ impl Authenticator {
             None => self.dummy_hash.clone(),
         };
         let ok = self.verify_blocking(hash, password).await?;
-        match found {
+        let result = match found {
             Some(account) if ok => Ok(account),
             Some(_) => Err(AuthError::Denied("wrong password")),
             None => Err(AuthError::Denied("unknown import code")),
+        };
+        match &result {
+            Ok(_) if had_failures => self.throttle_succeeded(&subjects).await?,
+            Ok(_) => {}
+            Err(_) => self.throttle_failed(&subjects).await?,
         }
+        result
     }
 
     /// The account an SFTP public-key login names, if the key is registered to it (russh has

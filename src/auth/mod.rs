@@ -7,14 +7,24 @@
 //! however many requests arrive. All failures look the same to the caller; the log says which
 //! check failed, never the password.
 //!
-//! EHRs send the same credentials with every message. A successful verification is remembered
-//! for a few minutes under a keyed BLAKE2 hash of (username, password) — never the password
-//! itself — together with the stored hash it matched, so a password change or a new hash ends
-//! the entry at once. User status and facility are still read from the database every time.
+//! EHRs send the same credentials with every message. A request that passed every check
+//! (password, user enabled, facility of the organization) is remembered for a few minutes under
+//! a keyed BLAKE2 hash of (username, facility, password) — never the password itself — together
+//! with the stored hash it matched, so a password change or a new hash ends the entry at once.
+//! User status and facility are still read from the database every time, and a refusal always
+//! costs one verification: a cached password never makes a refusal faster.
+//!
+//! Failed attempts are counted per username and per client address (SFTP: per import code and
+//! address) in the database, so every node sees them: [`ThrottleConfig::max_failures`] within
+//! the window lock the subject out for [`ThrottleConfig::lockout`], doubled at each further
+//! lockout up to a day. A locked-out attempt is refused like any other, also with the right
+//! password, after the same verification cost.
 
 mod exchange;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +36,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use tokio::sync::Semaphore;
 
 use crate::registry::Submitter;
-use crate::store::{Db, StoreError};
+use crate::store::{Db, StoreError, ThrottleRule};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -80,11 +90,13 @@ impl VerifiedCache {
         }
     }
 
-    fn fingerprint(&self, username: &str, password: &str) -> [u8; 32] {
+    fn fingerprint(&self, username: &str, password: &str, facility: &str) -> [u8; 32] {
         let mut h = Blake2b::<U32>::new();
         h.update(self.key);
         h.update((username.len() as u64).to_le_bytes());
         h.update(username.as_bytes());
+        h.update((facility.len() as u64).to_le_bytes());
+        h.update(facility.as_bytes());
         h.update(password.as_bytes());
         h.finalize().into()
     }
@@ -109,6 +121,49 @@ impl VerifiedCache {
     }
 }
 
+/// When failed logins lock a subject (a username, a client address, an SFTP import code) out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottleConfig {
+    /// Failures within `window` that lock the subject out (`--auth-max-failures`).
+    pub max_failures: u32,
+    /// `--auth-failure-window`.
+    pub window: Duration,
+    /// The first lockout (`--auth-lockout`); each further one doubles it, up to a day.
+    pub lockout: Duration,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            max_failures: 10,
+            window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl ThrottleConfig {
+    fn rule(&self) -> ThrottleRule {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX).max(1);
+        ThrottleRule {
+            max_failures: i64::from(self.max_failures.max(1)),
+            window: secs(self.window),
+            lockout: secs(self.lockout),
+        }
+    }
+}
+
+/// Scopes of `auth_throttle`.
+pub const SCOPE_USER: &str = "user";
+pub const SCOPE_ADDRESS: &str = "address";
+pub const SCOPE_EXCHANGE: &str = "exchange";
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 pub struct Authenticator {
     db: Arc<Db>,
     /// Verified against when the user does not exist, so that path costs the same.
@@ -116,17 +171,37 @@ pub struct Authenticator {
     /// Bounds concurrent argon2 verifications (and so their memory).
     hashing: Semaphore,
     cache: VerifiedCache,
+    throttle: ThrottleConfig,
+    lockouts: AtomicU64,
+    refused_locked: AtomicU64,
 }
 
 impl Authenticator {
     pub fn new(db: Arc<Db>) -> Result<Self, AuthError> {
+        Self::with_throttle(db, ThrottleConfig::default())
+    }
+
+    pub fn with_throttle(db: Arc<Db>, throttle: ThrottleConfig) -> Result<Self, AuthError> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
         Ok(Authenticator {
             db,
             dummy_hash: hash_password(&generate_password())?,
             hashing: Semaphore::new(workers),
             cache: VerifiedCache::new(Duration::from_secs(300), 10_000),
+            throttle,
+            lockouts: AtomicU64::new(0),
+            refused_locked: AtomicU64::new(0),
         })
+    }
+
+    /// Lockouts begun by this node since it started (the metric of `/status`-style reports).
+    pub fn lockouts(&self) -> u64 {
+        self.lockouts.load(Ordering::Relaxed)
+    }
+
+    /// Attempts this node refused because their subject was locked out.
+    pub fn refused_while_locked(&self) -> u64 {
+        self.refused_locked.load(Ordering::Relaxed)
     }
 
     /// One argon2 verification on the blocking pool, at most `workers` at a time.
@@ -142,11 +217,50 @@ impl Authenticator {
             .map_err(|e| AuthError::Hash(e.to_string()))
     }
 
+    /// Whether any subject is locked out now, and whether any has failures on record.
+    async fn throttle_check(&self, subjects: &[(&str, &str)]) -> Result<(bool, bool), AuthError> {
+        let states = self.db.throttle_states(subjects, unix_now()).await?;
+        Ok((
+            states.iter().any(|s| s.locked_until.is_some()),
+            states.iter().any(|s| s.failures > 0),
+        ))
+    }
+
+    /// A refusal: counts a failure against every subject, logs and counts lockouts it begins.
+    async fn throttle_failed(&self, subjects: &[(&str, &str)]) -> Result<(), AuthError> {
+        let now = unix_now();
+        for (scope, subject) in subjects {
+            if let Some(until) = self
+                .db
+                .throttle_failure(scope, subject, now, self.throttle.rule())
+                .await?
+            {
+                self.lockouts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    scope,
+                    subject,
+                    seconds = until - now,
+                    "too many failed logins: locked out"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn throttle_succeeded(&self, subjects: &[(&str, &str)]) -> Result<(), AuthError> {
+        for (scope, subject) in subjects {
+            self.db.throttle_success(scope, subject).await?;
+        }
+        Ok(())
+    }
+
+    /// `client` is the address the request came from (None when unknown: no address throttle).
     pub async fn authenticate(
         &self,
         username: Option<&str>,
         password: Option<&str>,
         facility: Option<&str>,
+        client: Option<IpAddr>,
     ) -> Result<Submitter, AuthError> {
         let (Some(username), Some(password), Some(facility)) = (username, password, facility)
         else {
@@ -157,18 +271,35 @@ impl Authenticator {
         if username.is_empty() || password.is_empty() || facility.is_empty() {
             return Err(AuthError::Denied("username, password or facilityID empty"));
         }
+        let address = client.map(|a| a.to_string());
+        let mut subjects = vec![(SCOPE_USER, username)];
+        if let Some(a) = &address {
+            subjects.push((SCOPE_ADDRESS, a.as_str()));
+        }
+        let (locked, had_failures) = self.throttle_check(&subjects).await?;
+        if locked {
+            // Costs what any refusal costs (the same reads, one verification, the failure
+            // counted, so attempts during a lockout lead to a longer one), and tells nothing
+            // about the password.
+            let _ = self.db.credentials(username, facility).await?;
+            self.verify_blocking(self.dummy_hash.clone(), password)
+                .await?;
+            self.throttle_failed(&subjects).await?;
+            self.refused_locked.fetch_add(1, Ordering::Relaxed);
+            return Err(AuthError::Denied("locked out after too many failures"));
+        }
         let found = self.db.credentials(username, facility).await?;
-        let fingerprint = self.cache.fingerprint(username, password);
+        // The cache key names the facility too: an entry stands for a request that passed
+        // every check, never for a password alone.
+        let fingerprint = self.cache.fingerprint(username, password, facility);
+        let cached = found.as_ref().is_some_and(|c| {
+            c.active && c.facility_known && self.cache.hit(&fingerprint, &c.password_hash)
+        });
         let password_ok = match &found {
-            Some(c) if self.cache.hit(&fingerprint, &c.password_hash) => true,
+            _ if cached => true,
             Some(c) => {
-                let ok = self
-                    .verify_blocking(c.password_hash.clone(), password)
-                    .await?;
-                if ok {
-                    self.cache.remember(fingerprint, &c.password_hash);
-                }
-                ok
+                self.verify_blocking(c.password_hash.clone(), password)
+                    .await?
             }
             None => {
                 self.verify_blocking(self.dummy_hash.clone(), password)
@@ -176,19 +307,27 @@ impl Authenticator {
                 false
             }
         };
+        let refusal = match &found {
+            None => Some("unknown username"),
+            Some(_) if !password_ok => Some("wrong password"),
+            Some(c) if !c.active => Some("user disabled"),
+            Some(c) if !c.facility_known => {
+                Some("facilityID is not one of the organization's facilities")
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = refusal {
+            self.throttle_failed(&subjects).await?;
+            return Err(AuthError::Denied(why));
+        }
         let Some(creds) = found else {
             return Err(AuthError::Denied("unknown username"));
         };
-        if !password_ok {
-            return Err(AuthError::Denied("wrong password"));
+        if !cached {
+            self.cache.remember(fingerprint, &creds.password_hash);
         }
-        if !creds.active {
-            return Err(AuthError::Denied("user disabled"));
-        }
-        if !creds.facility_known {
-            return Err(AuthError::Denied(
-                "facilityID is not one of the organization's facilities",
-            ));
+        if had_failures {
+            self.throttle_succeeded(&subjects).await?;
         }
         Ok(Submitter {
             organization_id: creds.organization_id,
@@ -216,11 +355,11 @@ mod tests {
     #[test]
     fn the_cache_remembers_only_what_matched_this_hash() {
         let cache = VerifiedCache::new(Duration::from_secs(60), 2);
-        let fp = cache.fingerprint("user", "secret");
-        assert_ne!(fp, cache.fingerprint("user", "secreT"));
+        let fp = cache.fingerprint("user", "secret", "F");
+        assert_ne!(fp, cache.fingerprint("user", "secreT", "F"));
         assert_ne!(
             fp,
-            cache.fingerprint("use", "rsecret"),
+            cache.fingerprint("use", "rsecret", "F"),
             "username and password are delimited"
         );
         assert!(!cache.hit(&fp, "$argon2id$h1"));
@@ -231,11 +370,11 @@ mod tests {
             "a changed password hash ends the entry"
         );
         // Bounded: a full cache makes room.
-        cache.remember(cache.fingerprint("a", "1"), "x");
-        cache.remember(cache.fingerprint("b", "2"), "y");
+        cache.remember(cache.fingerprint("a", "1", "F"), "x");
+        cache.remember(cache.fingerprint("b", "2", "F"), "y");
         assert!(cache.entries.lock().map(|e| e.len()).unwrap_or(99) <= 2);
         let expired = VerifiedCache::new(Duration::ZERO, 10);
-        let fp = expired.fingerprint("user", "secret");
+        let fp = expired.fingerprint("user", "secret", "F");
         expired.remember(fp, "h");
         assert!(!expired.hit(&fp, "h"));
     }

@@ -246,7 +246,12 @@ impl russh::server::Handler for SshSession {
     type Error = SshError;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        match self.shared.auth.authenticate_exchange(user, password).await {
+        match self
+            .shared
+            .auth
+            .authenticate_exchange(user, password, Some(self.peer.ip()))
+            .await
+        {
             Ok(account) => Ok(self.admit(account, "password")),
             Err(e) => {
                 tracing::info!(peer = %self.peer, reason = %e, "SFTP login refused");

@@ -12,6 +12,7 @@ use clap::builder::RangedU64ValueParser;
 use clap::Args;
 
 use super::maintenance::NoticeArgs;
+use crate::auth::ThrottleConfig;
 use crate::clock::{RandomIds, SystemClock};
 use crate::maintenance::{MaintenanceConfig, PageFormat};
 use crate::registry::consent::{ConsentConfig, Policy};
@@ -67,6 +68,28 @@ pub struct ServeArgs {
     /// X-Forwarded-Host (only behind a proxy that sets them; --public-url takes precedence)
     #[arg(long, env = "IZPORT_TRUST_FORWARDED_HEADERS")]
     pub trust_forwarded_headers: bool,
+    /// Seconds from a new connection (also after the TLS handshake) or the end of the last
+    /// response to a request's complete headers: the first byte, the header read and idle
+    /// keep-alive; also the longest TLS handshake
+    #[arg(long, env = "IZPORT_HEADER_TIMEOUT_SECS", default_value_t = Limits::default().header_timeout.as_secs(),
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Seconds a whole request body may take to arrive
+    #[arg(long, env = "IZPORT_BODY_TIMEOUT_SECS", default_value_t = Limits::default().body_timeout.as_secs(),
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..=3600))]
+    pub body_timeout_secs: u64,
+    /// The slowest a request body may arrive, in bytes per second (after a grace second)
+    #[arg(long, env = "IZPORT_BODY_MIN_RATE", default_value_t = Limits::default().body_min_rate,
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
+    pub body_min_rate: u64,
+    /// Connections served at once; more are closed as soon as they are accepted
+    #[arg(long, env = "IZPORT_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+    /// Connections served at once from one client address
+    #[arg(long, env = "IZPORT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = Limits::default().max_connections_per_address,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_address: usize,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Bearer token for the admin API (/admin/...); without it the admin API is off
@@ -80,6 +103,19 @@ pub struct ServeArgs {
     #[arg(long, env = "IZPORT_MAINTENANCE_POLL_MS", default_value_t = default_poll_ms(),
           value_parser = RangedU64ValueParser::<u64>::new().range(POLL_MS_RANGE))]
     pub maintenance_poll_ms: u64,
+    /// Failed logins within --auth-window-secs that lock a username, client address or SFTP
+    /// import code out
+    #[arg(long, env = "IZPORT_AUTH_MAX_FAILURES", default_value_t = ThrottleConfig::default().max_failures,
+          value_parser = RangedU64ValueParser::<u32>::new().range(1..))]
+    pub auth_max_failures: u32,
+    /// The window failed logins are counted in, in seconds
+    #[arg(long, env = "IZPORT_AUTH_WINDOW_SECS", default_value_t = ThrottleConfig::default().window.as_secs(),
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
+    pub auth_window_secs: u64,
+    /// The first lockout, in seconds; each further lockout doubles it, up to a day
+    #[arg(long, env = "IZPORT_AUTH_LOCKOUT_SECS", default_value_t = ThrottleConfig::default().lockout.as_secs(),
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..=86_400))]
+    pub auth_lockout_secs: u64,
     #[command(flatten)]
     pub notice: NoticeArgs,
     #[command(flatten)]
@@ -164,6 +200,11 @@ impl ServeArgs {
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
                 max_body_bytes: self.max_body_bytes,
+                header_timeout: Duration::from_secs(self.header_timeout_secs),
+                body_timeout: Duration::from_secs(self.body_timeout_secs),
+                body_min_rate: self.body_min_rate,
+                max_connections: self.max_connections,
+                max_connections_per_address: self.max_connections_per_address,
             },
             fault_status: self.fault_http_status,
             trust_forwarded_headers: self.trust_forwarded_headers,
@@ -179,6 +220,11 @@ impl ServeArgs {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             files: self.files.options()?,
+            throttle: ThrottleConfig {
+                max_failures: self.auth_max_failures,
+                window: Duration::from_secs(self.auth_window_secs),
+                lockout: Duration::from_secs(self.auth_lockout_secs),
+            },
         })
     }
 }

@@ -30,6 +30,14 @@ pub enum UserCommand {
     Disable { username: String },
     /// Allow a disabled user again
     Enable { username: String },
+    /// End a lockout after failed logins: forget the user's failures and lockouts (and, with
+    /// --address, those of a client address)
+    Unlock {
+        username: String,
+        /// Also unlock this client address (as the log line "locked out" shows it)
+        #[arg(long)]
+        address: Option<String>,
+    },
 }
 
 /// The first line of standard input, without its line end.
@@ -89,6 +97,26 @@ pub async fn run(db: &Db, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Enable { username } => {
             db.set_user_status(&username, "active").await?;
             println!("user {username} enabled");
+        }
+        UserCommand::Unlock { username, address } => {
+            if db
+                .throttle_unlock(crate::auth::SCOPE_USER, &username)
+                .await?
+            {
+                println!("user {username} unlocked");
+            } else {
+                println!("user {username} had no failed logins on record");
+            }
+            if let Some(address) = address {
+                if db
+                    .throttle_unlock(crate::auth::SCOPE_ADDRESS, &address)
+                    .await?
+                {
+                    println!("address {address} unlocked");
+                } else {
+                    println!("address {address} had no failed logins on record");
+                }
+            }
         }
     }
     Ok(())

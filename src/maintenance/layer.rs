@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::{header, Method};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use jiff::Timestamp;
@@ -186,17 +186,44 @@ pub async fn guard(
         PageFormat::Soap => soap_version_of(&request),
         PageFormat::Html => None,
     };
+    let limit = maintenance.config.max_body_bytes;
     match window.mode {
-        Mode::Maintenance => pages::unavailable(window.seconds_left(now), soap),
-        Mode::Outage => pages::proxy_error(),
+        Mode::Maintenance => {
+            refuse(
+                request,
+                limit,
+                pages::unavailable(window.seconds_left(now), soap),
+            )
+            .await
+        }
+        Mode::Outage => refuse(request, limit, pages::proxy_error()).await,
         Mode::Intermittent => {
             if maintenance.refuse_intermittent(window.refuse_percent) {
-                pages::unavailable(window.seconds_left(now), soap)
+                refuse(
+                    request,
+                    limit,
+                    pages::unavailable(window.seconds_left(now), soap),
+                )
+                .await
             } else {
                 next.run(request).await
             }
         }
     }
+}
+
+/// A refusal that leaves the client's connection in order: the request body is read (up to
+/// `limit` bytes; a longer one is left unread) before the answer goes out, and the answer says
+/// `Connection: close`, so a keep-alive client opens a new connection for its next request
+/// instead of finding this one broken. (HTTP/2 drops the header; its streams are independent.)
+async fn refuse(request: Request, limit: usize, mut response: Response) -> Response {
+    // Bounded in time too: a client that sends slowly gets its answer after a few seconds.
+    let _ =
+        tokio::time::timeout(Duration::from_secs(5), to_bytes(request.into_body(), limit)).await;
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Reads the request body to learn which organization is asking (its SOAP username), then puts

@@ -157,6 +157,8 @@ catalogue! {
         "MSH-21 does not name the VXU profile Z22^CDCPHINVS.";
     SEG_UNEXPECTED = "SEG-unexpected", Vxu, W, Note, "any segment", 100, NONE, false,
         "A segment that has no place in a VXU^V04 message; it is ignored.";
+    TEXT_CONTROL = "TEXT-control", Vxu, W, Note, "any field", 102, INVALID_VALUE, false,
+        "A field other than a patient name or identifier contains control characters; they are removed before the value is stored.";
     SEG_ORDER = "SEG-order", Vxu, W, Note, "any segment", 100, NONE, false,
         "A VXU segment out of its place (e.g. NK1 after the first ORC, OBX before any RXA, a second RXR); RXR, OBX, TQ1, TQ2 and NTE out of place are ignored, patient segments are still read.";
 
@@ -173,6 +175,8 @@ catalogue! {
         "A patient identifier without its identifier type (CX.5, e.g. MR).";
     PID_3_TYPE_UNKNOWN = "PID-3-type-unknown", Vxu, W, Patient, "PID-3.5", 103, NOT_IN_TABLE, false,
         "A patient identifier type (CX.5) not in HL7 table 0203.";
+    PID_3_CONTROL = "PID-3-control", Vxu, E, Patient, "PID-3", 102, INVALID_VALUE, true,
+        "A patient identifier contains control characters (sent raw or decoded from an escape such as \\X00\\).";
     PID_5_FAMILY_MISSING = "PID-5-family-missing", Vxu, E, Patient, "PID-5.1", 101, NONE, true,
         "The patient's last name is missing.";
     PID_5_GIVEN_MISSING = "PID-5-given-missing", Vxu, E, Patient, "PID-5.2", 101, NONE, true,
@@ -185,6 +189,10 @@ catalogue! {
         "A name is a placeholder such as UNKNOWN, NONE or XXX.";
     PID_5_TEST = "PID-5-test", Vxu, I, Patient, "PID-5", 102, ILLOGICAL_VALUE, false,
         "A name looks like a test patient (TEST) or a newborn placeholder (BABY BOY, INFANT).";
+    PID_5_CONTROL = "PID-5-control", Vxu, E, Patient, "PID-5", 102, INVALID_VALUE, true,
+        "A patient name contains control characters (sent raw or decoded from an escape such as \\X0D\\).";
+    PID_6_CONTROL = "PID-6-control", Vxu, E, Patient, "PID-6", 102, INVALID_VALUE, true,
+        "The mother's maiden name contains control characters.";
     PID_7_MISSING = "PID-7-missing", Vxu, E, Patient, "PID-7", 101, NONE, true,
         "The patient's birth date is missing.";
     PID_7_INVALID = "PID-7-invalid", Vxu, E, Patient, "PID-7", 102, INVALID_DATE, true,

@@ -20,8 +20,22 @@ use super::model::{
 use super::rules::{self, R};
 use super::validate::resolve_vaccine;
 
+/// A value as stored: trimmed, without control characters (the rule engine refuses them in
+/// names and identifiers and warns of them elsewhere, see `TEXT-control`).
 fn text(v: Option<Cow<'_, str>>) -> Option<String> {
-    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    v.map(|s| {
+        let s = s.trim();
+        if s.contains(char::is_control) {
+            s.chars()
+                .filter(|c| !c.is_control())
+                .collect::<String>()
+                .trim()
+                .to_string()
+        } else {
+            s.to_string()
+        }
+    })
+    .filter(|s| !s.is_empty())
 }
 
 /// An HL7 date of at least day precision.
@@ -249,10 +263,7 @@ fn orders(
             }
         };
         let cvx = vaccine.cvx.clone();
-        let label = vaccine
-            .text
-            .clone()
-            .filter(|t| !t.trim().is_empty())
+        let label = text(vaccine.text.as_deref().map(Cow::Borrowed))
             .or_else(|| codes.cvx(&cvx).map(|c| c.short_name.clone()));
         let completion = text(rxa.get(20, 1)).map(|s| s.to_ascii_uppercase());
         if completion.as_deref() == Some("RE") {

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 use super::addressing;
 use super::envelope::{self, Addressing, Contract, DecodeError, Operation, SoapVersion};
@@ -17,13 +18,15 @@ use super::wire::{
     SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION,
 };
 use crate::auth::AuthError;
-use crate::server::AppState;
+use crate::server::{AppState, ClientAddr};
 
 enum SoapError {
     BodyTooLarge {
         limit: usize,
     },
     BodyUnreadable,
+    /// The body did not arrive within the time limit or at the minimum rate.
+    BodyTooSlow,
     UnsupportedMedia(String),
     /// A Content-Encoding other than gzip, deflate or identity.
     UnsupportedEncoding(String),
@@ -70,6 +73,11 @@ impl SoapError {
                 "The request body could not be read completely.".into(),
                 "Incomplete request body".into(),
             ),
+            SoapError::BodyTooSlow => (
+                FaultKind::BadRequest,
+                "The request body arrived too slowly; send it at once.".into(),
+                "Request body too slow".into(),
+            ),
             SoapError::UnsupportedMedia(ct) => (
                 FaultKind::BadRequest,
                 format!(
@@ -92,20 +100,12 @@ impl SoapError {
                 "The request body could not be decompressed as its Content-Encoding says.".into(),
                 "Invalid compressed body".into(),
             ),
-            SoapError::Decode(DecodeError::UnknownOperation {
-                namespace,
-                local_name,
-            }) => (
+            SoapError::Decode(e @ DecodeError::UnknownOperation { .. }) => (
                 FaultKind::UnsupportedOperation,
-                format!(
-                    "The operation '{local_name}' (namespace '{namespace}') is not supported; \
-                     this service offers connectivityTest and submitSingleMessage in namespace \
-                     urn:cdc:iisb:2011, and ConnectivityTestRequest and \
-                     SubmitSingleMessageRequest in namespace urn:cdc:iisb:2014."
-                ),
-                format!("Unsupported operation {local_name}"),
+                e.to_string(),
+                "Unsupported operation".into(),
             ),
-            SoapError::Decode(e @ DecodeError::VersionMismatch { .. }) => (
+            SoapError::Decode(e @ DecodeError::VersionMismatch) => (
                 FaultKind::VersionMismatch,
                 e.to_string(),
                 "VersionMismatch".into(),
@@ -229,29 +229,77 @@ fn guess_version(content_type: &str, body: &[u8]) -> SoapVersion {
     })
 }
 
+/// Reads a request body within the limits: at most `max_body_bytes`, within `body_timeout`,
+/// and (after a grace second) at least `body_min_rate` bytes per second on average, so a slow
+/// client holds a connection and its memory for a bounded time.
+async fn read_body(
+    body: Body,
+    limits: &crate::server::Limits,
+) -> Result<axum::body::Bytes, SoapError> {
+    use http_body_util::BodyExt;
+    let started = tokio::time::Instant::now();
+    let deadline = started + limits.body_timeout;
+    let mut body = body;
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        // The next frame must come before the deadline, and soon enough for the minimum rate.
+        let rate_deadline = {
+            let owed = std::time::Duration::from_secs_f64(
+                (out.len() as f64 + 1.0) / limits.body_min_rate.max(1) as f64,
+            );
+            started + owed.max(std::time::Duration::from_secs(1))
+        };
+        let frame = match tokio::time::timeout_at(deadline.min(rate_deadline), body.frame()).await {
+            Err(_) => {
+                tracing::info!(
+                    received = out.len(),
+                    "request body too slow: connection closed"
+                );
+                return Err(SoapError::BodyTooSlow);
+            }
+            Ok(None) => return Ok(out.into()),
+            Ok(Some(Err(_))) => return Err(SoapError::BodyUnreadable),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limits.max_body_bytes {
+                return Err(SoapError::BodyTooLarge {
+                    limit: limits.max_body_bytes,
+                });
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+}
+
 /// POST /soap: either contract, told apart by the body element's namespace; a request that
 /// cannot be read is answered in the 2011 contract's faults.
 pub async fn post_soap(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    serve_post(&state, &uri, &headers, body, Contract::Cdc2011).await
+    let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
+    serve_post(&state, client, &uri, &headers, body, Contract::Cdc2011).await
 }
 
 /// POST /soap/2014: the same, with the 2014 contract's faults for a request that cannot be read.
 pub async fn post_soap_2014(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    serve_post(&state, &uri, &headers, body, Contract::Cdc2014).await
+    let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
+    serve_post(&state, client, &uri, &headers, body, Contract::Cdc2014).await
 }
 
 async fn serve_post(
     state: &AppState,
+    client: Option<std::net::IpAddr>,
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
@@ -274,20 +322,19 @@ async fn serve_post(
             SoapError::UnsupportedMedia(content_type),
         );
     }
-    let limit = state.limits.max_body_bytes;
-    let bytes = match to_bytes(body, limit).await {
+    let bytes = match read_body(body, &state.limits).await {
         Ok(bytes) => bytes,
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            let err = if too_large {
-                SoapError::BodyTooLarge { limit }
-            } else {
-                SoapError::BodyUnreadable
-            };
-            return fault_response(early_version, policy, err);
+        Err(err) => {
+            let mut response = fault_response(early_version, policy, err);
+            // What is left of the body is not read: the connection cannot carry another request.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return response;
         }
     };
+    let limit = state.limits.max_body_bytes;
     let bytes = match decompress(headers, bytes, limit) {
         Ok(bytes) => bytes,
         Err(err) => {
@@ -363,6 +410,7 @@ async fn serve_post(
             hl7_message,
         } => match submit(
             state,
+            client,
             username.as_deref(),
             password.as_deref(),
             facility_id.as_deref(),
@@ -456,6 +504,7 @@ pub fn decompress(
 
 async fn submit(
     state: &AppState,
+    client: Option<std::net::IpAddr>,
     username: Option<&str>,
     password: Option<&str>,
     facility: Option<&str>,
@@ -473,12 +522,17 @@ async fn submit(
     if count > 1 {
         return Err(SoapError::TooManyMessages(count));
     }
-    let submitter = match state.auth.authenticate(username, password, facility).await {
+    let submitter = match state
+        .auth
+        .authenticate(username, password, facility, client)
+        .await
+    {
         Ok(s) => s,
         Err(AuthError::Denied(why)) => {
             tracing::warn!(
                 username = username.unwrap_or(""),
                 facility = facility.unwrap_or(""),
+                client = %client.map(|c| c.to_string()).unwrap_or_default(),
                 reason = why,
                 "authentication failed"
             );

@@ -15,6 +15,7 @@ mod registry_tx;
 mod reviews;
 mod seed;
 pub(crate) mod sql;
+mod throttle;
 mod writer;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub use orgs::{Credentials, OrgSummary};
 pub use registry_tx::SqlTx;
 pub use reviews::{Readiness, Review, TestMessage, DEFAULT_REQUIRED_CLEAN_TESTS};
 pub use seed::{SeedDose, SeedPatient};
+pub use throttle::{ThrottleRule, ThrottleState, MAX_LOCKOUT_SECONDS};
 
 use std::str::FromStr;
 use std::sync::Arc;

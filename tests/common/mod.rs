@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use izport::auth::hash_password;
+use izport::auth::{hash_password, ThrottleConfig};
 use izport::batch::FileDoorOptions;
 use izport::maintenance::{
     Clock, Maintenance, MaintenanceConfig, ManualClock, PageFormat, SystemClock,
@@ -44,6 +44,7 @@ pub struct TestApp {
     pub files: Option<FileDoorOptions>,
     pub fault_status: FaultStatus,
     pub trust_forwarded_headers: bool,
+    pub throttle: ThrottleConfig,
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
 }
@@ -114,6 +115,8 @@ pub struct Options {
     pub fault_status: FaultStatus,
     /// Whether the WSDL address follows Forwarded / X-Forwarded-* headers.
     pub trust_forwarded_headers: bool,
+    /// Login throttling (default: the server's default, 10 failures in 15 minutes).
+    pub throttle: Option<ThrottleConfig>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -163,6 +166,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         files: options.files,
         fault_status: options.fault_status,
         trust_forwarded_headers: options.trust_forwarded_headers,
+        throttle: options.throttle.unwrap_or_default(),
         server: None,
         _dir: dir,
     };
@@ -216,6 +220,7 @@ impl TestApp {
             clock,
             registry: self.registry.clone(),
             files: self.files.clone().unwrap_or_default(),
+            throttle: self.throttle,
             ..ServerOptions::local(listen)
         }
     }

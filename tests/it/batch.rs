@@ -325,6 +325,49 @@ async fn wrong_passwords_and_unknown_accounts_are_refused() {
     assert!(connect(&app, "clinicx", SFTP_PASSWORD).await.is_ok());
 }
 
+/// Issue 15, finding 4: SFTP password logins share the SOAP door's throttle (per import code,
+/// in any case, and per client address), and a locked-out account refuses the right password.
+#[tokio::test]
+async fn sftp_password_logins_are_throttled() {
+    let app = spawn_app_with(Options {
+        files: Some(FileDoorOptions::local()),
+        throttle: Some(izport::auth::ThrottleConfig {
+            max_failures: 3,
+            ..izport::auth::ThrottleConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    account(&app).await;
+    for guess in ["guess-1", "guess-2", "guess-3"] {
+        assert!(connect(&app, &IMPORT.to_ascii_lowercase(), guess)
+            .await
+            .is_err());
+    }
+    assert!(
+        connect(&app, IMPORT, SFTP_PASSWORD).await.is_err(),
+        "locked out, also with the right password"
+    );
+    let states = app
+        .db
+        .throttle_states(&[("exchange", IMPORT), ("address", "127.0.0.1")], 0)
+        .await
+        .expect("states");
+    assert!(
+        states.iter().all(|s| s.locked_until.is_some()),
+        "{states:?}"
+    );
+    app.db
+        .throttle_unlock("exchange", IMPORT)
+        .await
+        .expect("unlock");
+    app.db
+        .throttle_unlock("address", "127.0.0.1")
+        .await
+        .expect("unlock");
+    assert!(connect(&app, IMPORT, SFTP_PASSWORD).await.is_ok());
+}
+
 #[tokio::test]
 async fn a_filepart_upload_renamed_at_the_end_is_processed_once() {
     let app = app_with_files().await;

@@ -25,4 +25,5 @@ mod maintenance;
 mod query;
 mod query_codec;
 mod registry;
+mod security;
 mod soap_endpoint;

@@ -200,6 +200,7 @@ async fn a_message_over_the_size_limit_gets_message_too_large() {
         limits: izport::server::Limits {
             max_message_bytes: 2048,
             max_body_bytes: 64 * 1024,
+            ..izport::server::Limits::default()
         },
         ..Options::default()
     })

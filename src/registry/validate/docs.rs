@@ -93,7 +93,12 @@ pub const FIELD_COVERAGE: &[FieldCoverage] = &[
     rules_for(
         "PID-3",
         "R",
-        &["PID-3-missing", "PID-3-type-missing", "PID-3-type-unknown"],
+        &[
+            "PID-3-missing",
+            "PID-3-type-missing",
+            "PID-3-type-unknown",
+            "PID-3-control",
+        ],
     ),
     rules_for(
         "PID-5",
@@ -105,6 +110,7 @@ pub const FIELD_COVERAGE: &[FieldCoverage] = &[
             "PID-5-invalid",
             "PID-5-junk",
             "PID-5-test",
+            "PID-5-control",
         ],
     ),
     rules_for(

@@ -168,6 +168,27 @@ fn scenarios() -> Vec<Scenario> {
         ),
         ("PID-5-junk", s("PID", 1, 5, "Quillfeather^UNKNOWN^^^^^L")),
         ("PID-5-test", s("PID", 1, 5, "Quillfeather^Baby Girl^^^^^L")),
+        (
+            "PID-3-control",
+            s("PID", 1, 3, "MRN\\X00\\448812^^^CLINIC9^MR"),
+        ),
+        (
+            "PID-5-control",
+            s("PID", 1, 5, "Quill\\X0D\\feather^Marigold^^^^^L"),
+        ),
+        (
+            "PID-6-control",
+            s("PID", 1, 6, "Ash\\X01\\grove^Tamsin^^^^^M"),
+        ),
+        (
+            "TEXT-control",
+            s(
+                "PID",
+                1,
+                11,
+                "48 Lantern\\X07\\ Way^^Fernvale^OR^97401^USA^P",
+            ),
+        ),
         ("PID-7-missing", s("PID", 1, 7, "")),
         ("PID-7-invalid", s("PID", 1, 7, "20230230")),
         ("PID-7-precision", s("PID", 1, 7, "202303")),

@@ -285,12 +285,81 @@ impl<'a, 'm, 'x> Engine<'a, 'm, 'x> {
             .collect()
     }
 
+    // ---- text ------------------------------------------------------------------------------
+
+    /// Control characters in a segment's values, sent raw or decoded from an escape (`\X00\`,
+    /// `\X0D\`): an error in a patient identifier or name, which must not be stored altered;
+    /// elsewhere a warning, and storage removes them ([`crate::registry::vxu`]). One finding per
+    /// component; the sentence names the position, never the value.
+    fn control_characters(&mut self, seg: Segment<'a, 'm>, seq: u32) {
+        let raw = seg.raw();
+        // Control characters are C0 (below 0x20), DEL and C1 (0xC2 0x80..0x9F in UTF-8), or come
+        // from an escape sequence; a segment with none of those bytes has none.
+        let escape = self.msg.delimiters().escape;
+        if !raw
+            .bytes()
+            .any(|b| b < 0x20 || b == 0x7f || b == 0xC2 || char::from(b) == escape)
+        {
+            return;
+        }
+        let id = seg.id();
+        let index = seg.index();
+        for f in 1..=seg.field_count() {
+            let field = seg.field(f);
+            let fr = field.raw();
+            if !fr
+                .bytes()
+                .any(|b| b < 0x20 || b == 0x7f || b == 0xC2 || char::from(b) == escape)
+            {
+                continue;
+            }
+            let f = f as u32;
+            for (r, rep) in (1u32..).zip(field.repetitions()) {
+                for (c, component) in (1u32..).zip(rep.components()) {
+                    if !component.decoded().chars().any(char::is_control) {
+                        continue;
+                    }
+                    let (rule, detail) = match (id, f) {
+                        ("PID", 3) => (
+                            R::PID_3_CONTROL,
+                            format!(
+                                "Patient identifier {r} (PID-3.{c}) contains control characters."
+                            ),
+                        ),
+                        ("PID", 5) => (
+                            R::PID_5_CONTROL,
+                            format!("Patient name {r} (PID-5.{c}) contains control characters."),
+                        ),
+                        ("PID", 6) => (
+                            R::PID_6_CONTROL,
+                            format!(
+                                "The mother's maiden name (PID-6.{c}) contains control characters."
+                            ),
+                        ),
+                        _ => (
+                            R::TEXT_CONTROL,
+                            format!(
+                                "{id}-{f}.{c} (repetition {r}) contains control characters; \
+                                 they were removed before storage."
+                            ),
+                        ),
+                    };
+                    let location = loc(id, seq, f).with_repetition(r).with_component(c);
+                    self.emit(rule, index, location, None, detail);
+                }
+            }
+        }
+    }
+
     // ---- structure ---------------------------------------------------------------------------
 
     fn segment(&mut self, seg: Segment<'a, 'm>) {
         let id = seg.id();
         let seq = self.occurrence(id);
         let index = seg.index();
+        if id != "MSH" {
+            self.control_characters(seg, seq);
+        }
         match id {
             "MSH" => {
                 self.emit(
