@@ -249,6 +249,7 @@ impl russh::server::Handler for SshSession {
         match self.shared.auth.authenticate_exchange(user, password).await {
             Ok(account) => Ok(self.admit(account, "password")),
             Err(e) => {
+                metrics::counter!(crate::telemetry::AUTH_FAILURES, "door" => "sftp").increment(1);
                 tracing::info!(peer = %self.peer, reason = %e, "SFTP login refused");
                 Ok(Auth::reject())
             }
@@ -293,6 +294,7 @@ impl russh::server::Handler for SshSession {
         {
             Ok(account) => Ok(self.admit(account, "publickey")),
             Err(e) => {
+                metrics::counter!(crate::telemetry::AUTH_FAILURES, "door" => "sftp").increment(1);
                 tracing::info!(peer = %self.peer, reason = %e, "SFTP login refused");
                 Ok(Auth::reject())
             }

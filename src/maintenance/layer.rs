@@ -182,15 +182,26 @@ pub async fn guard(
     let Some(window) = snapshot.active(now, organization.as_deref()) else {
         return next.run(request).await;
     };
+    let refused = || {
+        metrics::counter!(crate::telemetry::MAINTENANCE_REFUSALS, "mode" => window.mode.as_str())
+            .increment(1);
+    };
     let soap = match maintenance.config.page_format {
         PageFormat::Soap => soap_version_of(&request),
         PageFormat::Html => None,
     };
     match window.mode {
-        Mode::Maintenance => pages::unavailable(window.seconds_left(now), soap),
-        Mode::Outage => pages::proxy_error(),
+        Mode::Maintenance => {
+            refused();
+            pages::unavailable(window.seconds_left(now), soap)
+        }
+        Mode::Outage => {
+            refused();
+            pages::proxy_error()
+        }
         Mode::Intermittent => {
             if maintenance.refuse_intermittent(window.refuse_percent) {
+                refused();
                 pages::unavailable(window.seconds_left(now), soap)
             } else {
                 next.run(request).await
