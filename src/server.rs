@@ -138,6 +138,7 @@ pub fn router(state: Arc<AppState>, admin: Arc<AdminState>) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(maintenance::admin::router(admin))
+        .layer(middleware::from_fn(crate::telemetry::request_id))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

@@ -1,4 +1,5 @@
-//! What operators see of a running server: the Prometheus metrics behind `GET /metrics`.
+//! What operators see of a running server: the Prometheus metrics behind `GET /metrics`, and
+//! the request id every HTTP request carries through the logs and back in `X-Request-Id`.
 //!
 //! Events (requests, acknowledgements, refused logins, commits) are recorded where they happen
 //! with the `metrics` macros into one process-wide recorder, installed by the first server
@@ -164,9 +165,72 @@ pub fn render(state: &State) -> String {
     out
 }
 
+/// The request id header, read from the request and written on the response.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Whether a caller's request id may be kept: 1 to 64 letters, digits, `-`, `_`, `.` or `:`
+/// (a UUID, a proxy's hex id), so it can go into logs and headers as it is.
+pub fn safe_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// A new request id: 128 random bits in hex.
+pub fn new_request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// The middleware around every route: the request's id (the caller's when safe, else a new
+/// one) in a span that every log line of the request carries, and in the response header.
+pub async fn request_id(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| safe_request_id(v))
+        .map_or_else(new_request_id, str::to_string);
+    // The path only: a query string is the caller's text.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path()
+    );
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_short_plain_ids_are_kept() {
+        assert!(safe_request_id("0f8fad5b-d9cb-469f-a165-70867728950e"));
+        assert!(safe_request_id("a"));
+        for unsafe_id in [
+            "",
+            "with space",
+            "tab\there",
+            "<script>",
+            "é",
+            &"x".repeat(65),
+        ] {
+            assert!(!safe_request_id(unsafe_id), "{unsafe_id:?}");
+        }
+        let made = new_request_id();
+        assert!(safe_request_id(&made) && made.len() == 32, "{made}");
+        assert_ne!(made, new_request_id());
+    }
 
     #[test]
     fn state_is_rendered_as_gauges() {

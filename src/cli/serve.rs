@@ -67,6 +67,9 @@ pub struct ServeArgs {
     /// X-Forwarded-Host (only behind a proxy that sets them; --public-url takes precedence)
     #[arg(long, env = "IZPORT_TRUST_FORWARDED_HEADERS")]
     pub trust_forwarded_headers: bool,
+    /// Log lines as text or as JSON objects (one a line); a request's lines carry its id
+    #[arg(long, env = "IZPORT_LOG_FORMAT", default_value_t = super::LogFormat::default())]
+    pub log_format: super::LogFormat,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Bearer token for the admin API (/admin/...); without it the admin API is off

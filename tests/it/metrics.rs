@@ -180,3 +180,67 @@ async fn metrics_stay_up_during_maintenance_and_show_the_window() {
         "{after}"
     );
 }
+
+/// The `X-Request-Id` of a GET of `path` sent with `id` (if any).
+async fn request_id_of(
+    app: &TestApp,
+    path: &str,
+    id: Option<reqwest::header::HeaderValue>,
+) -> String {
+    let mut request = app.client.get(format!("{}{path}", app.base));
+    if let Some(id) = id {
+        request = request.header("x-request-id", id);
+    }
+    let response = request.send().await.expect("request");
+    response
+        .headers()
+        .get("x-request-id")
+        .expect("every response has a request id")
+        .to_str()
+        .expect("text")
+        .to_string()
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_when_safe_and_made_otherwise() {
+    let app = spawn_app().await;
+    let given = "7d3f0c1e-req-42";
+    assert_eq!(
+        request_id_of(&app, "/health", Some(given.parse().unwrap())).await,
+        given
+    );
+    // Every route, the SOAP service and errors included.
+    assert_eq!(
+        request_id_of(&app, "/soap?wsdl", Some(given.parse().unwrap())).await,
+        given
+    );
+    assert_eq!(
+        request_id_of(&app, "/no-such-page", Some(given.parse().unwrap())).await,
+        given
+    );
+    let made = request_id_of(&app, "/health", None).await;
+    assert!(
+        made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{made}"
+    );
+    assert_ne!(
+        made,
+        request_id_of(&app, "/health", None).await,
+        "a new id each time"
+    );
+    let too_long = "a".repeat(65);
+    for unsafe_id in [
+        reqwest::header::HeaderValue::from_str(&too_long).unwrap(),
+        reqwest::header::HeaderValue::from_str("tab\there").unwrap(),
+        reqwest::header::HeaderValue::from_bytes(b"bytes\x80\xff").unwrap(),
+        reqwest::header::HeaderValue::from_str("a b<script>").unwrap(),
+    ] {
+        let sent = unsafe_id.as_bytes().to_vec();
+        let got = request_id_of(&app, "/health", Some(unsafe_id)).await;
+        assert_ne!(got.as_bytes(), &sent[..]);
+        assert!(
+            got.len() == 32 && got.bytes().all(|b| b.is_ascii_hexdigit()),
+            "replaced by a made id: {got}"
+        );
+    }
+}
