@@ -16,3 +16,4 @@ pub mod registry;
 pub mod server;
 pub mod soap;
 pub mod store;
+pub mod telemetry;

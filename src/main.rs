@@ -2,6 +2,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    izport::cli::init_logging();
-    izport::cli::exit_code(izport::cli::run(izport::cli::Cli::parse()).await)
+    let cli = izport::cli::Cli::parse();
+    izport::cli::init_logging(cli.log_format());
+    izport::cli::exit_code(izport::cli::run(cli).await)
 }

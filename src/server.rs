@@ -252,8 +252,8 @@ impl ServerOptions {
     }
 }
 
-/// The routes. The maintenance layer guards the SOAP service (and its WSDL); health, status and
-/// the admin API stay reachable during maintenance, which is when operators need them.
+/// The routes. The maintenance layer guards the SOAP service (and its WSDL); health, metrics,
+/// status and the admin API stay reachable during maintenance, which is when operators need them.
 pub fn router(state: Arc<AppState>, admin: Arc<AdminState>) -> Router {
     let maintenance = state.maintenance.clone();
     let service = Router::new()
@@ -276,8 +276,10 @@ pub fn router(state: Arc<AppState>, admin: Arc<AdminState>) -> Router {
     Router::new()
         .merge(service)
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .with_state(state)
         .merge(maintenance::admin::router(admin))
+        .layer(middleware::from_fn(crate::telemetry::request_id))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
@@ -298,6 +300,39 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// `GET /metrics`: the Prometheus text format (see [`crate::telemetry`]).
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let maintenance = &state.maintenance;
+    let backlog = match state.db.backlog().await {
+        Ok(b) => Some((b.files_waiting, b.messages_waiting)),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the file backlog could not be read");
+            None
+        }
+    };
+    let body = crate::telemetry::render(&crate::telemetry::State {
+        in_window: maintenance
+            .snapshot()
+            .active(maintenance.now(), None)
+            .is_some(),
+        writer_queue: state.db.writer_queue_depth(),
+        backlog,
+        pool: state.db.pool_connections(),
+    });
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 pub fn load_tls(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
@@ -388,6 +423,7 @@ pub async fn load_schedule(db: &Db) -> anyhow::Result<Schedule> {
 /// Binds, checks the transport policy, and serves in a background task. Unless the options
 /// name supporting data, the registry forecasts with [`load_schedule`]'s.
 pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<RunningServer> {
+    crate::telemetry::install();
     if options.registry.schedule.is_none() {
         let schedule = load_schedule(&db).await?;
         tracing::info!(

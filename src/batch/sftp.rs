@@ -254,6 +254,7 @@ impl russh::server::Handler for SshSession {
         {
             Ok(account) => Ok(self.admit(account, "password")),
             Err(e) => {
+                metrics::counter!(crate::telemetry::AUTH_FAILURES, "door" => "sftp").increment(1);
                 tracing::info!(peer = %self.peer, reason = %e, "SFTP login refused");
                 Ok(Auth::reject())
             }
@@ -298,6 +299,7 @@ impl russh::server::Handler for SshSession {
         {
             Ok(account) => Ok(self.admit(account, "publickey")),
             Err(e) => {
+                metrics::counter!(crate::telemetry::AUTH_FAILURES, "door" => "sftp").increment(1);
                 tracing::info!(peer = %self.peer, reason = %e, "SFTP login refused");
                 Ok(Auth::reject())
             }

@@ -127,10 +127,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
+/// How log lines are written (`serve --log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event, the request's span (with its id) in front.
+    #[default]
+    Text,
+    /// One JSON object per line, the request's span fields under `span`.
+    Json,
+}
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+impl Cli {
+    /// The log format the command asks for (only `serve` has a choice).
+    pub fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Command::Serve(args) => args.log_format,
+            _ => LogFormat::Text,
+        }
+    }
+}
+
 /// Logs to standard error, filtered by `IZPORT_LOG` (default `info`). PostgreSQL's notices
 /// (such as the "already exists, skipping" sqlx's migrator provokes on every start) are left out
 /// unless the filter names sqlx itself.
-pub fn init_logging() {
+pub fn init_logging(format: LogFormat) {
     let configured = std::env::var("IZPORT_LOG").ok();
     let mut filter = configured
         .as_deref()
@@ -141,10 +170,17 @@ pub fn init_logging() {
             filter = filter.add_directive(quiet);
         }
     }
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 /// The exit status of a command: success, or failure after the error and its causes are

@@ -90,6 +90,9 @@ pub struct ServeArgs {
     #[arg(long, env = "IZPORT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = Limits::default().max_connections_per_address,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections_per_address: usize,
+    /// Log lines as text or as JSON objects (one a line); a request's lines carry its id
+    #[arg(long, env = "IZPORT_LOG_FORMAT", default_value_t = super::LogFormat::default())]
+    pub log_format: super::LogFormat,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Bearer token for the admin API (/admin/...); without it the admin API is off

@@ -182,6 +182,10 @@ pub async fn guard(
     let Some(window) = snapshot.active(now, organization.as_deref()) else {
         return next.run(request).await;
     };
+    let refused = || {
+        metrics::counter!(crate::telemetry::MAINTENANCE_REFUSALS, "mode" => window.mode.as_str())
+            .increment(1);
+    };
     let soap = match maintenance.config.page_format {
         PageFormat::Soap => soap_version_of(&request),
         PageFormat::Html => None,
@@ -189,6 +193,7 @@ pub async fn guard(
     let limit = maintenance.config.max_body_bytes;
     match window.mode {
         Mode::Maintenance => {
+            refused();
             refuse(
                 request,
                 limit,
@@ -196,9 +201,13 @@ pub async fn guard(
             )
             .await
         }
-        Mode::Outage => refuse(request, limit, pages::proxy_error()).await,
+        Mode::Outage => {
+            refused();
+            refuse(request, limit, pages::proxy_error()).await
+        }
         Mode::Intermittent => {
             if maintenance.refuse_intermittent(window.refuse_percent) {
+                refused();
                 refuse(
                     request,
                     limit,

@@ -61,6 +61,27 @@ impl SoapError {
         }
     }
 
+    /// The `outcome` label of the request counter (fixed words; nothing from the request).
+    fn outcome(&self) -> &'static str {
+        match self {
+            SoapError::BodyTooLarge { .. }
+            | SoapError::MessageTooLarge { .. }
+            | SoapError::TooManyMessages(_) => "too_large",
+            SoapError::BodyTooSlow => "too_slow",
+            SoapError::BodyUnreadable
+            | SoapError::UnsupportedMedia(_)
+            | SoapError::UnsupportedEncoding(_)
+            | SoapError::BadCompression => "bad_request",
+            SoapError::Decode(DecodeError::UnknownOperation { .. }) => "unsupported_operation",
+            SoapError::Decode(DecodeError::VersionMismatch) => "version_mismatch",
+            SoapError::Decode(DecodeError::MustUnderstand { .. }) => "must_understand",
+            SoapError::Decode(_) => "bad_request",
+            SoapError::Denied => "denied",
+            SoapError::NonAnonymousAddress { .. } => "non_anonymous_address",
+            SoapError::Internal => "internal",
+        }
+    }
+
     fn fault(self) -> Fault {
         let (kind, reason, detail): (FaultKind, String, String) = match self {
             SoapError::BodyTooLarge { limit } => (
@@ -189,6 +210,7 @@ fn addressed_fault(
     err: SoapError,
 ) -> Response {
     let sizes = err.sizes();
+    let outcome = err.outcome();
     let fault = err.fault();
     let status = StatusCode::from_u16(fault.http_status(version, policy))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -197,11 +219,26 @@ fn addressed_fault(
         addressing.map_or("", |a| addressing::fault_action(a.namespace)),
         extra,
     );
-    soap_response(
+    let mut response = soap_response(
         version,
         status,
         fault.encode_in(version, &header, contract, sizes),
-    )
+    );
+    response.extensions_mut().insert(Outcome(outcome));
+    response
+}
+
+/// How a SOAP request ended, for the metrics: set on a fault's response.
+#[derive(Clone, Copy)]
+struct Outcome(&'static str);
+
+/// The operation a request asked for, once its envelope was read.
+#[derive(Clone, Copy)]
+struct OperationName(&'static str);
+
+fn with_operation(mut response: Response, operation: &'static str) -> Response {
+    response.extensions_mut().insert(OperationName(operation));
+    response
 }
 
 /// IZ Gateway's `HubResponseHeader`: the destination asked for, and this endpoint's address.
@@ -282,7 +319,15 @@ pub async fn post_soap(
     body: Body,
 ) -> Response {
     let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
-    serve_post(&state, client, &uri, &headers, body, Contract::Cdc2011).await
+    observed(serve_post(
+        &state,
+        client,
+        &uri,
+        &headers,
+        body,
+        Contract::Cdc2011,
+    ))
+    .await
 }
 
 /// POST /soap/2014: the same, with the 2014 contract's faults for a request that cannot be read.
@@ -294,7 +339,35 @@ pub async fn post_soap_2014(
     body: Body,
 ) -> Response {
     let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
-    serve_post(&state, client, &uri, &headers, body, Contract::Cdc2014).await
+    observed(serve_post(
+        &state,
+        client,
+        &uri,
+        &headers,
+        body,
+        Contract::Cdc2014,
+    ))
+    .await
+}
+
+/// Counts a SOAP request by operation and outcome and records how long it took.
+async fn observed(request: impl std::future::Future<Output = Response>) -> Response {
+    let started = std::time::Instant::now();
+    let response = request.await;
+    let operation = response
+        .extensions()
+        .get::<OperationName>()
+        .map_or("unreadable", |o| o.0);
+    let outcome = response.extensions().get::<Outcome>().map_or("ok", |o| o.0);
+    metrics::counter!(
+        crate::telemetry::SOAP_REQUESTS,
+        "operation" => operation,
+        "outcome" => outcome
+    )
+    .increment(1);
+    metrics::histogram!(crate::telemetry::SOAP_DURATION, "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 async fn serve_post(
@@ -356,6 +429,7 @@ async fn serve_post(
     };
     let version = request.version;
     let contract = request.contract;
+    let operation = request.operation.name();
     let wsa = request.addressing.as_ref();
     // IZ Gateway's hub header is answered with a HubResponseHeader naming this destination.
     let hub = match &request.hub {
@@ -373,7 +447,7 @@ async fn serve_post(
             header,
             "SOAP request refused: non-anonymous WS-Addressing reply address"
         );
-        return fault(SoapError::NonAnonymousAddress { header });
+        return with_operation(fault(SoapError::NonAnonymousAddress { header }), operation);
     }
     let reply = |actions: (&str, &str), element_2011, (element_2014, child_2014), value: &str| {
         let body = match contract {
@@ -393,7 +467,7 @@ async fn serve_post(
         };
         soap_response(version, StatusCode::OK, body)
     };
-    match request.operation {
+    let response = match request.operation {
         Operation::ConnectivityTest { echo_back } => reply(
             (
                 CONNECTIVITY_TEST_RESPONSE_ACTION,
@@ -429,7 +503,8 @@ async fn serve_post(
             ),
             Err(err) => fault(err),
         },
-    }
+    };
+    with_operation(response, operation)
 }
 
 /// Why a request body's Content-Encoding could not be undone.
@@ -529,6 +604,7 @@ async fn submit(
     {
         Ok(s) => s,
         Err(AuthError::Denied(why)) => {
+            metrics::counter!(crate::telemetry::AUTH_FAILURES, "door" => "soap").increment(1);
             tracing::warn!(
                 username = username.unwrap_or(""),
                 facility = facility.unwrap_or(""),
@@ -545,6 +621,12 @@ async fn submit(
     };
     match state.registry.submit(&submitter, hl7).await {
         Ok(response) => {
+            metrics::counter!(
+                crate::telemetry::SOAP_ACKS,
+                "code" => response.ack.as_str(),
+                "organization" => submitter.organization_code.clone()
+            )
+            .increment(1);
             tracing::info!(
                 org = %submitter.organization_code,
                 message_id = response.message_id,

@@ -187,6 +187,16 @@ impl Db {
         self.backend
     }
 
+    /// Registry transactions waiting for the SQLite writer thread; `None` on PostgreSQL.
+    pub fn writer_queue_depth(&self) -> Option<usize> {
+        self.writer.as_ref().map(writer::Writer::queue_depth)
+    }
+
+    /// The pool's open connections and how many of them are idle.
+    pub fn pool_connections(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     /// Liveness of the database, for `/health`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

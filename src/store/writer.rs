@@ -58,6 +58,13 @@ impl Writer {
         Ok(Writer { jobs })
     }
 
+    /// Jobs sent and not yet taken by the thread (cheap: the channel's free slots).
+    pub fn queue_depth(&self) -> usize {
+        self.jobs
+            .max_capacity()
+            .saturating_sub(self.jobs.capacity())
+    }
+
     /// Runs `work` in the next batch and returns its result once that batch has committed.
     pub async fn transact<T: Send + 'static>(
         &self,
@@ -138,6 +145,7 @@ fn run(path: &str, mut queue: mpsc::Receiver<Job>, lock: &Mutex<()>) {
 }
 
 fn run_batch(tx: &mut SqlTx, runtime: &tokio::runtime::Runtime, batch: &mut Vec<Job>) {
+    metrics::histogram!(crate::telemetry::WRITER_BATCH).record(batch.len() as f64);
     if let Err(e) = tx.sqlite_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, jobs = batch.len(), "SQLite writer: cannot begin a transaction");
         return;

@@ -22,6 +22,7 @@ mod conformance;
 mod corpus;
 mod forecast;
 mod maintenance;
+mod metrics;
 mod query;
 mod query_codec;
 mod registry;
