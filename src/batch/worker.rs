@@ -27,7 +27,9 @@ use crate::dqa::{self, MessageFacts, Weights};
 use crate::hl7::{build_ack, AckCode, AckContext, AckParams, ErrEntry, ErrLocation};
 use crate::maintenance::door::FileDoor;
 use crate::maintenance::Maintenance;
-use crate::registry::{work, Registry, RegistryError, RegistryStore, StorageError, Submitter};
+use crate::registry::{
+    work, Registry, RegistryError, RegistryStore, RegistryTx, StorageError, Submitter,
+};
 use crate::store::{ClaimedBatch, Db, ExchangeAccount, MessageNotes, SqlTx, StoreError};
 
 /// How the worker behaves; every value has a flag in `izport serve`.
@@ -724,6 +726,15 @@ impl Worker {
             let submitter = dqa::cnf::submitter_of(&text);
             ready.push((m.index, m.offset, control_id, (facts, submitter), item));
         }
+        // Every person the group touches, locked at once before the first message (see
+        // `Prepared::lock_keys`): lanes then wait for each other at most, never deadlock.
+        let keys: Vec<String> = ready
+            .iter()
+            .flat_map(|(.., item)| match item {
+                Ready::Prepared(p) => p.lock_keys(),
+                Ready::Fixed(_) => Vec::new(),
+            })
+            .collect();
         let (owner, id) = (self.owner.clone(), run.id);
         self.registry
             .store()
@@ -732,6 +743,7 @@ impl Worker {
                     if !tx.run_lease_held(id, &owner).await? {
                         return Err(RegistryError::Storage(StorageError::new(LeaseLost)));
                     }
+                    tx.lock(&keys).await?;
                     for (index, offset, control_id, (facts, submitter), item) in ready {
                         let (hl7, ack, message_id, facts, patient_id) = match item {
                             Ready::Fixed(hl7) => (hl7, AckCode::AR, None, facts, None),

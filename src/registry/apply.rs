@@ -128,6 +128,21 @@ impl Prepared {
         }
     }
 
+    /// The keys this message's transaction locks (a VXU's patient identifiers, birth date and
+    /// name), so that two transactions never decide the same person at once. A caller that
+    /// applies several messages in one transaction takes all of theirs first, in one call to
+    /// [`RegistryTx::lock`]: a store that takes keys in order then never deadlocks two such
+    /// transactions, and each message finds its keys held already.
+    pub fn lock_keys(&self) -> Vec<String> {
+        match &self.work {
+            Work::Vxu {
+                changes: Some(changes),
+                ..
+            } => lock_keys(self.incoming.submitter.organization_id, changes),
+            _ => Vec::new(),
+        }
+    }
+
     /// This message as a resend of one answered before.
     pub(super) fn answered(mut self, stored: String) -> Prepared {
         self.work = Work::Answered(stored);

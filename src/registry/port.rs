@@ -132,7 +132,8 @@ where
 /// (or which another caller of [`super::Prepared::apply`] manages, with writes of its own).
 pub trait RegistryTx: Send {
     /// Serializes work on the same people across nodes (PostgreSQL advisory locks; SQLite
-    /// transactions are already serial).
+    /// transactions are already serial). An implementation takes the keys it does not hold yet
+    /// in one ordered sweep, so that transactions that each lock once never deadlock.
     fn lock(&mut self, keys: &[String]) -> impl Future<Output = Result<(), StorageError>> + Send;
     fn claim_key(
         &mut self,
