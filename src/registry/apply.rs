@@ -271,6 +271,7 @@ impl Incoming {
             response,
             errors: count(Severity::Error),
             warnings: count(Severity::Warning),
+            key_hash: None,
         }
     }
 
@@ -561,12 +562,11 @@ async fn apply_vxu<Tx: RegistryTx>(
         build_ack(&ctx, ack, &errs, &reply.params(&incoming.config().identity))
     };
     let message_id = tx
-        .log_message(&incoming.log_entry(ack, &hl7, &findings, reply.at))
+        .log_message(&LogEntry {
+            key_hash: incoming.control_id.as_ref().map(|_| hash.as_str()),
+            ..incoming.log_entry(ack, &hl7, &findings, reply.at)
+        })
         .await?;
-    if let Some(control_id) = &incoming.control_id {
-        tx.set_key_message(org, control_id, &hash, message_id)
-            .await?;
-    }
 
     let stamp = incoming.stamp(message_id, reply.at);
     let (patient_id, patient, stored) = match plan {

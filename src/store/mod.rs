@@ -23,7 +23,7 @@ mod registry_tests;
 
 pub use files::{
     content_hash, Backlog, BatchSummary, Blob, ClaimedBatch, ContentHasher, ExchangeAccount,
-    FileEntry, MessageNotes, NewFile, RemovedFile, RunPatientRow, CHUNK_BYTES,
+    FileEntry, MessageNotes, NewFile, RemovedFile, RunMessage, RunPatientRow, CHUNK_BYTES,
 };
 pub use maintenance::NewWindow;
 pub use orgs::{Credentials, OrgSummary};

@@ -211,6 +211,12 @@ pub(crate) const STORED_RESPONSE: &str =
     "SELECT m.response FROM message_keys k JOIN message_log m ON m.id = k.message_id \
      WHERE k.organization_id = $1 AND k.control_id = $2 AND k.content_hash = $3";
 
+/// A message log entry, `$1`..`$13` (see `log_message`).
+const LOG_INSERT: &str = "INSERT INTO message_log (organization_id, user_id, facility_code, \
+       control_id, message_type, processing_id, outcome, received_at, responded_at, request, \
+       response, error_count, warning_count) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
 /// How many messages of an organization used a control id with another content.
 const OTHER_KEYS: &str = "SELECT COUNT(*) AS n FROM message_keys WHERE organization_id = $1 \
      AND control_id = $2 AND content_hash <> $3";
@@ -401,45 +407,52 @@ impl RegistryTx for SqlTx {
     async fn log_message(&mut self, e: &LogEntry<'_>) -> Result<i64, StorageError> {
         let received_at = timestamp_text(e.received_at);
         let responded_at = timestamp_text(e.responded_at);
-        Ok(self
-            .insert_returning_id(
-                "INSERT INTO message_log (organization_id, user_id, facility_code, control_id, \
-                   message_type, processing_id, outcome, received_at, responded_at, request, \
-                   response, error_count, warning_count) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-                &args![
-                    e.organization_id,
-                    e.user_id,
-                    e.facility_code,
-                    e.control_id,
-                    e.message_type,
-                    e.processing_id,
-                    e.outcome.as_str(),
-                    received_at.as_str(),
-                    responded_at.as_str(),
-                    e.request,
-                    e.response,
-                    count(e.errors),
-                    count(e.warnings),
-                ],
-            )
-            .await?)
-    }
-
-    async fn set_key_message(
-        &mut self,
-        organization_id: i64,
-        control_id: &str,
-        content_hash: &str,
-        message_id: i64,
-    ) -> Result<(), StorageError> {
+        let mut bound = args![
+            e.organization_id,
+            e.user_id,
+            e.facility_code,
+            e.control_id,
+            e.message_type,
+            e.processing_id,
+            e.outcome.as_str(),
+            received_at.as_str(),
+            responded_at.as_str(),
+            e.request,
+            e.response,
+            count(e.errors),
+            count(e.warnings),
+        ]
+        .to_vec();
+        let key = match (e.control_id, e.key_hash) {
+            (Some(control_id), Some(hash)) => Some((control_id, hash)),
+            _ => None,
+        };
+        let Some((control_id, hash)) = key else {
+            return Ok(self
+                .insert_returning_id(&format!("{LOG_INSERT} RETURNING id"), &bound)
+                .await?);
+        };
+        if self.backend == Backend::Postgres {
+            // The entry and its key's pointer in one round trip.
+            bound.extend(args![hash]);
+            let sql = format!(
+                "WITH logged AS ({LOG_INSERT} RETURNING id), keyed AS ( \
+                   UPDATE message_keys SET message_id = (SELECT id FROM logged) \
+                   WHERE organization_id = $1 AND control_id = $4 AND content_hash = $14) \
+                 SELECT id FROM logged"
+            );
+            return Ok(self.insert_returning_id(&sql, &bound).await?);
+        }
+        let id = self
+            .insert_returning_id(&format!("{LOG_INSERT} RETURNING id"), &bound)
+            .await?;
         self.exec(
             "UPDATE message_keys SET message_id = $4 \
              WHERE organization_id = $1 AND control_id = $2 AND content_hash = $3",
-            &args![organization_id, control_id, content_hash, message_id],
+            &args![e.organization_id, control_id, hash, id],
         )
         .await?;
-        Ok(())
+        Ok(id)
     }
 
     async fn create_patient(
