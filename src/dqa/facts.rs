@@ -199,10 +199,15 @@ impl MessageFacts {
     /// Reads the message's content (before the registry's transaction). A message that does not
     /// parse gives empty facts.
     pub fn of_text(text: &str) -> MessageFacts {
+        match Message::parse(text) {
+            Ok(msg) => MessageFacts::of_message(&msg),
+            Err(_) => MessageFacts::default(),
+        }
+    }
+
+    /// [`MessageFacts::of_text`] of a message already parsed.
+    pub fn of_message(msg: &Message<'_>) -> MessageFacts {
         let mut facts = MessageFacts::default();
-        let Ok(msg) = Message::parse(text) else {
-            return facts;
-        };
         facts.kind = Some(match msg.get("MSH-9").as_deref() {
             Some("VXU") => Kind::Vxu,
             Some("QBP") => Kind::Query,
