@@ -207,13 +207,15 @@ impl MessageFacts {
 
     /// [`MessageFacts::of_text`] of a message already parsed.
     pub fn of_message(msg: &Message<'_>) -> MessageFacts {
-        let mut facts = MessageFacts::default();
-        facts.kind = Some(match msg.get("MSH-9").as_deref() {
-            Some("VXU") => Kind::Vxu,
-            Some("QBP") => Kind::Query,
-            _ => Kind::Other,
-        });
-        facts.test = msg.get("MSH-11").as_deref() == Some("T");
+        let mut facts = MessageFacts {
+            kind: Some(match msg.get("MSH-9").as_deref() {
+                Some("VXU") => Kind::Vxu,
+                Some("QBP") => Kind::Query,
+                _ => Kind::Other,
+            }),
+            test: msg.get("MSH-11").as_deref() == Some("T"),
+            ..MessageFacts::default()
+        };
         if facts.kind != Some(Kind::Vxu) {
             return facts;
         }

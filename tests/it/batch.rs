@@ -1780,7 +1780,7 @@ async fn a_period_report_covers_both_doors_with_hand_computed_numbers() {
     );
     let json = std::fs::read_to_string(&out).expect("report written");
     if let Ok(dir) = std::env::var("IZPORT_DQA_SAMPLE_DIR") {
-        // .ci/run validates it against docs/dqa-report.schema.json.
+        // .ci/run validates it against docs/dqa-report.schema.json (and renders the HTML).
         std::fs::write(format!("{dir}/dqa-period.json"), &json).expect("sample");
     }
     for value in &patient_data {
@@ -1842,7 +1842,11 @@ async fn a_period_report_covers_both_doors_with_hand_computed_numbers() {
     ]);
     assert!(ok, "{err}");
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    if let Ok(dir) = std::env::var("IZPORT_DQA_SAMPLE_DIR") {
+        std::fs::write(format!("{dir}/dqa-period.html"), &html).expect("sample");
+    }
     assert!(html.contains(&format!("Data quality report: {} to {}", day(-1), day(1))));
+    assert!(html.contains("2 message(s) through the web service, 4 in 1 batch file(s)"));
     for value in &patient_data {
         assert!(!html.contains(value), "{value} in the HTML period report");
     }
