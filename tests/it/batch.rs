@@ -1871,6 +1871,21 @@ async fn a_period_report_covers_both_doors_with_hand_computed_numbers() {
         .map(|l| l.split('|').next().unwrap_or(""))
         .collect();
     assert_eq!(ids, ["FMRN1", "FMRN2", "FMRN3", "FMRN4", "WMRN1", "WMRN2"]);
+    // What was recorded with each message: facts without patient data (the identifier as sent
+    // is kept apart, for the sender's own CNF only).
+    let org = app.db.organization_id(ORG).await.expect("org").expect("id");
+    let rows = app
+        .db
+        .period_patients(org, &day(-1), &day(2))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        let facts = row.facts.as_deref().expect("facts recorded");
+        for value in &patient_data {
+            assert!(!facts.contains(value), "{value} in {facts}");
+        }
+    }
     assert!(cnf.contains("|W1=kept\r\n"), "{cnf}");
 
     // Days before anything: an empty report, not an error.
