@@ -2019,7 +2019,7 @@ fn weekly_names() -> [String; 2] {
 /// Two nodes (two connections to the database) write the same week's reports at the same time:
 /// the organization gets one pair of files, and a later pass writes nothing. The report counts
 /// the two web-service messages of the week (a resend of one of them is not counted again).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_weekly_report_is_written_once_when_two_nodes_race() {
     use izport::dqa::weekly::{write_due, WeeklyOptions, WeeklySchedule};
     let app = weekly_app().await;
@@ -2035,11 +2035,18 @@ async fn the_weekly_report_is_written_once_when_two_nodes_race() {
             .expect("second connection"),
     );
     let now = ts("2026-11-30T06:00:00Z");
-    let (a, b) = tokio::join!(
-        write_due(&app.db, &options, "node-a", now),
-        write_due(&other, &options, "node-b", now)
+    let node = |db: Arc<izport::store::Db>, name: &'static str| {
+        let options = options.clone();
+        tokio::spawn(async move { write_due(&db, &options, name, now).await })
+    };
+    let (a, b) = (
+        node(app.db.clone(), "node-a"),
+        node(other.clone(), "node-b"),
     );
-    let (a, b) = (a.expect("node a"), b.expect("node b"));
+    let (a, b) = (
+        a.await.expect("task a").expect("node a"),
+        b.await.expect("task b").expect("node b"),
+    );
     assert_eq!(a.len() + b.len(), 1, "{a:?} {b:?}");
     let written = a.into_iter().chain(b).next().expect("one report");
     assert_eq!(written.organization, ORG);
