@@ -223,6 +223,9 @@ pub struct ServerOptions {
     pub files: FileDoorOptions,
     /// When failed logins lock a username or a client address out.
     pub throttle: ThrottleConfig,
+    /// The weekly data quality report into each active organization's DQA-Reports
+    /// (`--dqa-weekly-report`); `None`: not written by this node.
+    pub dqa_weekly: Option<crate::dqa::weekly::WeeklyOptions>,
 }
 
 /// The address a request came from, put on every request by the accept loop.
@@ -248,6 +251,7 @@ impl ServerOptions {
             ids: Arc::new(RandomIds),
             files: FileDoorOptions::default(),
             throttle: ThrottleConfig::default(),
+            dqa_weekly: None,
         }
     }
 }
@@ -366,6 +370,8 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
     poller: JoinHandle<()>,
+    /// The weekly data quality report job, when it runs.
+    weekly: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -377,6 +383,9 @@ impl RunningServer {
             files.shutdown().await;
         }
         self.poller.abort();
+        if let Some(weekly) = &self.weekly {
+            weekly.abort();
+        }
     }
 
     /// Waits until the server stops (after `shutdown` from elsewhere or a fatal error).
@@ -386,6 +395,9 @@ impl RunningServer {
             files.shutdown().await;
         }
         self.poller.abort();
+        if let Some(weekly) = &self.weekly {
+            weekly.abort();
+        }
     }
 
     /// The SFTP server's address, when it runs.
@@ -468,6 +480,9 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         .await
         .context("reading maintenance windows")?;
     let poller = maintenance.spawn_poller(db.clone());
+    let weekly = options
+        .dqa_weekly
+        .map(|w| crate::dqa::weekly::spawn(db.clone(), options.clock.clone(), w));
     let admin = Arc::new(AdminState {
         db: db.clone(),
         maintenance: maintenance.clone(),
@@ -519,6 +534,7 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         shutdown,
         task,
         poller,
+        weekly,
     })
 }
 

@@ -1281,28 +1281,6 @@ impl Db {
             .collect()
     }
 
-    /// The organization's runs that processed a file (state `done`) and finished in
-    /// [`from`, `to`) (timestamps, or dates as `YYYY-MM-DD`, compared as stored text), in the
-    /// order they finished.
-    pub async fn runs_done_between(
-        &self,
-        org_code: &str,
-        from: &str,
-        to: &str,
-    ) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT b.id FROM batches b JOIN organizations o ON o.id = b.organization_id \
-             WHERE o.code = $1 AND b.state = 'done' AND b.finished_at >= $2 \
-               AND b.finished_at < $3 \
-             ORDER BY b.finished_at, b.id",
-        )
-        .bind(org_code)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     pub async fn runs(&self, org_code: Option<&str>) -> Result<Vec<BatchSummary>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM batches b JOIN organizations o ON o.id = \
@@ -1489,7 +1467,7 @@ async fn insert_file(
 
 /// Puts a file into a folder under `name`, or the first free `name~N` (see [`free_name`]);
 /// returns its id and the name used.
-async fn place_file(
+pub(crate) async fn place_file(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     organization_id: i64,
     folder: &str,
