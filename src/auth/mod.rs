@@ -19,8 +19,19 @@
 //! the window lock the subject out for [`ThrottleConfig::lockout`], doubled at each further
 //! lockout up to a day. A locked-out attempt is refused like any other, also with the right
 //! password, after the same verification cost.
+//!
+//! Over mutual TLS, a request may come with a client certificate (verified by the TLS layer
+//! against the client CA). When that certificate is bound to an organization (`izport org
+//! cert`), the credentials must be of a user of that organization; otherwise the request is
+//! refused like any other refusal (same fault, a failure counted, one verification spent). An
+//! unbound certificate, or none, adds no condition.
 
+mod certs;
 mod exchange;
+
+pub use certs::{
+    fingerprint, parse_fingerprint, read_pem_certificate, CertError, ClientCertificate,
+};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -153,6 +164,14 @@ impl ThrottleConfig {
     }
 }
 
+/// The reason of a refusal whose username is no account (the log then leaves the name out:
+/// it may be a password typed into the wrong field).
+pub const UNKNOWN_USERNAME: &str = "unknown username";
+
+/// The doors, as the `door` label of the login metrics names them.
+const DOOR_SOAP: &str = "soap";
+const DOOR_SFTP: &str = "sftp";
+
 /// Scopes of `auth_throttle`.
 pub const SCOPE_USER: &str = "user";
 pub const SCOPE_ADDRESS: &str = "address";
@@ -227,7 +246,14 @@ impl Authenticator {
     }
 
     /// A refusal: counts a failure against every subject, logs and counts lockouts it begins.
-    async fn throttle_failed(&self, subjects: &[(&str, &str)]) -> Result<(), AuthError> {
+    /// `known` says whether the username (or import code) names an account: only then is it
+    /// written in the lockout's log line.
+    async fn throttle_failed(
+        &self,
+        subjects: &[(&str, &str)],
+        door: &'static str,
+        known: bool,
+    ) -> Result<(), AuthError> {
         let now = unix_now();
         for (scope, subject) in subjects {
             if let Some(until) = self
@@ -236,9 +262,19 @@ impl Authenticator {
                 .await?
             {
                 self.lockouts.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::telemetry::AUTH_LOCKOUTS, "door" => door).increment(1);
+                // The name is what `izport user unlock` needs, and names an organization's
+                // account, not a patient. A name that is no account has nothing to unlock and
+                // may be a password typed into the wrong field: it is left out.
+                let shown = if *scope == SCOPE_ADDRESS || known {
+                    *subject
+                } else {
+                    "(not an account)"
+                };
                 tracing::warn!(
+                    door,
                     scope,
-                    subject,
+                    subject = shown,
                     seconds = until - now,
                     "too many failed logins: locked out"
                 );
@@ -254,13 +290,15 @@ impl Authenticator {
         Ok(())
     }
 
-    /// `client` is the address the request came from (None when unknown: no address throttle).
+    /// `client` is the address the request came from (None when unknown: no address throttle);
+    /// `certificate` the client certificate of its TLS connection, if it presented one.
     pub async fn authenticate(
         &self,
         username: Option<&str>,
         password: Option<&str>,
         facility: Option<&str>,
         client: Option<IpAddr>,
+        certificate: Option<&ClientCertificate>,
     ) -> Result<Submitter, AuthError> {
         let (Some(username), Some(password), Some(facility)) = (username, password, facility)
         else {
@@ -281,19 +319,33 @@ impl Authenticator {
             // Costs what any refusal costs (the same reads, one verification, the failure
             // counted, so attempts during a lockout lead to a longer one), and tells nothing
             // about the password.
-            let _ = self.db.credentials(username, facility).await?;
+            let known = self.db.credentials(username, facility).await?.is_some();
             self.verify_blocking(self.dummy_hash.clone(), password)
                 .await?;
-            self.throttle_failed(&subjects).await?;
+            self.throttle_failed(&subjects, DOOR_SOAP, known).await?;
             self.refused_locked.fetch_add(1, Ordering::Relaxed);
             return Err(AuthError::Denied("locked out after too many failures"));
         }
         let found = self.db.credentials(username, facility).await?;
+        // A certificate bound to an organization admits only that organization's users. Read
+        // before the cache is consulted: a refusal for the certificate costs a verification
+        // like every other refusal.
+        let bound_to = match certificate {
+            Some(c) => self.db.client_cert_organization(c.fingerprint()).await?,
+            None => None,
+        };
+        let certificate_ok = match (&found, bound_to) {
+            (Some(c), Some(org)) => c.organization_id == org,
+            _ => true,
+        };
         // The cache key names the facility too: an entry stands for a request that passed
         // every check, never for a password alone.
         let fingerprint = self.cache.fingerprint(username, password, facility);
         let cached = found.as_ref().is_some_and(|c| {
-            c.active && c.facility_known && self.cache.hit(&fingerprint, &c.password_hash)
+            c.active
+                && c.facility_known
+                && certificate_ok
+                && self.cache.hit(&fingerprint, &c.password_hash)
         });
         let password_ok = match &found {
             _ if cached => true,
@@ -308,20 +360,24 @@ impl Authenticator {
             }
         };
         let refusal = match &found {
-            None => Some("unknown username"),
+            None => Some(UNKNOWN_USERNAME),
             Some(_) if !password_ok => Some("wrong password"),
             Some(c) if !c.active => Some("user disabled"),
             Some(c) if !c.facility_known => {
                 Some("facilityID is not one of the organization's facilities")
             }
+            Some(_) if !certificate_ok => {
+                Some("client certificate is bound to another organization")
+            }
             Some(_) => None,
         };
         if let Some(why) = refusal {
-            self.throttle_failed(&subjects).await?;
+            self.throttle_failed(&subjects, DOOR_SOAP, found.is_some())
+                .await?;
             return Err(AuthError::Denied(why));
         }
         let Some(creds) = found else {
-            return Err(AuthError::Denied("unknown username"));
+            return Err(AuthError::Denied(UNKNOWN_USERNAME));
         };
         if !cached {
             self.cache.remember(fingerprint, &creds.password_hash);
