@@ -376,6 +376,69 @@ async fn finding_4_failures_lock_a_user_out_also_for_the_right_password_until_un
     assert_eq!(status, 200, "{ack}");
 }
 
+/// The value of a counter sample in a /metrics scrape (0 when absent).
+fn counter(scrape: &str, name: &str, label: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn lockouts(app: &TestApp) -> f64 {
+    let (_, text) = app.get("/metrics").await;
+    counter(&text, "izport_auth_lockouts_total", "door=\"soap\"")
+}
+
+#[tokio::test]
+async fn finding_4_each_lockout_is_counted_by_door_and_logged_naming_accounts_only() {
+    let logs = captured_logs();
+    // A user of the registry: its name is what `izport user unlock` needs, so it is logged.
+    let app = spawn_app_with(throttled(2)).await;
+    let message = vxu("LOG-1", "MRN-LOG", "DOSE-LOG");
+    let before = lockouts(&app).await;
+    for guess in ["lockout-guess-1", "lockout-guess-2"] {
+        let (status, _) = app.submit_as(USER, guess, FACILITY, &message).await;
+        assert_eq!(status, 500);
+    }
+    // Two subjects locked: the username and the client address.
+    let after = lockouts(&app).await;
+    assert!(after >= before + 2.0, "lockouts {before} -> {after}");
+    let text = logs_text(&logs);
+    let line = text
+        .lines()
+        .find(|l| l.contains("locked out") && l.contains(USER))
+        .unwrap_or_else(|| panic!("no lockout line naming {USER}"));
+    assert!(line.contains("soap") && line.contains("seconds"), "{line}");
+    assert!(
+        !text.contains("lockout-guess"),
+        "a password reached the log"
+    );
+
+    // A name that is no account (perhaps a password typed into the wrong field): counted, and
+    // logged without the name, here and in the refusals' lines.
+    let other = spawn_app_with(throttled(2)).await;
+    let before = lockouts(&other).await;
+    for guess in ["x-1", "x-2"] {
+        let (status, _) = other
+            .submit_as("Tr0ub4dor&3-typed-here", guess, FACILITY, &message)
+            .await;
+        assert_eq!(status, 500);
+    }
+    let after = lockouts(&other).await;
+    assert!(after >= before + 2.0, "lockouts {before} -> {after}");
+    let text = logs_text(&logs);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("locked out") && l.contains("(not an account)")),
+        "no lockout line for the unknown name"
+    );
+    assert!(
+        !text.contains("Tr0ub4dor"),
+        "a name that is no account reached the log"
+    );
+}
+
 #[tokio::test]
 async fn finding_4_failures_from_one_address_lock_it_out_whatever_the_usernames() {
     let app = spawn_app_with(throttled(3)).await;
