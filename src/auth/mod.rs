@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
-use argon2::{Argon2, PasswordVerifier};
+use argon2::Argon2;
 use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
 use rand::distributions::{Alphanumeric, DistString};
@@ -73,13 +73,66 @@ pub fn generate_password() -> String {
     Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24)
 }
 
+#[cfg(test)]
 fn verify(hash: &str, password: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+    verify_in(hash, password, &mut Vec::new())
+}
+
+/// The most argon2 memory a stored hash may ask for (1 GiB of 1 KiB blocks): a hash that
+/// asks for more is refused rather than allowed to take the server's memory.
+const MAX_BLOCKS: usize = 1 << 20;
+
+/// Whether `password` matches the PHC string `hash` (any argon2 variant, version and
+/// parameters), computed in `blocks`, which grows to the hash's memory cost and is kept by
+/// the caller for the next verification: argon2's working memory (19 MiB at the defaults) is
+/// then allocated once per concurrent verification, not once per attempt. Freed and
+/// re-allocated per attempt on the blocking pool's many threads, it ended up held in glibc's
+/// per-thread arenas: a wrong-password flood left the server at 600 MB (issue 15, finding 6).
+/// The comparison is constant-time (`password_hash::Output`'s equality).
+fn verify_in(hash: &str, password: &str, blocks: &mut Vec<argon2::Block>) -> bool {
+    use argon2::{Algorithm, Params, Version};
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_buffer = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buffer) else {
+        return false;
+    };
+    let needed = params.block_count();
+    if needed > MAX_BLOCKS {
+        return false;
     }
+    if blocks.len() < needed {
+        blocks.resize(needed, argon2::Block::default());
+    }
+    let mut out = [0u8; argon2::password_hash::Output::MAX_LENGTH];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let Some(memory) = blocks.get_mut(..needed) else {
+        return false;
+    };
+    if Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, out, memory)
+        .is_err()
+    {
+        return false;
+    }
+    argon2::password_hash::Output::new(out).is_ok_and(|computed| computed == expected)
 }
 
 /// Credentials verified recently: keyed hash of (username, password) → the stored hash they
@@ -189,6 +242,9 @@ pub struct Authenticator {
     dummy_hash: String,
     /// Bounds concurrent argon2 verifications (and so their memory).
     hashing: Semaphore,
+    /// argon2's working memory, one buffer per verification under way at most: taken with a
+    /// permit, given back after.
+    memory: Mutex<Vec<Vec<argon2::Block>>>,
     cache: VerifiedCache,
     throttle: ThrottleConfig,
     lockouts: AtomicU64,
@@ -206,6 +262,7 @@ impl Authenticator {
             db,
             dummy_hash: hash_password(&generate_password())?,
             hashing: Semaphore::new(workers),
+            memory: Mutex::new(Vec::with_capacity(workers)),
             cache: VerifiedCache::new(Duration::from_secs(300), 10_000),
             throttle,
             lockouts: AtomicU64::new(0),
@@ -231,9 +288,23 @@ impl Authenticator {
             .await
             .map_err(|e| AuthError::Hash(e.to_string()))?;
         let password = password.to_string();
-        tokio::task::spawn_blocking(move || verify(&hash, &password))
-            .await
-            .map_err(|e| AuthError::Hash(e.to_string()))
+        let mut blocks = self
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let (ok, blocks) = tokio::task::spawn_blocking(move || {
+            let ok = verify_in(&hash, &password, &mut blocks);
+            (ok, blocks)
+        })
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
+        self.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(blocks);
+        Ok(ok)
     }
 
     /// Whether any subject is locked out now, and whether any has failures on record.
@@ -406,6 +477,40 @@ mod tests {
         assert!(verify(&hash, "correct horse"));
         assert!(!verify(&hash, "correct horsE"));
         assert!(!verify("not a hash", "correct horse"));
+    }
+
+    #[test]
+    fn verification_reuses_its_memory_and_agrees_with_the_argon2_crate() {
+        use argon2::PasswordVerifier;
+        let mut blocks = Vec::new();
+        // The defaults (argon2id, 19 MiB) and other parameters, variants and lengths.
+        let hashes = [
+            hash_password("pw-1").expect("hash"),
+            argon2::Argon2::new(
+                argon2::Algorithm::Argon2i,
+                argon2::Version::V0x10,
+                argon2::Params::new(64, 3, 2, Some(20)).expect("params"),
+            )
+            .hash_password(b"pw-1", &SaltString::generate(&mut OsRng))
+            .expect("hash")
+            .to_string(),
+        ];
+        for hash in &hashes {
+            let parsed = PasswordHash::new(hash).expect("parse");
+            for attempt in ["pw-1", "pw-2", ""] {
+                let crate_says = Argon2::default()
+                    .verify_password(attempt.as_bytes(), &parsed)
+                    .is_ok();
+                assert_eq!(verify_in(hash, attempt, &mut blocks), crate_says, "{hash}");
+                assert_eq!(crate_says, attempt == "pw-1");
+            }
+        }
+        // The buffer kept the largest memory asked for (19 MiB = 19,456 blocks), once.
+        assert_eq!(blocks.len(), 19 * 1024);
+        // A hash asking for more memory than the bound is refused without allocating it.
+        let greedy = hashes[0].replace("m=19456", "m=4194304");
+        assert!(!verify_in(&greedy, "pw-1", &mut blocks));
+        assert_eq!(blocks.len(), 19 * 1024);
     }
 
     #[test]
