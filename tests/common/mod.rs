@@ -322,6 +322,67 @@ impl TestApp {
     }
 }
 
+/// A certificate authority that issues client certificates.
+pub struct Ca {
+    pub cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let cert = params.self_signed(&key).expect("CA certificate");
+        Ca { cert, key }
+    }
+
+    /// Writes the CA certificate (PEM) into `dir` and returns its path.
+    pub fn write(&self, dir: &std::path::Path) -> PathBuf {
+        let path = dir.join("client-ca.pem");
+        std::fs::write(&path, self.cert.pem()).expect("write CA");
+        path
+    }
+
+    /// A client certificate for `name`: (certificate PEM, private key PEM).
+    pub fn issue(&self, name: &str) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(vec![format!("{name}.example.org")])
+            .expect("client params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        let key = rcgen::KeyPair::generate().expect("client key");
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("client certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// A client trusting the app's test server certificate and presenting `identity`
+/// (certificate and key PEM) if given.
+pub fn tls_client(app: &TestApp, identity: Option<&(String, String)>) -> reqwest::Client {
+    let root = app.tls_root_pem.as_deref().expect("a TLS app");
+    let mut builder = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes()).expect("root"));
+    if let Some((cert, key)) = identity {
+        builder = builder.identity(
+            reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).expect("identity"),
+        );
+    }
+    builder.build().expect("client")
+}
+
 pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

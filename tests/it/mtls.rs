@@ -4,56 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use izport::server::ClientAuth;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
-
 use crate::common::*;
-
-/// A certificate authority that issues client certificates.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().expect("CA key");
-        let cert = params.self_signed(&key).expect("CA certificate");
-        Ca { cert, key }
-    }
-
-    /// Writes the CA certificate (PEM) into `dir` and returns its path.
-    fn write(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("client-ca.pem");
-        std::fs::write(&path, self.cert.pem()).expect("write CA");
-        path
-    }
-
-    /// A client certificate for `name`: (certificate PEM, private key PEM).
-    fn issue(&self, name: &str) -> (String, String) {
-        let mut params =
-            CertificateParams::new(vec![format!("{name}.example.org")]).expect("client params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let key = KeyPair::generate().expect("client key");
-        let cert = params
-            .signed_by(&key, &self.cert, &self.key)
-            .expect("client certificate");
-        (cert.pem(), key.serialize_pem())
-    }
-}
+use izport::server::ClientAuth;
 
 /// A server over TLS asking for client certificates issued by `ca`.
 async fn mtls_app(mode: ClientAuth, ca: &Ca) -> (TestApp, tempfile::TempDir) {
@@ -66,19 +18,6 @@ async fn mtls_app(mode: ClientAuth, ca: &Ca) -> (TestApp, tempfile::TempDir) {
     })
     .await;
     (app, dir)
-}
-
-/// A client trusting the test server, presenting `identity` (certificate and key PEM) if given.
-fn client(app: &TestApp, identity: Option<&(String, String)>) -> reqwest::Client {
-    let root = app.tls_root_pem.as_deref().expect("a TLS app");
-    let mut builder = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes()).expect("root"));
-    if let Some((cert, key)) = identity {
-        builder = builder.identity(
-            reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).expect("identity"),
-        );
-    }
-    builder.build().expect("client")
 }
 
 async fn post(
@@ -140,7 +79,7 @@ async fn required_admits_a_certificate_of_the_ca_and_no_connection_without_one()
     let ca = Ca::new("Client CA");
     let (app, _dir) = mtls_app(ClientAuth::Required, &ca).await;
     let identity = ca.issue("clinic1");
-    let with = client(&app, Some(&identity));
+    let with = tls_client(&app, Some(&identity));
     assert_eq!(
         submit_with(&app, &with, MINE, "MTLS-1")
             .await
@@ -153,7 +92,7 @@ async fn required_admits_a_certificate_of_the_ca_and_no_connection_without_one()
     assert_eq!(status, 200, "{body}");
 
     // No certificate: the handshake is refused, no HTTP answer at all.
-    let without = client(&app, None);
+    let without = tls_client(&app, None);
     let refused = post(&app, &without, connectivity("no certificate")).await;
     assert!(
         refused.is_err(),
@@ -162,7 +101,7 @@ async fn required_admits_a_certificate_of_the_ca_and_no_connection_without_one()
 
     // A certificate of another CA: refused in the handshake too.
     let stranger = Ca::new("Another CA").issue("clinic1");
-    let refused = post(&app, &client(&app, Some(&stranger)), connectivity("x")).await;
+    let refused = post(&app, &tls_client(&app, Some(&stranger)), connectivity("x")).await;
     assert!(
         refused.is_err(),
         "answered another CA's client: {refused:?}"
@@ -173,14 +112,14 @@ async fn required_admits_a_certificate_of_the_ca_and_no_connection_without_one()
 async fn optional_serves_clients_without_a_certificate_but_not_with_a_foreign_one() {
     let ca = Ca::new("Client CA");
     let (app, _dir) = mtls_app(ClientAuth::Optional, &ca).await;
-    let without = client(&app, None);
+    let without = tls_client(&app, None);
     assert_eq!(
         submit_with(&app, &without, MINE, "OPT-1")
             .await
             .expect("answer"),
         "AA"
     );
-    let with = client(&app, Some(&ca.issue("clinic1")));
+    let with = tls_client(&app, Some(&ca.issue("clinic1")));
     assert_eq!(
         submit_with(&app, &with, MINE, "OPT-2")
             .await
@@ -188,7 +127,7 @@ async fn optional_serves_clients_without_a_certificate_but_not_with_a_foreign_on
         "AA"
     );
     let stranger = Ca::new("Another CA").issue("clinic1");
-    let refused = post(&app, &client(&app, Some(&stranger)), connectivity("x")).await;
+    let refused = post(&app, &tls_client(&app, Some(&stranger)), connectivity("x")).await;
     assert!(
         refused.is_err(),
         "answered another CA's client: {refused:?}"
@@ -206,7 +145,7 @@ async fn a_bound_certificate_admits_only_its_organizations_credentials() {
     let out = izport_cli(&app, &["org", "cert", ORG, "--add", path(&cert_file)]);
     assert!(out.0, "{}", out.1);
 
-    let client1 = client(&app, Some(&bound));
+    let client1 = tls_client(&app, Some(&bound));
     assert_eq!(
         submit_with(&app, &client1, MINE, "BOUND-1")
             .await
@@ -228,7 +167,7 @@ async fn a_bound_certificate_admits_only_its_organizations_credentials() {
         .expect("throttle");
     assert_eq!(states[0].failures, 1, "the refusal counts as a failure");
     // Again, now that its password was verified once elsewhere (the cache must not let it in).
-    let unbound = client(&app, Some(&ca.issue("hub")));
+    let unbound = tls_client(&app, Some(&ca.issue("hub")));
     assert_eq!(
         submit_with(&app, &unbound, THEIRS, "BOUND-3")
             .await
