@@ -10,7 +10,11 @@
 # BENCH_PATIENTS (0; N seeds N patients per backend and adds Z34 and Z44 latency rows: 1000000 takes
 # about five minutes per backend and 4-6 GB of disk), BENCH_FILE_MESSAGES (100000; 0 skips: a
 # synthetic batch file of that many VXUs uploaded by OpenSSH sftp to the server's file door, timed
-# from the start of the upload to the run's end, with the server's peak memory). The PostgreSQL URL names a server on which the
+# from the start of the upload to the run's end, with the server's peak memory), BENCH_FLOOD (30; 0 skips:
+# a wrong-password flood from BENCH_CLIENTS clients for that many seconds, izport-load's
+# `--mix wrong-password`, with the server's resident memory before, at its peak and after;
+# BENCH_ONLY=flood runs that alone), BENCH_PROFILE (release; debug measures the debug build, for
+# development only). The PostgreSQL URL names a server on which the
 # script may create and drop a scratch database (psql is used for that).
 set -euo pipefail
 
@@ -21,12 +25,23 @@ CRITERION=${BENCH_CRITERION:-1}
 PATIENTS=${BENCH_PATIENTS:-0}
 PORT=${BENCH_PORT:-18080}
 FILE_MESSAGES=${BENCH_FILE_MESSAGES:-100000}
+FLOOD=${BENCH_FLOOD:-30}
+ONLY=${BENCH_ONLY:-}
+PROFILE=${BENCH_PROFILE:-release}
 SFTP_PORT=$((PORT + 1))
 PASSWORD=bench-password-1
 
-cargo build --release --quiet -p izport -p izport-load
-BIN="${CARGO_TARGET_DIR:-target}/release/izport"
-LOAD_BIN="${CARGO_TARGET_DIR:-target}/release/izport-load"
+case "$PROFILE" in
+    release) cargo build --release --quiet -p izport -p izport-load ;;
+    debug) cargo build --quiet -p izport -p izport-load ;;
+    *) echo "BENCH_PROFILE must be release or debug, not $PROFILE" >&2; exit 2 ;;
+esac
+case "$ONLY" in
+    ""|flood) ;;
+    *) echo "BENCH_ONLY must be empty or flood, not $ONLY" >&2; exit 2 ;;
+esac
+BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/izport"
+LOAD_BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/izport-load"
 WORK=$(mktemp -d)
 RESULTS="$WORK/results.tsv"
 SERVER_PID=""
@@ -59,12 +74,46 @@ load() {
     printf '%s\t%s\t%s\n' "$backend" "$run" "$json" >>"$RESULTS"
 }
 
+# A kilobyte figure of the server's /proc status (VmRSS now, VmHWM the peak).
+vm() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$SERVER_PID/status"; }
+
+# A wrong-password flood: FLOOD seconds of guesses from CLIENTS clients (every one refused, most
+# while the user and the address are locked out, each costing an argon2 verification), with the
+# server's resident memory before, at its peak, just after and 5 s after.
+bench_flood() {
+    local backend=$1 url=$2
+    echo "== $backend: a wrong-password flood, $CLIENTS clients for ${FLOOD}s" >&2
+    "$BIN" --database-url "$url" serve --listen "127.0.0.1:$PORT" --sftp-listen off >"$WORK/server-flood-$backend.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    local before json end later peak
+    before=$(vm VmRSS)
+    json=$("$LOAD_BIN" run --url "http://127.0.0.1:$PORT/soap" --username loaduser --facility LFAC \
+        --mix wrong-password -c "$CLIENTS" --duration "$FLOOD" --json | tail -n 1)
+    end=$(vm VmRSS)
+    sleep 5
+    later=$(vm VmRSS)
+    peak=$(vm VmHWM)
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+    # The guesses locked the user and this address out; the load runs after need them.
+    quiet "$BIN" --database-url "$url" user unlock loaduser --address 127.0.0.1
+    python3 -c "import json, sys; r = json.loads(sys.argv[1]); print('%s\tflood\t%s' % (sys.argv[2], json.dumps({'requests': r['requests'], 'refused': r['outcomes'].get('ok', 0), 'seconds': r['elapsed_s'], 'before_kb': int(sys.argv[3]), 'peak_kb': int(sys.argv[4]), 'end_kb': int(sys.argv[5]), 'later_kb': int(sys.argv[6])})))" \
+        "$json" "$backend" "$before" "$peak" "$end" "$later" >>"$RESULTS"
+}
+
 bench_backend() {
     local backend=$1 url=$2
     quiet "$BIN" --database-url "$url" migrate
     quiet "$BIN" --database-url "$url" org add LOAD --name "Load test" --facility LFAC --production
     echo "$PASSWORD" >"$WORK/password"
     quiet "$BIN" --database-url "$url" user add --org LOAD loaduser --password-stdin <"$WORK/password"
+    if [ "$FLOOD" -gt 0 ]; then
+        bench_flood "$backend" "$url"
+    fi
+    [ "$ONLY" = flood ] && return 0
     "$BIN" --database-url "$url" serve --listen "127.0.0.1:$PORT" --sftp-listen off >"$WORK/server-$backend.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do
@@ -146,14 +195,14 @@ if [ -n "${IZPORT_BENCH_PG:-}" ]; then
     bench_backend postgres "${IZPORT_BENCH_PG%/*}/$PG_DB"
 fi
 
-if [ "$CRITERION" = 1 ]; then
+if [ "$CRITERION" = 1 ] && [ -z "$ONLY" ]; then
     echo "== criterion" >&2
     cargo bench --quiet --bench hl7 --bench validate -- --quick 2>/dev/null |
         awk '/^[a-z_]+\/[a-z_0-9]+/ {name=$1} /time:/ {print name "\t" $0}' >"$WORK/criterion.txt"
 fi
 
 echo
-echo "clients: $CLIENTS, duration: ${DURATION}s, machine: $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "build: $PROFILE, clients: $CLIENTS, duration: ${DURATION}s, machine: $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 python3 - "$RESULTS" "$WORK/criterion.txt" <<'EOF'
 import json, sys, os
 rows = {}
@@ -163,6 +212,7 @@ for line in open(sys.argv[1]):
 def cell(d):
     if d is None: return ""
     if "rss_kb" in d: return f"{d['rss_kb'] / 1024:.0f} MB RSS"
+    if "later_kb" in d: return f"{d['requests']:,} guesses in {d['seconds']:.0f} s ({d['refused']:,} refused with a SecurityFault), server RSS {d['before_kb'] / 1024:.0f} MB before, peak {d['peak_kb'] / 1024:.0f} MB, {d['end_kb'] / 1024:.0f} MB at the end, {d['later_kb'] / 1024:.0f} MB 5 s later"
     if "peak_kb" in d: return f"{d['messages']:,} messages ({d['bytes'] / 1e6:.0f} MB) in {d['seconds']:.1f} s = {d['messages'] / d['seconds']:,.0f} msg/s, server peak {d['peak_kb'] / 1024:.0f} MB"
     if "p99_ms" in d: return f"{d['queries']:,} queries ({d['found']:,} found), p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms"
     if "seconds" in d: return f"{d['patients']:,} patients in {d['seconds']} s"

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::auth::{Authenticator, ThrottleConfig};
+use crate::auth::{Authenticator, ClientCertificate, ThrottleConfig};
 use crate::batch::FileDoorOptions;
 use crate::clock::{IdSource, RandomIds};
 use crate::maintenance::admin::AdminState;
@@ -198,9 +198,36 @@ pub struct AppState {
     pub trust_forwarded_headers: bool,
 }
 
+/// Whether TLS clients must present a certificate (`--tls-client-auth`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientAuth {
+    /// No client certificates are asked for.
+    #[default]
+    Off,
+    /// A certificate is asked for; a connection without one is served, one that presents a
+    /// certificate the client CA did not issue is refused in the handshake.
+    Optional,
+    /// A connection without a certificate the client CA issued is refused in the handshake.
+    Required,
+}
+
+impl std::fmt::Display for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientAuth::Off => "off",
+            ClientAuth::Optional => "optional",
+            ClientAuth::Required => "required",
+        })
+    }
+}
+
 pub struct ServerOptions {
     pub listen: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Mutual TLS: whether clients present certificates (`--tls-client-auth`) ...
+    pub tls_client_auth: ClientAuth,
+    /// ... issued by the CA certificates in this PEM file (`--tls-client-ca`).
+    pub tls_client_ca: Option<PathBuf>,
     pub insecure_http: bool,
     pub public_url: Option<String>,
     pub limits: Limits,
@@ -238,6 +265,8 @@ impl ServerOptions {
         ServerOptions {
             listen,
             tls: None,
+            tls_client_auth: ClientAuth::Off,
+            tls_client_ca: None,
             insecure_http: false,
             public_url: None,
             limits: Limits::default(),
@@ -339,7 +368,13 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-pub fn load_tls(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+/// The TLS settings: the server's certificate chain and key and, for mutual TLS, how client
+/// certificates are asked for and the CA file they must chain to.
+pub fn load_tls(
+    cert: &Path,
+    key: &Path,
+    client: Option<(ClientAuth, &Path)>,
+) -> anyhow::Result<Arc<ServerConfig>> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_file_iter(cert)
@@ -352,13 +387,64 @@ pub fn load_tls(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("reading TLS private key {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client {
+        None | Some((ClientAuth::Off, _)) => builder.with_no_client_auth(),
+        Some((mode, ca)) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let cas = CertificateDer::pem_file_iter(ca)
+                .with_context(|| format!("reading TLS client CA {}", ca.display()))?
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("parsing TLS client CA {}", ca.display()))?;
+            if cas.is_empty() {
+                bail!("no CA certificate found in {}", ca.display());
+            }
+            for c in cas {
+                roots.add(c).with_context(|| {
+                    format!("a certificate in {} cannot be a trust anchor", ca.display())
+                })?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            let verifier = if mode == ClientAuth::Optional {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier
+                .build()
+                .with_context(|| format!("TLS client CA {} cannot be used", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .context("TLS certificate and key do not match")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Refuses client-certificate settings that cannot mean what was asked for.
+fn check_client_auth(options: &ServerOptions) -> anyhow::Result<Option<(ClientAuth, &Path)>> {
+    match (options.tls_client_auth, options.tls_client_ca.as_deref()) {
+        (_, Some(_)) if options.tls.is_none() => bail!(
+            "--tls-client-ca needs TLS: client certificates are part of the TLS handshake; \
+             pass --tls-cert and --tls-key too"
+        ),
+        (ClientAuth::Off, Some(_)) => bail!(
+            "--tls-client-ca is given but --tls-client-auth is off: pass --tls-client-auth \
+             optional or required to ask clients for certificates"
+        ),
+        (ClientAuth::Off, None) => Ok(None),
+        (mode, None) => bail!(
+            "--tls-client-auth {mode} needs --tls-client-ca FILE: the CA certificates (PEM) \
+             client certificates must be issued by"
+        ),
+        (mode, Some(ca)) => Ok(Some((mode, ca))),
+    }
 }
 
 /// A server accepting connections in the background.
@@ -445,8 +531,9 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         );
         options.registry.schedule = Some(schedule);
     }
+    let client_auth = check_client_auth(&options)?;
     let tls = match &options.tls {
-        Some((cert, key)) => Some(TlsAcceptor::from(load_tls(cert, key)?)),
+        Some((cert, key)) => Some(TlsAcceptor::from(load_tls(cert, key, client_auth)?)),
         None => {
             if !options.listen.ip().is_loopback() && !options.insecure_http {
                 bail!(
@@ -582,12 +669,20 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone().map_request(
-            move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ClientAddr(peer));
-                request
-            },
-        ));
+        // Every request of the connection carries the client's address and, over mutual TLS,
+        // the certificate it presented (verified in the handshake).
+        let app = app.clone();
+        let service = move |certificate: Option<ClientCertificate>| {
+            TowerToHyperService::new(app.map_request(
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ClientAddr(peer));
+                    if let Some(c) = &certificate {
+                        request.extensions_mut().insert(c.clone());
+                    }
+                    request
+                },
+            ))
+        };
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
@@ -599,9 +694,15 @@ async fn accept_loop(
                         tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
                     match handshake {
                         Ok(Ok(tls_stream)) => {
+                            let certificate = tls_stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .map(|der| ClientCertificate::from_der(der.as_ref()));
                             let conn = builder.serve_connection_with_upgrades(
                                 TokioIo::new(FirstByte::new(tls_stream, limits.header_timeout)),
-                                service,
+                                service(certificate),
                             );
                             watcher.watch(conn.into_owned()).await
                         }
@@ -618,7 +719,7 @@ async fn accept_loop(
                 None => {
                     let conn = builder.serve_connection_with_upgrades(
                         TokioIo::new(FirstByte::new(stream, limits.header_timeout)),
-                        service,
+                        service(None),
                     );
                     watcher.watch(conn.into_owned()).await
                 }

@@ -23,6 +23,9 @@ pub const SOAP_DURATION: &str = "izport_soap_request_duration_seconds";
 pub const SOAP_ACKS: &str = "izport_soap_acks_total";
 /// Logins refused, by `door` (`soap`, `sftp`).
 pub const AUTH_FAILURES: &str = "izport_auth_failures_total";
+/// Lockouts begun after too many failed logins, by `door` (`soap`, `sftp`); one per subject
+/// locked (a username, an import code, a client address).
+pub const AUTH_LOCKOUTS: &str = "izport_auth_lockouts_total";
 /// Requests the maintenance layer refused, by `mode` (`maintenance`, `outage`, `intermittent`).
 pub const MAINTENANCE_REFUSALS: &str = "izport_maintenance_refusals_total";
 /// Registry transactions per SQLite commit (histogram).
@@ -94,6 +97,10 @@ fn describe() {
         "HL7 acknowledgements sent for SOAP submissions, by code and organization"
     );
     describe_counter!(AUTH_FAILURES, "Logins refused, by door");
+    describe_counter!(
+        AUTH_LOCKOUTS,
+        "Lockouts begun after too many failed logins (one per username, import code or client address), by door"
+    );
     describe_counter!(
         MAINTENANCE_REFUSALS,
         "Requests refused by a maintenance window, by mode"

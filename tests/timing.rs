@@ -188,3 +188,60 @@ async fn every_refusal_costs_the_same_time_whatever_was_wrong() {
     }
     panic!("refusal medians differ by more than 20 % in every round: {rounds:?}");
 }
+
+/// Mutual TLS: the right credentials over a client certificate bound to another organization
+/// are refused after the same verification as a wrong password, although a cache holds them.
+#[tokio::test]
+async fn a_certificate_of_another_organization_costs_what_a_wrong_password_costs() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new("Client CA");
+    let mut app = spawn_app_with(Options {
+        tls: true,
+        client_auth: izport::server::ClientAuth::Optional,
+        client_ca: Some(ca.write(dir.path())),
+        ..unthrottled()
+    })
+    .await;
+    let message = vxu("TIMING-3", "MRN-T3", "DOSE-T3");
+    // The right credentials once, without a certificate, so that a cache would hold them.
+    let (status, ack) = app.submit(&message).await;
+    assert_eq!(status, 200, "{ack}");
+    app.db
+        .create_organization("OTHERORG", "Other", &["OTHERFAC".to_string()], true)
+        .await
+        .expect("org");
+    let identity = ca.issue("other");
+    let (fingerprint, pem) = izport::auth::read_pem_certificate(&identity.0).expect("pem");
+    app.db
+        .add_client_cert("OTHERORG", &fingerprint, &pem)
+        .await
+        .expect("bind");
+    app.client = tls_client(&app, Some(&identity));
+    let wrong_password = |app| refused_in(app, USER, "not-the-password", &message);
+    let other_org = |app| refused_in(app, USER, PASSWORD, &message);
+    for _ in 0..3 {
+        wrong_password(&app).await;
+        other_org(&app).await;
+    }
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let (mut wrong, mut other) = (Vec::new(), Vec::new());
+        for i in 0..PAIRS {
+            if i % 2 == 0 {
+                wrong.push(wrong_password(&app).await);
+                other.push(other_org(&app).await);
+            } else {
+                other.push(other_org(&app).await);
+                wrong.push(wrong_password(&app).await);
+            }
+        }
+        let (w, o) = (median(wrong), median(other));
+        eprintln!("medians: wrong password {w:?}, certificate of another organization {o:?}");
+        rounds.push((w, o));
+        if ratio(w, o) <= TOLERANCE {
+            return;
+        }
+    }
+    panic!("the medians differ by more than 20 % in every round: {rounds:?}");
+}

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::{AuthError, Authenticator, SCOPE_ADDRESS, SCOPE_EXCHANGE};
+use super::{AuthError, Authenticator, DOOR_SFTP, SCOPE_ADDRESS, SCOPE_EXCHANGE};
 use crate::store::ExchangeAccount;
 
 impl Authenticator {
@@ -38,6 +38,7 @@ impl Authenticator {
             return Err(AuthError::Denied("locked out after too many failures"));
         }
         let found = self.db.exchange_account(import_code).await?;
+        let known = found.is_some();
         let hash = match &found {
             Some(account) => account.password_hash.clone(),
             None => self.dummy_hash.clone(),
@@ -51,7 +52,7 @@ impl Authenticator {
         match &result {
             Ok(_) if had_failures => self.throttle_succeeded(&subjects).await?,
             Ok(_) => {}
-            Err(_) => self.throttle_failed(&subjects).await?,
+            Err(_) => self.throttle_failed(&subjects, DOOR_SFTP, known).await?,
         }
         result
     }

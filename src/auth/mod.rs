@@ -19,8 +19,19 @@
 //! the window lock the subject out for [`ThrottleConfig::lockout`], doubled at each further
 //! lockout up to a day. A locked-out attempt is refused like any other, also with the right
 //! password, after the same verification cost.
+//!
+//! Over mutual TLS, a request may come with a client certificate (verified by the TLS layer
+//! against the client CA). When that certificate is bound to an organization (`izport org
+//! cert`), the credentials must be of a user of that organization; otherwise the request is
+//! refused like any other refusal (same fault, a failure counted, one verification spent). An
+//! unbound certificate, or none, adds no condition.
 
+mod certs;
 mod exchange;
+
+pub use certs::{
+    fingerprint, parse_fingerprint, read_pem_certificate, CertError, ClientCertificate,
+};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -29,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
-use argon2::{Argon2, PasswordVerifier};
+use argon2::Argon2;
 use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
 use rand::distributions::{Alphanumeric, DistString};
@@ -62,13 +73,66 @@ pub fn generate_password() -> String {
     Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24)
 }
 
+#[cfg(test)]
 fn verify(hash: &str, password: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+    verify_in(hash, password, &mut Vec::new())
+}
+
+/// The most argon2 memory a stored hash may ask for (1 GiB of 1 KiB blocks): a hash that
+/// asks for more is refused rather than allowed to take the server's memory.
+const MAX_BLOCKS: usize = 1 << 20;
+
+/// Whether `password` matches the PHC string `hash` (any argon2 variant, version and
+/// parameters), computed in `blocks`, which grows to the hash's memory cost and is kept by
+/// the caller for the next verification: argon2's working memory (19 MiB at the defaults) is
+/// then allocated once per concurrent verification, not once per attempt. Freed and
+/// re-allocated per attempt on the blocking pool's many threads, it ended up held in glibc's
+/// per-thread arenas: a wrong-password flood left the server at 600 MB (issue 15, finding 6).
+/// The comparison is constant-time (`password_hash::Output`'s equality).
+fn verify_in(hash: &str, password: &str, blocks: &mut Vec<argon2::Block>) -> bool {
+    use argon2::{Algorithm, Params, Version};
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_buffer = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buffer) else {
+        return false;
+    };
+    let needed = params.block_count();
+    if needed > MAX_BLOCKS {
+        return false;
     }
+    if blocks.len() < needed {
+        blocks.resize(needed, argon2::Block::default());
+    }
+    let mut out = [0u8; argon2::password_hash::Output::MAX_LENGTH];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let Some(memory) = blocks.get_mut(..needed) else {
+        return false;
+    };
+    if Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, out, memory)
+        .is_err()
+    {
+        return false;
+    }
+    argon2::password_hash::Output::new(out).is_ok_and(|computed| computed == expected)
 }
 
 /// Credentials verified recently: keyed hash of (username, password) → the stored hash they
@@ -153,6 +217,14 @@ impl ThrottleConfig {
     }
 }
 
+/// The reason of a refusal whose username is no account (the log then leaves the name out:
+/// it may be a password typed into the wrong field).
+pub const UNKNOWN_USERNAME: &str = "unknown username";
+
+/// The doors, as the `door` label of the login metrics names them.
+const DOOR_SOAP: &str = "soap";
+const DOOR_SFTP: &str = "sftp";
+
 /// Scopes of `auth_throttle`.
 pub const SCOPE_USER: &str = "user";
 pub const SCOPE_ADDRESS: &str = "address";
@@ -170,6 +242,9 @@ pub struct Authenticator {
     dummy_hash: String,
     /// Bounds concurrent argon2 verifications (and so their memory).
     hashing: Semaphore,
+    /// argon2's working memory, one buffer per verification under way at most: taken with a
+    /// permit, given back after.
+    memory: Mutex<Vec<Vec<argon2::Block>>>,
     cache: VerifiedCache,
     throttle: ThrottleConfig,
     lockouts: AtomicU64,
@@ -187,6 +262,7 @@ impl Authenticator {
             db,
             dummy_hash: hash_password(&generate_password())?,
             hashing: Semaphore::new(workers),
+            memory: Mutex::new(Vec::with_capacity(workers)),
             cache: VerifiedCache::new(Duration::from_secs(300), 10_000),
             throttle,
             lockouts: AtomicU64::new(0),
@@ -212,9 +288,23 @@ impl Authenticator {
             .await
             .map_err(|e| AuthError::Hash(e.to_string()))?;
         let password = password.to_string();
-        tokio::task::spawn_blocking(move || verify(&hash, &password))
-            .await
-            .map_err(|e| AuthError::Hash(e.to_string()))
+        let mut blocks = self
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let (ok, blocks) = tokio::task::spawn_blocking(move || {
+            let ok = verify_in(&hash, &password, &mut blocks);
+            (ok, blocks)
+        })
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
+        self.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(blocks);
+        Ok(ok)
     }
 
     /// Whether any subject is locked out now, and whether any has failures on record.
@@ -227,7 +317,14 @@ impl Authenticator {
     }
 
     /// A refusal: counts a failure against every subject, logs and counts lockouts it begins.
-    async fn throttle_failed(&self, subjects: &[(&str, &str)]) -> Result<(), AuthError> {
+    /// `known` says whether the username (or import code) names an account: only then is it
+    /// written in the lockout's log line.
+    async fn throttle_failed(
+        &self,
+        subjects: &[(&str, &str)],
+        door: &'static str,
+        known: bool,
+    ) -> Result<(), AuthError> {
         let now = unix_now();
         for (scope, subject) in subjects {
             if let Some(until) = self
@@ -236,9 +333,19 @@ impl Authenticator {
                 .await?
             {
                 self.lockouts.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::telemetry::AUTH_LOCKOUTS, "door" => door).increment(1);
+                // The name is what `izport user unlock` needs, and names an organization's
+                // account, not a patient. A name that is no account has nothing to unlock and
+                // may be a password typed into the wrong field: it is left out.
+                let shown = if *scope == SCOPE_ADDRESS || known {
+                    *subject
+                } else {
+                    "(not an account)"
+                };
                 tracing::warn!(
+                    door,
                     scope,
-                    subject,
+                    subject = shown,
                     seconds = until - now,
                     "too many failed logins: locked out"
                 );
@@ -254,13 +361,15 @@ impl Authenticator {
         Ok(())
     }
 
-    /// `client` is the address the request came from (None when unknown: no address throttle).
+    /// `client` is the address the request came from (None when unknown: no address throttle);
+    /// `certificate` the client certificate of its TLS connection, if it presented one.
     pub async fn authenticate(
         &self,
         username: Option<&str>,
         password: Option<&str>,
         facility: Option<&str>,
         client: Option<IpAddr>,
+        certificate: Option<&ClientCertificate>,
     ) -> Result<Submitter, AuthError> {
         let (Some(username), Some(password), Some(facility)) = (username, password, facility)
         else {
@@ -281,19 +390,33 @@ impl Authenticator {
             // Costs what any refusal costs (the same reads, one verification, the failure
             // counted, so attempts during a lockout lead to a longer one), and tells nothing
             // about the password.
-            let _ = self.db.credentials(username, facility).await?;
+            let known = self.db.credentials(username, facility).await?.is_some();
             self.verify_blocking(self.dummy_hash.clone(), password)
                 .await?;
-            self.throttle_failed(&subjects).await?;
+            self.throttle_failed(&subjects, DOOR_SOAP, known).await?;
             self.refused_locked.fetch_add(1, Ordering::Relaxed);
             return Err(AuthError::Denied("locked out after too many failures"));
         }
         let found = self.db.credentials(username, facility).await?;
+        // A certificate bound to an organization admits only that organization's users. Read
+        // before the cache is consulted: a refusal for the certificate costs a verification
+        // like every other refusal.
+        let bound_to = match certificate {
+            Some(c) => self.db.client_cert_organization(c.fingerprint()).await?,
+            None => None,
+        };
+        let certificate_ok = match (&found, bound_to) {
+            (Some(c), Some(org)) => c.organization_id == org,
+            _ => true,
+        };
         // The cache key names the facility too: an entry stands for a request that passed
         // every check, never for a password alone.
         let fingerprint = self.cache.fingerprint(username, password, facility);
         let cached = found.as_ref().is_some_and(|c| {
-            c.active && c.facility_known && self.cache.hit(&fingerprint, &c.password_hash)
+            c.active
+                && c.facility_known
+                && certificate_ok
+                && self.cache.hit(&fingerprint, &c.password_hash)
         });
         let password_ok = match &found {
             _ if cached => true,
@@ -308,20 +431,24 @@ impl Authenticator {
             }
         };
         let refusal = match &found {
-            None => Some("unknown username"),
+            None => Some(UNKNOWN_USERNAME),
             Some(_) if !password_ok => Some("wrong password"),
             Some(c) if !c.active => Some("user disabled"),
             Some(c) if !c.facility_known => {
                 Some("facilityID is not one of the organization's facilities")
             }
+            Some(_) if !certificate_ok => {
+                Some("client certificate is bound to another organization")
+            }
             Some(_) => None,
         };
         if let Some(why) = refusal {
-            self.throttle_failed(&subjects).await?;
+            self.throttle_failed(&subjects, DOOR_SOAP, found.is_some())
+                .await?;
             return Err(AuthError::Denied(why));
         }
         let Some(creds) = found else {
-            return Err(AuthError::Denied("unknown username"));
+            return Err(AuthError::Denied(UNKNOWN_USERNAME));
         };
         if !cached {
             self.cache.remember(fingerprint, &creds.password_hash);
@@ -350,6 +477,40 @@ mod tests {
         assert!(verify(&hash, "correct horse"));
         assert!(!verify(&hash, "correct horsE"));
         assert!(!verify("not a hash", "correct horse"));
+    }
+
+    #[test]
+    fn verification_reuses_its_memory_and_agrees_with_the_argon2_crate() {
+        use argon2::PasswordVerifier;
+        let mut blocks = Vec::new();
+        // The defaults (argon2id, 19 MiB) and other parameters, variants and lengths.
+        let hashes = [
+            hash_password("pw-1").expect("hash"),
+            argon2::Argon2::new(
+                argon2::Algorithm::Argon2i,
+                argon2::Version::V0x10,
+                argon2::Params::new(64, 3, 2, Some(20)).expect("params"),
+            )
+            .hash_password(b"pw-1", &SaltString::generate(&mut OsRng))
+            .expect("hash")
+            .to_string(),
+        ];
+        for hash in &hashes {
+            let parsed = PasswordHash::new(hash).expect("parse");
+            for attempt in ["pw-1", "pw-2", ""] {
+                let crate_says = Argon2::default()
+                    .verify_password(attempt.as_bytes(), &parsed)
+                    .is_ok();
+                assert_eq!(verify_in(hash, attempt, &mut blocks), crate_says, "{hash}");
+                assert_eq!(crate_says, attempt == "pw-1");
+            }
+        }
+        // The buffer kept the largest memory asked for (19 MiB = 19,456 blocks), once.
+        assert_eq!(blocks.len(), 19 * 1024);
+        // A hash asking for more memory than the bound is refused without allocating it.
+        let greedy = hashes[0].replace("m=19456", "m=4194304");
+        assert!(!verify_in(&greedy, "pw-1", &mut blocks));
+        assert_eq!(blocks.len(), 19 * 1024);
     }
 
     #[test]

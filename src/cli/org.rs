@@ -50,11 +50,57 @@ pub enum OrgCommand {
     /// Create or change the organization's data exchange account (the file door's SFTP login):
     /// its import code and password, public keys, acknowledgement options
     ExchangeAccount(super::batch::ExchangeAccountArgs),
+    /// Bind client certificates (mutual TLS) to the organization, unbind them, or list them: a
+    /// request over a bound certificate must carry this organization's credentials
+    Cert(CertArgs),
     /// List organizations (production or onboarding), their facilities and users
     List {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["add", "remove", "list"])))]
+pub struct CertArgs {
+    /// Organization code
+    pub code: String,
+    /// Bind the certificate in this PEM file (its first certificate, the client's own)
+    #[arg(long, value_name = "FILE.pem")]
+    pub add: Option<std::path::PathBuf>,
+    /// Unbind the certificate with this SHA-256 fingerprint (hex, colons allowed)
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub remove: Option<String>,
+    /// The certificates bound to the organization: fingerprint and when it was bound
+    #[arg(long)]
+    pub list: bool,
+}
+
+async fn cert(db: &Db, args: CertArgs) -> anyhow::Result<()> {
+    let code = args.code;
+    if let Some(path) = args.add {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
+        let (fingerprint, pem) = crate::auth::read_pem_certificate(&text)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        db.add_client_cert(&code, &fingerprint, &pem).await?;
+        println!("certificate {fingerprint} (SHA-256) bound to {code}");
+    } else if let Some(text) = args.remove {
+        let fingerprint = crate::auth::parse_fingerprint(&text).map_err(|e| anyhow!("{e}"))?;
+        db.remove_client_cert(&code, &fingerprint).await?;
+        println!("certificate {fingerprint} no longer bound to {code}");
+    } else {
+        let certs = db.client_certs(&code).await?;
+        if certs.is_empty() {
+            println!(
+                "no client certificates bound to {code}: izport org cert {code} --add FILE.pem"
+            );
+        }
+        for c in certs {
+            println!("{}\tbound {}", c.fingerprint, c.created_at);
+        }
+    }
+    Ok(())
 }
 
 pub async fn run(db: &Db, command: OrgCommand) -> anyhow::Result<()> {
@@ -138,6 +184,7 @@ pub async fn run(db: &Db, command: OrgCommand) -> anyhow::Result<()> {
             );
         }
         OrgCommand::ExchangeAccount(args) => super::batch::exchange_account(db, args).await?,
+        OrgCommand::Cert(args) => cert(db, args).await?,
         OrgCommand::List { json } => {
             let orgs = db.list_organizations().await?;
             if json {

@@ -20,7 +20,7 @@ use crate::registry::consent::{ConsentConfig, Policy};
 use crate::registry::query::QueryLimits;
 use crate::registry::validate::DEFAULT_ERR_LIMIT;
 use crate::registry::{RegistryConfig, RegistryIdentity};
-use crate::server::{self, Limits, ServerOptions};
+use crate::server::{self, ClientAuth, Limits, ServerOptions};
 use crate::soap::fault::FaultStatus;
 use crate::store::Db;
 
@@ -45,6 +45,15 @@ pub struct ServeArgs {
     /// TLS private key (PEM)
     #[arg(long, env = "IZPORT_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: off (no client certificates), optional (asked for; a connection without one
+    /// is served) or required (a connection without a certificate the client CA issued is
+    /// refused in the handshake)
+    #[arg(long, env = "IZPORT_TLS_CLIENT_AUTH", value_enum, default_value_t = ClientAuth::default())]
+    pub tls_client_auth: ClientAuth,
+    /// CA certificates (PEM) that client certificates must be issued by (with
+    /// --tls-client-auth optional or required)
+    #[arg(long, env = "IZPORT_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)
     #[arg(long, env = "IZPORT_INSECURE_HTTP")]
     pub insecure_http: bool,
@@ -204,6 +213,8 @@ impl ServeArgs {
         Ok(ServerOptions {
             listen: self.listen,
             tls: self.tls_cert.zip(self.tls_key),
+            tls_client_auth: self.tls_client_auth,
+            tls_client_ca: self.tls_client_ca,
             insecure_http: self.insecure_http,
             public_url: self.public_url,
             limits: Limits {

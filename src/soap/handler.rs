@@ -17,7 +17,7 @@ use super::wire::{
     CONNECTIVITY_TEST_RESPONSE_ACTION, SUBMIT_SINGLE_MESSAGE_2014_RESPONSE_ACTION,
     SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION,
 };
-use crate::auth::AuthError;
+use crate::auth::{AuthError, ClientCertificate};
 use crate::registry::RegistryStore;
 use crate::server::{AppState, ClientAddr};
 
@@ -315,14 +315,15 @@ async fn read_body(
 pub async fn post_soap(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
+    certificate: Option<Extension<ClientCertificate>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
+    let origin = Origin::of(client, certificate);
     observed(serve_post(
         &state,
-        client,
+        &origin,
         &uri,
         &headers,
         body,
@@ -335,14 +336,15 @@ pub async fn post_soap(
 pub async fn post_soap_2014(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
+    certificate: Option<Extension<ClientCertificate>>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let client = client.map(|Extension(ClientAddr(addr))| addr.ip());
+    let origin = Origin::of(client, certificate);
     observed(serve_post(
         &state,
-        client,
+        &origin,
         &uri,
         &headers,
         body,
@@ -371,9 +373,27 @@ async fn observed(request: impl std::future::Future<Output = Response>) -> Respo
     response
 }
 
+/// Where a request came from: the client's address and, over mutual TLS, its certificate.
+struct Origin {
+    address: Option<std::net::IpAddr>,
+    certificate: Option<ClientCertificate>,
+}
+
+impl Origin {
+    fn of(
+        client: Option<Extension<ClientAddr>>,
+        certificate: Option<Extension<ClientCertificate>>,
+    ) -> Origin {
+        Origin {
+            address: client.map(|Extension(ClientAddr(addr))| addr.ip()),
+            certificate: certificate.map(|Extension(c)| c),
+        }
+    }
+}
+
 async fn serve_post(
     state: &AppState,
-    client: Option<std::net::IpAddr>,
+    origin: &Origin,
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
@@ -485,7 +505,7 @@ async fn serve_post(
             hl7_message,
         } => match submit(
             state,
-            client,
+            origin,
             username.as_deref(),
             password.as_deref(),
             facility_id.as_deref(),
@@ -580,7 +600,7 @@ pub fn decompress(
 
 async fn submit(
     state: &AppState,
-    client: Option<std::net::IpAddr>,
+    origin: &Origin,
     username: Option<&str>,
     password: Option<&str>,
     facility: Option<&str>,
@@ -600,16 +620,28 @@ async fn submit(
     }
     let submitter = match state
         .auth
-        .authenticate(username, password, facility, client)
+        .authenticate(
+            username,
+            password,
+            facility,
+            origin.address,
+            origin.certificate.as_ref(),
+        )
         .await
     {
         Ok(s) => s,
         Err(AuthError::Denied(why)) => {
             metrics::counter!(crate::telemetry::AUTH_FAILURES, "door" => "soap").increment(1);
+            // A username that is no account may be a password typed into the wrong field.
+            let username = if why == crate::auth::UNKNOWN_USERNAME {
+                "(not an account)"
+            } else {
+                username.unwrap_or("")
+            };
             tracing::warn!(
-                username = username.unwrap_or(""),
+                username,
                 facility = facility.unwrap_or(""),
-                client = %client.map(|c| c.to_string()).unwrap_or_default(),
+                client = %origin.address.map(|c| c.to_string()).unwrap_or_default(),
                 reason = why,
                 "authentication failed"
             );

@@ -4,6 +4,7 @@
 //! accept `$N` placeholders, `ON CONFLICT` and `RETURNING`. Where the SQL has to differ (identity
 //! columns), the migrations are kept per backend side by side in `migrations/`.
 
+mod client_certs;
 mod dqa;
 mod files;
 mod maintenance;
@@ -22,6 +23,7 @@ mod writer;
 #[cfg(test)]
 mod registry_tests;
 
+pub use client_certs::ClientCert;
 pub use dqa::{Door, PeriodMessage};
 pub use files::{
     content_hash, Backlog, BatchSummary, Blob, ClaimedBatch, ContentHasher, ExchangeAccount,

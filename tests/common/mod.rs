@@ -16,7 +16,7 @@ use izport::maintenance::{
     Clock, Maintenance, MaintenanceConfig, ManualClock, PageFormat, SystemClock,
 };
 use izport::registry::RegistryConfig;
-use izport::server::{self, Limits, RunningServer, ServerOptions};
+use izport::server::{self, ClientAuth, Limits, RunningServer, ServerOptions};
 pub use izport::soap::fault::FaultStatus;
 use izport::store::Db;
 
@@ -34,6 +34,10 @@ pub struct TestApp {
     pub db_url: String,
     pub client: reqwest::Client,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The server certificate's PEM (with `tls`), for clients the test builds itself.
+    pub tls_root_pem: Option<String>,
+    pub client_auth: ClientAuth,
+    pub client_ca: Option<PathBuf>,
     pub limits: Limits,
     pub public_url: Option<String>,
     pub clock: Option<ManualClock>,
@@ -100,6 +104,9 @@ fn rand_u64() -> u64 {
 #[derive(Default)]
 pub struct Options {
     pub tls: bool,
+    /// Mutual TLS (with `tls`): how client certificates are asked for, and the CA file.
+    pub client_auth: ClientAuth,
+    pub client_ca: Option<PathBuf>,
     pub limits: Limits,
     pub public_url: Option<String>,
     /// A clock the test moves by hand (default: the system clock).
@@ -141,13 +148,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .expect("user");
 
     let mut client = reqwest::Client::builder();
-    let tls = if options.tls {
+    let (tls, tls_root_pem) = if options.tls {
         let (cert, key, pem) = make_certificate(&dir);
         client = client
             .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).expect("test CA"));
-        Some((cert, key))
+        (Some((cert, key)), Some(pem))
     } else {
-        None
+        (None, None)
     };
     let mut app = TestApp {
         base: String::new(),
@@ -156,6 +163,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         db_url,
         client: client.build().expect("client"),
         tls,
+        tls_root_pem,
+        client_auth: options.client_auth,
+        client_ca: options.client_ca,
         limits: options.limits,
         public_url: options.public_url,
         clock: options.clock,
@@ -207,6 +217,8 @@ impl TestApp {
         };
         ServerOptions {
             tls: self.tls.clone(),
+            tls_client_auth: self.client_auth,
+            tls_client_ca: self.client_ca.clone(),
             public_url: self.public_url.clone(),
             limits: self.limits,
             fault_status: self.fault_status,
@@ -308,6 +320,67 @@ impl TestApp {
         let status = response.status().as_u16();
         (status, response.text().await.expect("body"))
     }
+}
+
+/// A certificate authority that issues client certificates.
+pub struct Ca {
+    pub cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let cert = params.self_signed(&key).expect("CA certificate");
+        Ca { cert, key }
+    }
+
+    /// Writes the CA certificate (PEM) into `dir` and returns its path.
+    pub fn write(&self, dir: &std::path::Path) -> PathBuf {
+        let path = dir.join("client-ca.pem");
+        std::fs::write(&path, self.cert.pem()).expect("write CA");
+        path
+    }
+
+    /// A client certificate for `name`: (certificate PEM, private key PEM).
+    pub fn issue(&self, name: &str) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(vec![format!("{name}.example.org")])
+            .expect("client params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        let key = rcgen::KeyPair::generate().expect("client key");
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("client certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// A client trusting the app's test server certificate and presenting `identity`
+/// (certificate and key PEM) if given.
+pub fn tls_client(app: &TestApp, identity: Option<&(String, String)>) -> reqwest::Client {
+    let root = app.tls_root_pem.as_deref().expect("a TLS app");
+    let mut builder = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes()).expect("root"));
+    if let Some((cert, key)) = identity {
+        builder = builder.identity(
+            reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).expect("identity"),
+        );
+    }
+    builder.build().expect("client")
 }
 
 pub fn xml_escape(s: &str) -> String {

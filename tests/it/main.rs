@@ -23,6 +23,7 @@ mod corpus;
 mod forecast;
 mod maintenance;
 mod metrics;
+mod mtls;
 mod query;
 mod query_codec;
 mod registry;

@@ -376,6 +376,162 @@ async fn finding_4_failures_lock_a_user_out_also_for_the_right_password_until_un
     assert_eq!(status, 200, "{ack}");
 }
 
+/// The value of a counter sample in a /metrics scrape (0 when absent).
+fn counter(scrape: &str, name: &str, label: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn lockouts(app: &TestApp) -> f64 {
+    let (_, text) = app.get("/metrics").await;
+    counter(&text, "izport_auth_lockouts_total", "door=\"soap\"")
+}
+
+#[tokio::test]
+async fn finding_4_each_lockout_is_counted_by_door_and_logged_naming_accounts_only() {
+    let logs = captured_logs();
+    // A user of the registry: its name is what `izport user unlock` needs, so it is logged.
+    let app = spawn_app_with(throttled(2)).await;
+    let message = vxu("LOG-1", "MRN-LOG", "DOSE-LOG");
+    let before = lockouts(&app).await;
+    for guess in ["lockout-guess-1", "lockout-guess-2"] {
+        let (status, _) = app.submit_as(USER, guess, FACILITY, &message).await;
+        assert_eq!(status, 500);
+    }
+    // Two subjects locked: the username and the client address.
+    let after = lockouts(&app).await;
+    assert!(after >= before + 2.0, "lockouts {before} -> {after}");
+    let text = logs_text(&logs);
+    let line = text
+        .lines()
+        .find(|l| l.contains("locked out") && l.contains(USER))
+        .unwrap_or_else(|| panic!("no lockout line naming {USER}"));
+    assert!(line.contains("soap") && line.contains("seconds"), "{line}");
+    assert!(
+        !text.contains("lockout-guess"),
+        "a password reached the log"
+    );
+
+    // A name that is no account (perhaps a password typed into the wrong field): counted, and
+    // logged without the name, here and in the refusals' lines.
+    let other = spawn_app_with(throttled(2)).await;
+    let before = lockouts(&other).await;
+    for guess in ["x-1", "x-2"] {
+        let (status, _) = other
+            .submit_as("Tr0ub4dor&3-typed-here", guess, FACILITY, &message)
+            .await;
+        assert_eq!(status, 500);
+    }
+    let after = lockouts(&other).await;
+    assert!(after >= before + 2.0, "lockouts {before} -> {after}");
+    let text = logs_text(&logs);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("locked out") && l.contains("(not an account)")),
+        "no lockout line for the unknown name"
+    );
+    assert!(
+        !text.contains("Tr0ub4dor"),
+        "a name that is no account reached the log"
+    );
+}
+
+// ---- finding 6: memory under a wrong-password flood ------------------------------------------
+
+/// An `izport serve` of its own (so that its memory is its own), killed when dropped.
+struct ServerProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl ServerProcess {
+    fn start(db_url: &str) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_izport"))
+            .args(["--database-url", db_url, "serve", "--listen", "127.0.0.1:0"])
+            .args(["--sftp-listen", "off"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("izport serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("izport listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        ServerProcess { child, url }
+    }
+
+    /// A kilobyte figure of /proc/PID/status (`VmRSS`, `VmHWM`).
+    fn vm_kb(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {status}"))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn finding_6_a_wrong_password_flood_keeps_the_server_under_150_mb() {
+    let app = spawn_app().await;
+    let server = ServerProcess::start(&app.db_url);
+    let client = reqwest::Client::new();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    let message = vxu("FLOOD-1", "MRN-FLOOD", "DOSE-FLOOD");
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..32 {
+        let (client, url, message) = (client.clone(), server.url.clone(), message.clone());
+        clients.spawn(async move {
+            let mut refused = 0u32;
+            let mut i = 0u32;
+            while std::time::Instant::now() < until {
+                i += 1;
+                let envelope = submit_envelope(USER, &format!("guess-{c}-{i}"), FACILITY, &message);
+                let body = client
+                    .post(&url)
+                    .header("content-type", "application/soap+xml; charset=utf-8")
+                    .body(envelope)
+                    .send()
+                    .await
+                    .expect("answer")
+                    .text()
+                    .await
+                    .expect("body");
+                assert!(body.contains("SecurityFault"), "{body}");
+                refused += 1;
+            }
+            refused
+        });
+    }
+    let mut refused = 0;
+    while let Some(n) = clients.join_next().await {
+        refused += n.expect("client");
+    }
+    let (peak, now) = (server.vm_kb("VmHWM"), server.vm_kb("VmRSS"));
+    eprintln!("{refused} guesses refused; server RSS peak {peak} kB, now {now} kB");
+    assert!(refused >= 32, "the flood hardly ran: {refused}");
+    // Before the fix, 8 seconds of this took the debug server past 450 MB.
+    assert!(peak < 150 * 1024, "peak RSS {peak} kB");
+}
+
 #[tokio::test]
 async fn finding_4_failures_from_one_address_lock_it_out_whatever_the_usernames() {
     let app = spawn_app_with(throttled(3)).await;

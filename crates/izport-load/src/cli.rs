@@ -110,7 +110,8 @@ pub struct RunArgs {
     /// Send this many requests in all
     #[arg(short = 'n', long, value_parser = RangedU64ValueParser::<u64>::new().range(1..=MAX_REQUESTS))]
     pub requests: Option<u64>,
-    /// Request mix: "vxu=80,z34=20", "vxu", or "connectivity" (the HTTP + SOAP ceiling)
+    /// Request mix: "vxu=80,z34=20", "vxu", "connectivity" (the HTTP + SOAP ceiling), or
+    /// "wrong-password" (a password-guessing flood: ok when refused; needs no password)
     #[arg(long, default_value_t = Mix::default())]
     pub mix: Mix,
     /// PEM certificate to trust for https (a self-signed test server)

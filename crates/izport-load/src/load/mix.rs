@@ -5,6 +5,9 @@ use std::str::FromStr;
 
 use rand::Rng;
 
+/// How many kinds of request there are.
+pub const KINDS: usize = 4;
+
 /// One kind of request the load generator sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RequestKind {
@@ -14,14 +17,18 @@ pub enum RequestKind {
     Z34,
     /// `connectivityTest` with a fixed `echoBack`.
     Connectivity,
+    /// `submitSingleMessage` with a VXU and a wrong password (a new one each time): a
+    /// password-guessing flood; `ok` when it is refused with a SecurityFault.
+    WrongPassword,
 }
 
 impl RequestKind {
     /// Every kind, in report order.
-    pub const ALL: [RequestKind; 3] = [
+    pub const ALL: [RequestKind; KINDS] = [
         RequestKind::Vxu,
         RequestKind::Z34,
         RequestKind::Connectivity,
+        RequestKind::WrongPassword,
     ];
 
     /// The name used in a mix specification and in reports.
@@ -30,6 +37,7 @@ impl RequestKind {
             RequestKind::Vxu => "vxu",
             RequestKind::Z34 => "z34",
             RequestKind::Connectivity => "connectivity",
+            RequestKind::WrongPassword => "wrong-password",
         }
     }
 
@@ -38,12 +46,19 @@ impl RequestKind {
             RequestKind::Vxu => 0,
             RequestKind::Z34 => 1,
             RequestKind::Connectivity => 2,
+            RequestKind::WrongPassword => 3,
         }
     }
 
-    /// Whether requests of this kind authenticate (and so need credentials).
+    /// Whether requests of this kind authenticate (and so need a username and a facility ID).
     pub fn needs_credentials(self) -> bool {
         !matches!(self, RequestKind::Connectivity)
+    }
+
+    /// Whether requests of this kind need the user's password (a wrong-password flood makes
+    /// up its own).
+    pub fn needs_password(self) -> bool {
+        matches!(self, RequestKind::Vxu | RequestKind::Z34)
     }
 
     fn from_name(name: &str) -> Option<RequestKind> {
@@ -62,13 +77,13 @@ impl fmt::Display for RequestKind {
 /// Relative weights of the request kinds, e.g. `vxu=80,z34=20`.
 ///
 /// Syntax: a comma-separated list of `kind` or `kind=weight` items, where kind is `vxu`,
-/// `z34` or `connectivity` (case-insensitive) and weight a whole number; a kind without a
+/// `z34`, `connectivity` or `wrong-password` (case-insensitive) and weight a whole number; a kind without a
 /// weight counts 100. Each kind may appear once; the weights must add up to more than 0.
 /// Each request picks its kind at random with probability weight / total.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mix {
     /// Weight per kind, indexed by [`RequestKind::index`].
-    weights: [u32; 3],
+    weights: [u32; KINDS],
     total: u64,
 }
 
@@ -79,7 +94,10 @@ pub enum MixError {
     Empty,
     #[error("the request mix has an empty item (check for a stray comma)")]
     EmptyItem,
-    #[error("unknown request kind '{0}' in the mix; the kinds are vxu, z34 and connectivity")]
+    #[error(
+        "unknown request kind '{0}' in the mix; the kinds are vxu, z34, connectivity and \
+         wrong-password"
+    )]
     UnknownKind(String),
     #[error("request kind '{0}' appears more than once in the mix")]
     Duplicate(&'static str),
@@ -97,7 +115,7 @@ const MAX_WEIGHT: u32 = 1_000_000;
 impl Mix {
     /// A mix of only `kind`.
     pub fn only(kind: RequestKind) -> Mix {
-        let mut weights = [0; 3];
+        let mut weights = [0; KINDS];
         weights[kind.index()] = 100;
         Mix {
             weights,
@@ -120,6 +138,11 @@ impl Mix {
         self.kinds().any(RequestKind::needs_credentials)
     }
 
+    /// Whether any kind in the mix needs the user's password.
+    pub fn needs_password(&self) -> bool {
+        self.kinds().any(RequestKind::needs_password)
+    }
+
     /// Picks a kind at random according to the weights.
     pub fn pick<R: Rng + ?Sized>(&self, rng: &mut R) -> RequestKind {
         let mut roll = rng.gen_range(0..self.total);
@@ -140,7 +163,7 @@ impl Default for Mix {
     /// `vxu=80,z34=20`.
     fn default() -> Self {
         Mix {
-            weights: [80, 20, 0],
+            weights: [80, 20, 0, 0],
             total: 100,
         }
     }
@@ -153,8 +176,8 @@ impl FromStr for Mix {
         if s.trim().is_empty() {
             return Err(MixError::Empty);
         }
-        let mut weights = [0u32; 3];
-        let mut seen = [false; 3];
+        let mut weights = [0u32; KINDS];
+        let mut seen = [false; KINDS];
         for item in s.split(',') {
             let item = item.trim();
             if item.is_empty() {
@@ -234,6 +257,11 @@ mod tests {
         assert_eq!(m.to_string(), "vxu=3,z34=100");
         assert_eq!(m.to_string().parse::<Mix>().unwrap(), m);
         assert_eq!(Mix::default().to_string(), "vxu=80,z34=20");
+
+        let m: Mix = "wrong-password".parse().unwrap();
+        assert_eq!(m, Mix::only(RequestKind::WrongPassword));
+        assert!(m.needs_credentials() && !m.needs_password());
+        assert!(Mix::default().needs_password());
     }
 
     #[test]
@@ -270,7 +298,9 @@ mod tests {
         assert!(matches!(err("vxu=99999999999"), MixError::BadWeight { .. }));
         assert_eq!(err("vxu=0,z34=0"), MixError::ZeroTotal);
         // The messages name the problem and the fix.
-        assert!(err("vxx").to_string().contains("vxu, z34 and connectivity"));
+        assert!(err("vxx")
+            .to_string()
+            .contains("vxu, z34, connectivity and wrong-password"));
         assert!(err("vxu=0").to_string().contains("add up to 0"));
     }
 
@@ -278,7 +308,7 @@ mod tests {
     fn picks_in_proportion() {
         let m: Mix = "vxu=75,z34=25".parse().unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut counts = [0u32; 3];
+        let mut counts = [0u32; KINDS];
         for _ in 0..40_000 {
             counts[m.pick(&mut rng).index()] += 1;
         }

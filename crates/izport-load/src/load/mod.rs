@@ -13,6 +13,10 @@
 //!   Z31 candidate list are failures. Before any VXU of the run has succeeded, the query is
 //!   for a patient nobody created, and `ok` means QAK-2 `NF`.
 //! * `connectivity`: `connectivityTest`; `ok` when `return` is the echo.
+//! * `wrong-password`: `submitSingleMessage` with a VXU, the run's username and facility and a
+//!   password made up for the request (never the user's): a password-guessing flood, to see
+//!   what it costs the server; `ok` when it is refused with a SecurityFault (an answer counts
+//!   as `accepted`, a failure).
 //!
 //! Every response is classified ([`soap::classify`]) into an outcome (`ok`, `http_503`,
 //! `soap_fault_SecurityFault`, `ack_AR`, `timeout`, …) and timed in an HDR histogram; the
@@ -38,6 +42,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
+use rand::distributions::DistString;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::task::JoinSet;
@@ -158,7 +163,9 @@ impl LoadOptions {
             ));
         }
         if self.mix.needs_credentials()
-            && (self.username.is_empty() || self.password.is_empty() || self.facility.is_empty())
+            && (self.username.is_empty()
+                || (self.password.is_empty() && self.mix.needs_password())
+                || self.facility.is_empty())
         {
             return invalid(format!(
                 "the mix '{}' submits messages, which needs a username, a password and a \
@@ -361,6 +368,10 @@ impl Pool {
 /// A request ready to send, and what its answer is checked against.
 enum Prepared {
     Connectivity,
+    Guess {
+        password: String,
+        message: synth::Generated,
+    },
     Vxu {
         patient: Box<Patient>,
         message: synth::Generated,
@@ -389,6 +400,16 @@ async fn worker(
         let kind = shared.mix.pick(&mut rng);
         let prepared = match kind {
             RequestKind::Connectivity => Prepared::Connectivity,
+            RequestKind::WrongPassword => {
+                let patient = generator.patient();
+                Prepared::Guess {
+                    password: format!(
+                        "izport-load-guess-{}",
+                        rand::distributions::Alphanumeric.sample_string(&mut rng, 16)
+                    ),
+                    message: generator.vxu(&patient),
+                }
+            }
             RequestKind::Vxu => {
                 let patient = generator.patient();
                 let message = generator.vxu(&patient);
@@ -419,6 +440,11 @@ async fn worker(
                 shared.envelopes.connectivity(),
                 &shared.content_types[1],
                 Expect::Echo(shared.envelopes.echo()),
+            ),
+            Prepared::Guess { password, message } => (
+                shared.envelopes.submit_guess(password, &message.text),
+                &shared.content_types[0],
+                Expect::Refusal,
             ),
             Prepared::Vxu { message, .. } => (
                 shared.envelopes.submit(&message.text),

@@ -156,7 +156,7 @@ pub(crate) struct KindStats {
 
 /// Counts of a share of the workers; merged at the end of a run.
 pub(crate) struct Stats {
-    pub kinds: [KindStats; 3],
+    pub kinds: [KindStats; super::mix::KINDS],
 }
 
 impl Stats {
@@ -168,7 +168,7 @@ impl Stats {
             outcomes: BTreeMap::new(),
         };
         Stats {
-            kinds: [kind(), kind(), kind()],
+            kinds: [kind(), kind(), kind(), kind()],
         }
     }
 

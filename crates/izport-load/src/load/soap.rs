@@ -46,6 +46,10 @@ fn escaped(what: &'static str, text: &str) -> Result<String, NotXml> {
 #[derive(Clone, Debug)]
 pub struct Envelopes {
     submit_prefix: String,
+    /// A submitSingleMessage up to its password, and from the password to the message: the
+    /// wrong-password flood puts a new password between them each time.
+    guess_head: String,
+    guess_tail: String,
     connectivity: Bytes,
     echo: String,
 }
@@ -66,12 +70,17 @@ impl Envelopes {
              <soap:Envelope xmlns:soap=\"{SOAP12_NS}\" xmlns:urn=\"{CDC_NS}\">\
              <soap:Header/><soap:Body>"
         );
-        let submit_prefix = format!(
-            "{head}<urn:submitSingleMessage><urn:username>{}</urn:username>\
-             <urn:password>{}</urn:password><urn:facilityID>{}</urn:facilityID><urn:hl7Message>",
+        let guess_head = format!(
+            "{head}<urn:submitSingleMessage><urn:username>{}</urn:username><urn:password>",
             escaped("the username", username)?,
-            escaped("the password", password)?,
+        );
+        let guess_tail = format!(
+            "</urn:password><urn:facilityID>{}</urn:facilityID><urn:hl7Message>",
             escaped("the facility ID", facility)?,
+        );
+        let submit_prefix = format!(
+            "{guess_head}{}{guess_tail}",
+            escaped("the password", password)?,
         );
         let connectivity = format!(
             "{head}<urn:connectivityTest><urn:echoBack>{}</urn:echoBack></urn:connectivityTest>\
@@ -80,6 +89,8 @@ impl Envelopes {
         );
         Ok(Envelopes {
             submit_prefix,
+            guess_head,
+            guess_tail,
             connectivity: Bytes::from(connectivity),
             echo: echo.to_string(),
         })
@@ -93,6 +104,25 @@ impl Envelopes {
     /// The text the connectivityTest asks to be echoed.
     pub fn echo(&self) -> &str {
         &self.echo
+    }
+
+    /// A submitSingleMessage request carrying `hl7` with `password` (letters and digits)
+    /// instead of the user's: a guess.
+    pub fn submit_guess(&self, password: &str, hl7: &str) -> Bytes {
+        let mut out = String::with_capacity(
+            self.guess_head.len()
+                + password.len()
+                + self.guess_tail.len()
+                + hl7.len() * 17 / 16
+                + SUBMIT_SUFFIX.len()
+                + 32,
+        );
+        out.push_str(&self.guess_head);
+        escape_into(&mut out, password);
+        out.push_str(&self.guess_tail);
+        escape_into(&mut out, hl7);
+        out.push_str(SUBMIT_SUFFIX);
+        Bytes::from(out)
     }
 
     /// A submitSingleMessage request carrying `hl7`. Characters XML cannot carry (never in
@@ -113,6 +143,8 @@ impl Envelopes {
 pub enum Expect<'a> {
     /// connectivityTest: `return` must be the echo text.
     Echo(&'a str),
+    /// A wrong password: the answer must be a SecurityFault.
+    Refusal,
     /// VXU: an ACK with MSA-1 `AA` and MSA-2 the sent MSH-10.
     Ack { control_id: &'a str },
     /// Z34: an RSP with MSA-1 `AA`, MSA-2 the sent MSH-10 and QAK-1 the sent tag; for a
@@ -146,6 +178,8 @@ pub enum Outcome {
     NotThePatient,
     /// The body could not be read as the expected SOAP response (or HL7 in it).
     BadResponse,
+    /// A request that had to be refused (a wrong password) was answered.
+    Accepted,
     /// No complete response within the per-request timeout.
     Timeout,
     /// No connection could be made.
@@ -188,6 +222,7 @@ impl Outcome {
             },
             Outcome::NotThePatient => "not_the_patient".into(),
             Outcome::BadResponse => "bad_response".into(),
+            Outcome::Accepted => "accepted".into(),
             Outcome::Timeout => "timeout".into(),
             Outcome::ConnectError => "connect_error".into(),
             Outcome::IoError => "io_error".into(),
@@ -350,7 +385,14 @@ fn close(
 pub fn classify(status: u16, body: &[u8], expect: &Expect<'_>) -> Outcome {
     let reply = read_reply(body);
     match (status, reply) {
+        (_, Some(Reply::Fault { detail }))
+            if matches!(expect, Expect::Refusal) && detail.as_deref() == Some("SecurityFault") =>
+        {
+            Outcome::Ok
+        }
         (_, Some(Reply::Fault { detail })) => Outcome::SoapFault(detail),
+        // A guess that was answered instead of refused.
+        (200, Some(Reply::Return { .. })) if matches!(expect, Expect::Refusal) => Outcome::Accepted,
         (200, Some(Reply::Return { operation, text })) => check_return(&operation, &text, expect),
         (200, None) => Outcome::BadResponse,
         (other, _) => Outcome::Http(other),
@@ -359,6 +401,7 @@ pub fn classify(status: u16, body: &[u8], expect: &Expect<'_>) -> Outcome {
 
 fn check_return(operation: &str, text: &str, expect: &Expect<'_>) -> Outcome {
     match *expect {
+        Expect::Refusal => Outcome::Accepted,
         Expect::Echo(echo) => {
             // izport echoes the text as is; some IIS prefix it ("End-point is ready.
             // Echoing: …"), which is accepted too.
@@ -607,6 +650,27 @@ mod tests {
         );
         let ae = rsp("Z33", "AE", "Q7", &[]).replace("MSA|AA|", "MSA|AE|");
         assert_eq!(classify(200, ae.as_bytes(), &q).key(), "ack_AE");
+    }
+
+    #[test]
+    fn a_guess_must_be_refused_with_a_security_fault() {
+        let guess = Expect::Refusal;
+        let sec = fault("SecurityFault", 10);
+        assert_eq!(classify(500, sec.as_bytes(), &guess), Outcome::Ok);
+        assert_eq!(
+            classify(500, fault("fault", 54353).as_bytes(), &guess).key(),
+            "soap_fault_fault"
+        );
+        assert_eq!(
+            classify(200, submit_response(ACK_AA).as_bytes(), &guess).key(),
+            "accepted"
+        );
+        assert_eq!(classify(503, b"<html/>", &guess).key(), "http_503");
+        let envelopes = Envelopes::new("u&1", "right", "F", "e").expect("envelopes");
+        let body = envelopes.submit_guess("guess-1", "MSH|x");
+        let text = std::str::from_utf8(&body).expect("utf-8");
+        assert!(text.contains("<urn:username>u&amp;1</urn:username><urn:password>guess-1</urn:password><urn:facilityID>F</urn:facilityID><urn:hl7Message>MSH|x</urn:hl7Message>"), "{text}");
+        assert!(!text.contains("right"));
     }
 
     #[test]
