@@ -320,6 +320,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         writer_queue: state.db.writer_queue_depth(),
         backlog,
         pool: state.db.pool_connections(),
+        listener: (state.db.backend() == crate::store::Backend::Postgres)
+            .then(|| maintenance.listener_report()),
     });
     (
         StatusCode::OK,
@@ -366,6 +368,8 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
     poller: JoinHandle<()>,
+    /// PostgreSQL: the task listening for maintenance changes.
+    change_listener: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -377,6 +381,9 @@ impl RunningServer {
             files.shutdown().await;
         }
         self.poller.abort();
+        if let Some(listener) = self.change_listener.take() {
+            listener.abort();
+        }
     }
 
     /// Waits until the server stops (after `shutdown` from elsewhere or a fatal error).
@@ -386,6 +393,9 @@ impl RunningServer {
             files.shutdown().await;
         }
         self.poller.abort();
+        if let Some(listener) = self.change_listener.take() {
+            listener.abort();
+        }
     }
 
     /// The SFTP server's address, when it runs.
@@ -468,6 +478,8 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         .await
         .context("reading maintenance windows")?;
     let poller = maintenance.spawn_poller(db.clone());
+    // PostgreSQL: changes also arrive as notifications, polling stays as the fallback.
+    let change_listener = maintenance.spawn_listener(db.clone()).await;
     let admin = Arc::new(AdminState {
         db: db.clone(),
         maintenance: maintenance.clone(),
@@ -519,6 +531,7 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         shutdown,
         task,
         poller,
+        change_listener,
     })
 }
 

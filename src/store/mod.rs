@@ -25,7 +25,7 @@ pub use files::{
     content_hash, Backlog, BatchSummary, Blob, ClaimedBatch, ContentHasher, ExchangeAccount,
     FileEntry, MessageNotes, NewFile, RemovedFile, RunPatientRow, CHUNK_BYTES,
 };
-pub use maintenance::NewWindow;
+pub use maintenance::{ChangeListener, NewWindow, LISTENER_APPLICATION_NAME, MAINTENANCE_CHANNEL};
 pub use orgs::{Credentials, OrgSummary};
 pub use registry_tx::SqlTx;
 pub use reviews::{Readiness, Review, TestMessage, DEFAULT_REQUIRED_CLEAN_TESTS};
@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use crate::registry::{RegistryError, StorageError};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -93,6 +94,8 @@ pub struct Db {
     sqlite_writer: Option<Arc<Mutex<()>>>,
     /// SQLite only: the thread that runs registry transactions in grouped commits.
     writer: Option<writer::Writer>,
+    /// PostgreSQL only: how a maintenance listener connects (its own connection).
+    listen_options: Option<PgConnectOptions>,
 }
 
 /// The file path of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, options after `?` dropped);
@@ -155,9 +158,26 @@ impl Db {
                 AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // No NOTICE chatter (sqlx's migrator provokes "relation
+                            // _sqlx_migrations already exists, skipping" on every command):
+                            // warnings and errors still come through.
+                            conn.execute("SET client_min_messages = warning").await?;
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await?
             }
+        };
+        let listen_options = match backend {
+            Backend::Postgres => Some(
+                PgConnectOptions::from_str(&url)?
+                    .application_name(LISTENER_APPLICATION_NAME)
+                    .options([("client_min_messages", "warning")]),
+            ),
+            Backend::Sqlite => None,
         };
         let (sqlite_writer, writer) = match (backend, sqlite_path(&url)) {
             (Backend::Sqlite, Some(path)) => {
@@ -172,6 +192,7 @@ impl Db {
             backend,
             sqlite_writer,
             writer,
+            listen_options,
         })
     }
 

@@ -17,12 +17,14 @@ mod text;
 
 mod batch;
 mod cdsi;
+mod cli;
 mod codes_import;
 mod conformance;
 mod corpus;
 mod forecast;
 mod maintenance;
 mod metrics;
+mod notify;
 mod query;
 mod query_codec;
 mod registry;
