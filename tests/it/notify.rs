@@ -83,10 +83,16 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 }
 
 /// Starts a window through `operator`, then times both nodes until they refuse; stops it and
-/// times them until they serve again. Returns the four delays.
-async fn cycle(operator: &Db, client: &reqwest::Client, nodes: [&str; 2]) -> [Duration; 4] {
+/// times them until they serve again. Returns the four delays, each counted from the moment
+/// the write began (its commit included), and the two writes' own durations.
+async fn cycle(
+    operator: &Db,
+    client: &reqwest::Client,
+    nodes: [&str; 2],
+) -> ([Duration; 4], [Duration; 2]) {
     let since = Instant::now();
     operator.create_window(&window_now()).await.expect("window");
+    let start_written = since.elapsed();
     let (a, b) = tokio::join!(
         time_until(client, nodes[0], 503, since),
         time_until(client, nodes[1], 503, since)
@@ -97,13 +103,17 @@ async fn cycle(operator: &Db, client: &reqwest::Client, nodes: [&str; 2]) -> [Du
         .stop_windows(jiff::Timestamp::now(), None)
         .await
         .expect("stop");
+    let stop_written = since.elapsed();
     assert_eq!(stopped, 1, "one window was in force");
     let (a, b) = tokio::join!(
         time_until(client, nodes[0], 200, since),
         time_until(client, nodes[1], 200, since)
     );
     let ended = [a, b].map(|d| d.expect("a node kept refusing (for 2 s)"));
-    [started[0], started[1], ended[0], ended[1]]
+    (
+        [started[0], started[1], ended[0], ended[1]],
+        [start_written, stop_written],
+    )
 }
 
 fn millis(d: &[Duration]) -> Vec<String> {
@@ -156,11 +166,13 @@ async fn on_postgresql_a_window_reaches_every_node_within_100_ms() {
     let operator = Db::connect(&app.db_url).await.expect("operator connection");
     let mut all = Vec::new();
     for n in 0..CYCLES {
-        let delays = cycle(&operator, client, nodes).await;
+        let (delays, writes) = cycle(&operator, client, nodes).await;
         eprintln!(
-            "cycle {n}: refused after {:?} ms, served again after {:?} ms (node 1, node 2)",
+            "cycle {n}: refused after {:?} ms, served again after {:?} ms (node 1, node 2; \
+             the writes took {:?} ms)",
             &millis(&delays[..2]),
-            &millis(&delays[2..])
+            &millis(&delays[2..]),
+            &millis(&writes)
         );
         all.extend(delays);
     }
@@ -208,11 +220,13 @@ async fn on_postgresql_a_window_reaches_every_node_within_100_ms() {
             "every start and stop was notified: {text}"
         );
     }
-    let delays = cycle(&operator, client, nodes).await;
+    let (delays, writes) = cycle(&operator, client, nodes).await;
     eprintln!(
-        "after the reconnection: refused after {:?} ms, served again after {:?} ms",
+        "after the reconnection: refused after {:?} ms, served again after {:?} ms (the writes \
+         took {:?} ms)",
         &millis(&delays[..2]),
-        &millis(&delays[2..])
+        &millis(&delays[2..]),
+        &millis(&writes)
     );
     let worst = delays.iter().max().copied().unwrap_or_default();
     assert!(
