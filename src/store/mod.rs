@@ -107,6 +107,22 @@ pub fn sqlite_path(url: &str) -> Option<String> {
     (!path.is_empty() && !path.contains(":memory:")).then(|| path.to_string())
 }
 
+/// Whether the SQLite file at `path` holds izport's schema (sqlx's migration table), read
+/// without writing anything: opening it through [`Db::connect`] would already turn an empty
+/// file into a database (the WAL setting writes its header).
+pub fn sqlite_file_has_schema(path: &str) -> Result<bool, StoreError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(count > 0)
+}
+
 /// Makes a user-supplied SQLite URL create the file when missing, as the README promises.
 fn sqlite_url_with_create(url: &str) -> String {
     if url.contains(":memory:") || url.contains("mode=") {
@@ -202,6 +218,22 @@ impl Db {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
         Ok(())
+    }
+
+    /// Whether izport's schema was ever created here (sqlx's migration table exists): `false`
+    /// for a database that is empty or belongs to something else.
+    pub async fn has_schema(&self) -> Result<bool, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        };
+        let count: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+        Ok(count > 0)
     }
 
     pub fn backend(&self) -> Backend {

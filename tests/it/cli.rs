@@ -61,6 +61,15 @@ fn commands_other_than_serve_and_migrate_never_create_a_sqlite_database() {
         );
         assert!(!file.exists(), "{args:?} created {}", file.display());
     }
+    std::fs::write(&file, b"").expect("an empty file");
+    let (ok, _, err) = izport_in(dir.path(), None, &["org", "list"]);
+    assert!(!ok && err.contains("holds no izport tables"), "{err}");
+    assert!(err.contains(&shown.display().to_string()), "{err}");
+    assert_eq!(
+        std::fs::metadata(&file).expect("file").len(),
+        0,
+        "left empty"
+    );
     let (ok, out, err) = izport_in(dir.path(), None, &["migrate"]);
     assert!(ok && out.contains("up to date"), "{out}{err}");
     assert!(file.exists(), "migrate creates the database");
@@ -71,7 +80,8 @@ fn commands_other_than_serve_and_migrate_never_create_a_sqlite_database() {
 
 /// On PostgreSQL a missing database is never created by any command (serve and migrate
 /// included: a server's database is made by its administrator), and the refusal names the
-/// server and database without the password. Needs `IZPORT_TEST_DATABASE_URL`; without it the
+/// server and database without the password; an empty database gets no tables but from
+/// `migrate`. Needs `IZPORT_TEST_DATABASE_URL`; without it the
 /// SQLite test above is the whole check.
 #[tokio::test]
 async fn on_postgresql_a_missing_database_is_named_and_not_created() {
@@ -106,6 +116,49 @@ async fn on_postgresql_a_missing_database_is_named_and_not_created() {
         .await
         .expect("pg_database");
     assert_eq!(exists, 0, "no command created {name}");
+
+    // An empty database (the wrong one, say): named, and left empty.
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("an empty database");
+    for args in NOT_CREATING {
+        let mut with_url = vec!["--database-url", url.as_str()];
+        with_url.extend_from_slice(args);
+        let (ok, _, err) = izport_in(dir.path(), None, &with_url);
+        assert!(!ok, "{args:?} succeeded on an empty database");
+        assert!(
+            err.contains(&name) && err.contains("holds no izport tables"),
+            "{args:?} does not say where it looked: {err}"
+        );
+    }
+    let empty = sqlx::PgPool::connect(&url)
+        .await
+        .expect("the empty database");
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&empty)
+    .await
+    .expect("tables");
+    empty.close().await;
+    assert_eq!(tables, 0, "no command created tables in {name}");
+    let (ok, _, err) = izport_in(
+        dir.path(),
+        None,
+        &["--database-url", url.as_str(), "migrate"],
+    );
+    assert!(ok, "migrate fills an empty database: {err}");
+    let (ok, out, err) = izport_in(
+        dir.path(),
+        None,
+        &["--database-url", url.as_str(), "org", "list"],
+    );
+    assert!(ok && out.contains("no organizations yet"), "{out}{err}");
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .expect("drop the test database");
     pool.close().await;
 }
 
