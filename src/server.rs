@@ -223,6 +223,9 @@ pub struct ServerOptions {
     pub files: FileDoorOptions,
     /// When failed logins lock a username or a client address out.
     pub throttle: ThrottleConfig,
+    /// The weekly data quality report into each active organization's DQA-Reports
+    /// (`--dqa-weekly-report`); `None`: not written by this node.
+    pub dqa_weekly: Option<crate::dqa::weekly::WeeklyOptions>,
 }
 
 /// The address a request came from, put on every request by the accept loop.
@@ -248,6 +251,7 @@ impl ServerOptions {
             ids: Arc::new(RandomIds),
             files: FileDoorOptions::default(),
             throttle: ThrottleConfig::default(),
+            dqa_weekly: None,
         }
     }
 }
@@ -370,6 +374,8 @@ pub struct RunningServer {
     poller: JoinHandle<()>,
     /// PostgreSQL: the task listening for maintenance changes.
     change_listener: Option<JoinHandle<()>>,
+    /// The weekly data quality report job, when it runs.
+    weekly: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -384,6 +390,9 @@ impl RunningServer {
         if let Some(listener) = self.change_listener.take() {
             listener.abort();
         }
+        if let Some(weekly) = &self.weekly {
+            weekly.abort();
+        }
     }
 
     /// Waits until the server stops (after `shutdown` from elsewhere or a fatal error).
@@ -395,6 +404,9 @@ impl RunningServer {
         self.poller.abort();
         if let Some(listener) = self.change_listener.take() {
             listener.abort();
+        }
+        if let Some(weekly) = &self.weekly {
+            weekly.abort();
         }
     }
 
@@ -480,6 +492,9 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
     let poller = maintenance.spawn_poller(db.clone());
     // PostgreSQL: changes also arrive as notifications, polling stays as the fallback.
     let change_listener = maintenance.spawn_listener(db.clone()).await;
+    let weekly = options
+        .dqa_weekly
+        .map(|w| crate::dqa::weekly::spawn(db.clone(), options.clock.clone(), w));
     let admin = Arc::new(AdminState {
         db: db.clone(),
         maintenance: maintenance.clone(),
@@ -532,6 +547,7 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         task,
         poller,
         change_listener,
+        weekly,
     })
 }
 

@@ -27,8 +27,12 @@ use crate::dqa::{self, MessageFacts, Weights};
 use crate::hl7::{build_ack, AckCode, AckContext, AckParams, ErrEntry, ErrLocation};
 use crate::maintenance::door::FileDoor;
 use crate::maintenance::Maintenance;
-use crate::registry::{work, Registry, RegistryError, RegistryStore, StorageError, Submitter};
-use crate::store::{ClaimedBatch, Db, ExchangeAccount, MessageNotes, SqlTx, StoreError};
+use crate::registry::{
+    work, Registry, RegistryError, RegistryStore, RegistryTx, StorageError, Submitter,
+};
+use crate::store::{
+    ClaimedBatch, Db, ExchangeAccount, MessageNotes, RunMessage, SqlTx, StoreError,
+};
 
 /// How the worker behaves; every value has a flag in `izport serve`.
 #[derive(Clone, Debug)]
@@ -724,6 +728,15 @@ impl Worker {
             let submitter = dqa::cnf::submitter_of(&text);
             ready.push((m.index, m.offset, control_id, (facts, submitter), item));
         }
+        // Every person the group touches, locked at once before the first message (see
+        // `Prepared::lock_keys`): lanes then wait for each other at most, never deadlock.
+        let keys: Vec<String> = ready
+            .iter()
+            .flat_map(|(.., item)| match item {
+                Ready::Prepared(p) => p.lock_keys(),
+                Ready::Fixed(_) => Vec::new(),
+            })
+            .collect();
         let (owner, id) = (self.owner.clone(), run.id);
         self.registry
             .store()
@@ -732,8 +745,10 @@ impl Worker {
                     if !tx.run_lease_held(id, &owner).await? {
                         return Err(RegistryError::Storage(StorageError::new(LeaseLost)));
                     }
+                    tx.lock(&keys).await?;
+                    let mut recorded = Vec::with_capacity(ready.len());
                     for (index, offset, control_id, (facts, submitter), item) in ready {
-                        let (hl7, ack, message_id, facts, patient_id) = match item {
+                        let (response, ack, message_id, facts, patient_id) = match item {
                             Ready::Fixed(hl7) => (hl7, AckCode::AR, None, facts, None),
                             Ready::Prepared(p) => {
                                 let r = p.apply(tx).await?;
@@ -743,29 +758,27 @@ impl Worker {
                                 (r.hl7, r.ack, r.message_id, facts, kept)
                             }
                         };
-                        let facts = facts.to_json();
-                        let recorded = tx
-                            .record_run_message(
-                                id,
-                                index,
-                                offset,
-                                control_id.as_deref(),
-                                ack.as_str(),
-                                message_id,
-                                &hl7,
-                                &MessageNotes {
-                                    facts: Some(&facts),
-                                    submitter_id: submitter.as_ref().map(|s| s.0.as_str()),
-                                    submitter_authority: submitter
-                                        .as_ref()
-                                        .and_then(|s| s.1.as_deref()),
-                                    patient_id,
-                                },
-                            )
-                            .await?;
-                        if !recorded {
-                            return Err(RegistryError::Storage(StorageError::new(LeaseLost)));
-                        }
+                        let (submitter_id, submitter_authority) = match submitter {
+                            Some((id, authority)) => (Some(id), authority),
+                            None => (None, None),
+                        };
+                        recorded.push(RunMessage {
+                            index,
+                            offset,
+                            control_id,
+                            ack_code: ack.as_str().to_string(),
+                            message_id,
+                            response,
+                            facts: Some(facts.to_json()),
+                            submitter_id,
+                            submitter_authority,
+                            patient_id,
+                        });
+                    }
+                    // The group's records in a few statements; one recorded already means
+                    // another node has the run.
+                    if !tx.record_run_messages(id, &recorded).await? {
+                        return Err(RegistryError::Storage(StorageError::new(LeaseLost)));
                     }
                     Ok(())
                 })

@@ -1,5 +1,5 @@
-//! `izport cnf`: an organization's consent notification lines over a period, for its batch files
-//! (web-service submissions are not yet included).
+//! `izport cnf`: an organization's consent notification lines over a period, for both doors
+//! (web-service submissions and batch files).
 
 use anyhow::{anyhow, bail};
 use clap::Args;
@@ -21,7 +21,7 @@ pub struct CnfArgs {
     pub to: Date,
 }
 
-fn iso_date(text: &str) -> Result<Date, String> {
+pub(super) fn iso_date(text: &str) -> Result<Date, String> {
     parse_iso(text).ok_or_else(|| format!("'{text}' is not a date (YYYY-MM-DD)"))
 }
 
@@ -29,19 +29,14 @@ pub async fn run(db: &Db, args: CnfArgs) -> anyhow::Result<()> {
     if args.from > args.to {
         bail!("--from {} is after --to {}", args.from, args.to);
     }
-    let known = db
-        .list_organizations()
-        .await?
-        .iter()
-        .any(|o| o.code == args.org);
-    if !known {
+    if db.organization_id(&args.org).await?.is_none() {
         return Err(anyhow!("no organization {}", args.org));
     }
-    let (text, files) = crate::dqa::period_cnf(db, &args.org, args.from, args.to).await?;
+    let (text, messages) = crate::dqa::period_cnf(db, &args.org, args.from, args.to).await?;
     print!("{text}");
     eprintln!(
-        "{files} batch file(s) of {} processed from {} to {} (web-service submissions are not \
-         included)",
+        "{messages} message(s) of {} from {} to {} (web-service submissions received and batch \
+         files processed in those days)",
         args.org, args.from, args.to
     );
     Ok(())

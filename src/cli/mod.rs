@@ -11,6 +11,7 @@ pub mod cnf;
 pub mod codes;
 pub mod database;
 pub mod docs;
+pub mod dqa;
 pub mod forecast;
 pub mod maintenance;
 pub mod org;
@@ -70,9 +71,12 @@ pub enum Command {
     /// The built-in SFTP server (the file door)
     #[command(subcommand)]
     Sftp(batch::SftpCommand),
-    /// Consent notification lines for an organization's batch files processed in a period (the
-    /// format of Receive/<name>.cnf; files only: web-service submissions are not yet included)
+    /// Consent notification lines for an organization's messages of a period (the format of
+    /// Receive/<name>.cnf), web-service submissions and batch files alike
     Cnf(cnf::CnfArgs),
+    /// Data quality reports over a period, for both doors
+    #[command(subcommand)]
+    Dqa(dqa::DqaCommand),
     /// CDC CDSi evaluation and forecast: for a registry patient, or CDC's test cases
     Forecast(forecast::ForecastArgs),
     /// CDC's CDSi supporting data: import CDC's XML, show what is in use, go back to built-in
@@ -116,6 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Batch(command) => batch::run(&db, command).await,
         Command::Sftp(command) => batch::sftp(&db, command).await,
         Command::Cnf(args) => cnf::run(&db, args).await,
+        Command::Dqa(command) => dqa::run(&db, command).await,
         Command::Forecast(args) => forecast::run(&db, args).await,
         Command::Cdsi(command) => cdsi::run(&db, command).await,
         Command::Rules(args) => {

@@ -14,6 +14,7 @@ use clap::Args;
 use super::maintenance::NoticeArgs;
 use crate::auth::ThrottleConfig;
 use crate::clock::{RandomIds, SystemClock};
+use crate::dqa::weekly::{WeeklyOptions, WeeklySchedule};
 use crate::maintenance::{MaintenanceConfig, PageFormat};
 use crate::registry::consent::{ConsentConfig, Policy};
 use crate::registry::query::QueryLimits;
@@ -119,6 +120,11 @@ pub struct ServeArgs {
     #[arg(long, env = "IZPORT_AUTH_LOCKOUT_SECS", default_value_t = ThrottleConfig::default().lockout.as_secs(),
           value_parser = RangedU64ValueParser::<u64>::new().range(1..=86_400))]
     pub auth_lockout_secs: u64,
+    /// When this node writes the weekly data quality report (the seven days before) into each
+    /// active organization's DQA-Reports: DAY@HH:MM, UTC (day mon … sun), or off
+    #[arg(long, env = "IZPORT_DQA_WEEKLY_REPORT", default_value = "mon@06:00",
+          value_parser = weekly_schedule)]
+    pub dqa_weekly_report: WeeklyFlag,
     #[command(flatten)]
     pub notice: NoticeArgs,
     #[command(flatten)]
@@ -222,6 +228,16 @@ impl ServeArgs {
             notice: self.notice.context(),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            dqa_weekly: match self.dqa_weekly_report.0 {
+                Some(schedule) => Some(WeeklyOptions::new(
+                    schedule,
+                    match &self.files.dqa_weights {
+                        Some(path) => super::batch::read_dqa_weights(path)?,
+                        None => crate::dqa::Weights::default(),
+                    },
+                )),
+                None => None,
+            },
             files: self.files.options()?,
             throttle: ThrottleConfig {
                 max_failures: self.auth_max_failures,
@@ -230,6 +246,17 @@ impl ServeArgs {
             },
         })
     }
+}
+
+/// `--dqa-weekly-report`: a schedule, or `None` for `off`.
+#[derive(Clone, Copy, Debug)]
+pub struct WeeklyFlag(pub Option<WeeklySchedule>);
+
+fn weekly_schedule(text: &str) -> Result<WeeklyFlag, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(WeeklyFlag(None));
+    }
+    text.parse().map(|s| WeeklyFlag(Some(s)))
 }
 
 pub async fn run(db: Arc<Db>, args: ServeArgs) -> anyhow::Result<()> {

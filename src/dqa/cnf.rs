@@ -28,7 +28,11 @@ pub const HEADER: &str =
 
 /// The patient a VXU names: PID-3.1 and PID-3.4 of the first repetition, decoded.
 pub fn submitter_of(text: &str) -> Option<(String, Option<String>)> {
-    let msg = Message::parse(text).ok()?;
+    submitter_in(&Message::parse(text).ok()?)
+}
+
+/// [`submitter_of`] a message already parsed.
+pub fn submitter_in(msg: &Message<'_>) -> Option<(String, Option<String>)> {
     if msg.get("MSH-9").as_deref() != Some("VXU") {
         return None;
     }

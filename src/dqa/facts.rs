@@ -199,16 +199,23 @@ impl MessageFacts {
     /// Reads the message's content (before the registry's transaction). A message that does not
     /// parse gives empty facts.
     pub fn of_text(text: &str) -> MessageFacts {
-        let mut facts = MessageFacts::default();
-        let Ok(msg) = Message::parse(text) else {
-            return facts;
+        match Message::parse(text) {
+            Ok(msg) => MessageFacts::of_message(&msg),
+            Err(_) => MessageFacts::default(),
+        }
+    }
+
+    /// [`MessageFacts::of_text`] of a message already parsed.
+    pub fn of_message(msg: &Message<'_>) -> MessageFacts {
+        let mut facts = MessageFacts {
+            kind: Some(match msg.get("MSH-9").as_deref() {
+                Some("VXU") => Kind::Vxu,
+                Some("QBP") => Kind::Query,
+                _ => Kind::Other,
+            }),
+            test: msg.get("MSH-11").as_deref() == Some("T"),
+            ..MessageFacts::default()
         };
-        facts.kind = Some(match msg.get("MSH-9").as_deref() {
-            Some("VXU") => Kind::Vxu,
-            Some("QBP") => Kind::Query,
-            _ => Kind::Other,
-        });
-        facts.test = msg.get("MSH-11").as_deref() == Some("T");
         if facts.kind != Some(Kind::Vxu) {
             return facts;
         }

@@ -83,11 +83,24 @@ pub fn render(r: &Report) -> String {
     if let Some(x) = &h.processing_started_at {
         let _ = write!(o, " · processing started {}", esc(x));
     }
-    let _ = write!(o, " · processed {}", esc(&h.processed_at));
+    let made = if h.file_name.is_some() {
+        "processed"
+    } else {
+        "made"
+    };
+    let _ = write!(o, " · {made} {}", esc(&h.processed_at));
     if let Some(s) = h.processing_seconds {
         let _ = write!(o, " · processing time {s:.1} s");
     }
     o.push_str("</p>\n");
+    if let Some(d) = &r.doors {
+        let _ = writeln!(
+            o,
+            "<p class=\"meta\">Web-service submissions received and batch files processed in \
+             these days (UTC): {} message(s) through the web service, {} in {} batch file(s).</p>",
+            d.web_service, d.batch_file, d.files
+        );
+    }
 
     // Readiness.
     if let Some(rd) = &r.readiness {

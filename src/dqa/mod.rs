@@ -11,13 +11,80 @@ pub mod facts;
 pub mod fixes;
 pub mod html;
 pub mod report;
+pub mod weekly;
 
 use jiff::Timestamp;
 
 pub use facts::MessageFacts;
-pub use report::{Accumulator, Band, Downtime, Heading, ReadinessInput, Report, Weights};
+pub use report::{
+    Accumulator, Band, DoorCounts, Downtime, Heading, ReadinessInput, Report, Weights,
+};
 
-use crate::store::{Db, StoreError, DEFAULT_REQUIRED_CLEAN_TESTS};
+use crate::store::{Db, MessageNotes, SqlTx, StoreError, DEFAULT_REQUIRED_CLEAN_TESTS};
+
+/// What the web-service door records with each message it logs (`web_messages`), read from the
+/// message's text once, before its transaction: the report's facts, MSH-10 and the patient as
+/// the sender named it (for the consent notification list). Recorded with
+/// [`WebNotes::record`] inside the message's transaction, after the registry's work.
+#[derive(Clone, Debug)]
+pub struct WebNotes {
+    facts: MessageFacts,
+    control_id: Option<String>,
+    submitter: Option<(String, Option<String>)>,
+}
+
+impl WebNotes {
+    pub fn of_text(text: &str) -> WebNotes {
+        // MSH-10 as the batch door records it (read even from a message that does not parse).
+        let control_id = crate::hl7::AckContext::salvage(text)
+            .control_id()
+            .map(str::to_string);
+        match crate::hl7::Message::parse(text) {
+            Ok(msg) => WebNotes {
+                facts: MessageFacts::of_message(&msg),
+                control_id,
+                submitter: cnf::submitter_in(&msg),
+            },
+            Err(_) => WebNotes {
+                facts: MessageFacts::default(),
+                control_id,
+                submitter: None,
+            },
+        }
+    }
+
+    /// One insert, in the transaction that logged the message (`r` is the registry's answer
+    /// from it). A resend answered from the log has no new log entry and records nothing.
+    pub async fn record(
+        self,
+        tx: &mut SqlTx,
+        organization_id: i64,
+        received_at: Timestamp,
+        r: &crate::registry::Response,
+    ) -> Result<(), StoreError> {
+        let Some(message_id) = r.message_id else {
+            return Ok(());
+        };
+        let facts = self.facts.with_response(r).to_json();
+        // The record a VXU kept (a query's patient is not "reported").
+        let kept = r.patient.and(r.patient_id);
+        let notes = MessageNotes {
+            facts: Some(&facts),
+            submitter_id: self.submitter.as_ref().map(|s| s.0.as_str()),
+            submitter_authority: self.submitter.as_ref().and_then(|s| s.1.as_deref()),
+            patient_id: kept,
+        };
+        tx.record_web_message(
+            message_id,
+            organization_id,
+            received_at,
+            self.control_id.as_deref(),
+            r.ack.as_str(),
+            &notes,
+        )
+        .await
+    }
+}
 
 /// The JSON form (pretty, UTF-8).
 pub fn to_json(r: &Report) -> String {
@@ -85,6 +152,80 @@ pub async fn file_report(
     Ok(acc.finish(heading, "file", &windows, Some(readiness)))
 }
 
+/// The report of an organization's period, `from` to `to` (UTC days, both included), made at
+/// `now`, over both doors: the web-service messages received in the period and the messages of
+/// the batch files whose processing finished in it (each timed from its file's receipt).
+pub async fn period_report(
+    db: &Db,
+    org: &str,
+    from: crate::date::Date,
+    to: crate::date::Date,
+    weights: &Weights,
+    now: Timestamp,
+) -> Result<Report, StoreError> {
+    let organization_id = db
+        .organization_id(org)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no organization {org}")))?;
+    let end = to
+        .tomorrow()
+        .map_err(|e| StoreError::Corrupt(format!("the day after {to}: {e}")))?;
+    let mut acc = Accumulator::new(weights.clone());
+    let mut doors = DoorCounts::default();
+    let mut last_run: Option<i64> = None;
+    let mut earliest: Option<crate::date::Date> = None;
+    let mut bad: Option<StoreError> = None;
+    db.period_messages(organization_id, &from.to_string(), &end.to_string(), |m| {
+        let received = match parse_ts(&m.received_at) {
+            Ok(t) => t,
+            Err(e) => {
+                bad.get_or_insert(e);
+                return;
+            }
+        };
+        match m.door {
+            crate::store::Door::WebService => doors.web_service += 1,
+            crate::store::Door::BatchFile => {
+                doors.batch_file += 1;
+                if m.run_id != last_run {
+                    doors.files += 1;
+                    last_run = m.run_id;
+                }
+            }
+        }
+        let f = MessageFacts::from_json(m.facts.as_deref());
+        if let Some(d) = f.administered_on() {
+            earliest = Some(earliest.map_or(d, |e| e.min(d)));
+        }
+        acc.add(m.control_id.as_deref(), &m.ack_code, received, &f);
+    })
+    .await?;
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    let until = end
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| StoreError::Corrupt(format!("{end}: {e}")))?
+        .timestamp();
+    let windows = match earliest.and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok()) {
+        Some(start) => downtime(db, org, start.timestamp(), until.max(now)).await?,
+        None => Vec::new(),
+    };
+    let heading = Heading {
+        organization: org.to_string(),
+        file_name: None,
+        received_at: None,
+        processing_started_at: None,
+        processed_at: now.to_string(),
+        processing_seconds: None,
+        period_from: Some(from.to_string()),
+        period_to: Some(to.to_string()),
+    };
+    let mut report = acc.finish(heading, "period", &windows, None);
+    report.doors = Some(doors);
+    Ok(report)
+}
+
 /// Downtime that may excuse the organization's late reports in [from, to): registry-wide
 /// windows and the organization's own.
 pub async fn downtime(
@@ -129,25 +270,30 @@ pub async fn add_run_to_cnf(
     }
 }
 
-/// The consent notification lines of an organization's batch files processed (runs finished)
-/// from `from` to `to`, both days included (UTC): one line per patient over all those files,
-/// in the order of each patient's first message, with the consent status of the record now.
-/// Web-service submissions are not included. Returns the text and the number of files.
+/// The consent notification lines of an organization's period, `from` to `to` (UTC days, both
+/// included), over both doors: web-service submissions received in the period and the messages
+/// of batch files whose processing finished in it; one line per patient, in the order of each
+/// patient's first message, with the consent status of the record now. Returns the text and
+/// the number of messages read.
 pub async fn period_cnf(
     db: &Db,
     org: &str,
     from: crate::date::Date,
     to: crate::date::Date,
 ) -> Result<(String, usize), StoreError> {
+    let organization_id = db
+        .organization_id(org)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no organization {org}")))?;
     let end = to
         .tomorrow()
         .map_err(|e| StoreError::Corrupt(format!("the day after {to}: {e}")))?;
-    let runs = db
-        .runs_done_between(org, &from.to_string(), &end.to_string())
+    let rows = db
+        .period_patients(organization_id, &from.to_string(), &end.to_string())
         .await?;
     let mut cnf = cnf::CnfBuilder::default();
-    for id in &runs {
-        add_run_to_cnf(db, *id, &mut cnf).await?;
+    for row in &rows {
+        cnf.add(row);
     }
-    Ok((cnf.render(), runs.len()))
+    Ok((cnf.render(), rows.len()))
 }

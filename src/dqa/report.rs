@@ -318,6 +318,17 @@ pub struct Report {
     pub findings: Vec<FindingSummary>,
     pub readiness: Option<ReadinessView>,
     pub weights: Weights,
+    /// A period report's messages by door (absent from a file report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doors: Option<DoorCounts>,
+}
+
+/// How many of a period's messages came through each door, and in how many files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoorCounts {
+    pub web_service: u64,
+    pub batch_file: u64,
+    pub files: u64,
 }
 
 pub const FORMAT: &str = "izport-dqa/1";
@@ -649,6 +660,7 @@ impl Accumulator {
             findings,
             readiness,
             weights: self.weights,
+            doors: None,
         }
     }
 }

@@ -128,6 +128,21 @@ impl Prepared {
         }
     }
 
+    /// The keys this message's transaction locks (a VXU's patient identifiers, birth date and
+    /// name), so that two transactions never decide the same person at once. A caller that
+    /// applies several messages in one transaction takes all of theirs first, in one call to
+    /// [`RegistryTx::lock`]: a store that takes keys in order then never deadlocks two such
+    /// transactions, and each message finds its keys held already.
+    pub fn lock_keys(&self) -> Vec<String> {
+        match &self.work {
+            Work::Vxu {
+                changes: Some(changes),
+                ..
+            } => lock_keys(self.incoming.submitter.organization_id, changes),
+            _ => Vec::new(),
+        }
+    }
+
     /// This message as a resend of one answered before.
     pub(super) fn answered(mut self, stored: String) -> Prepared {
         self.work = Work::Answered(stored);
@@ -256,6 +271,7 @@ impl Incoming {
             response,
             errors: count(Severity::Error),
             warnings: count(Severity::Warning),
+            key_hash: None,
         }
     }
 
@@ -546,12 +562,11 @@ async fn apply_vxu<Tx: RegistryTx>(
         build_ack(&ctx, ack, &errs, &reply.params(&incoming.config().identity))
     };
     let message_id = tx
-        .log_message(&incoming.log_entry(ack, &hl7, &findings, reply.at))
+        .log_message(&LogEntry {
+            key_hash: incoming.control_id.as_ref().map(|_| hash.as_str()),
+            ..incoming.log_entry(ack, &hl7, &findings, reply.at)
+        })
         .await?;
-    if let Some(control_id) = &incoming.control_id {
-        tx.set_key_message(org, control_id, &hash, message_id)
-            .await?;
-    }
 
     let stamp = incoming.stamp(message_id, reply.at);
     let (patient_id, patient, stored) = match plan {

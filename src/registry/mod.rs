@@ -135,6 +135,12 @@ impl<S: RegistryStore> Registry<S> {
         &self.core.config
     }
 
+    /// Now, by the registry's clock: the receipt time a door that runs the two phases itself
+    /// gives [`Registry::prepare`].
+    pub fn now(&self) -> Timestamp {
+        self.core.clock.now()
+    }
+
     /// The CDC supporting data this registry forecasts with.
     pub fn schedule(&self) -> &forecast::Schedule {
         &self.core.schedule

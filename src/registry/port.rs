@@ -80,6 +80,9 @@ pub struct LogEntry<'a> {
     pub response: &'a str,
     pub errors: usize,
     pub warnings: usize,
+    /// The content hash of the message key this message claimed (with `control_id`), whose
+    /// stored answer this entry becomes.
+    pub key_hash: Option<&'a str>,
 }
 
 /// Which logged message a write belongs to, who sent it and when: every write after the log
@@ -132,7 +135,8 @@ where
 /// (or which another caller of [`super::Prepared::apply`] manages, with writes of its own).
 pub trait RegistryTx: Send {
     /// Serializes work on the same people across nodes (PostgreSQL advisory locks; SQLite
-    /// transactions are already serial).
+    /// transactions are already serial). An implementation takes the keys it does not hold yet
+    /// in one ordered sweep, so that transactions that each lock once never deadlock.
     fn lock(&mut self, keys: &[String]) -> impl Future<Output = Result<(), StorageError>> + Send;
     fn claim_key(
         &mut self,
@@ -154,17 +158,12 @@ pub trait RegistryTx: Send {
         who: &Demographics,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredPerson>, StorageError>> + Send;
+    /// Writes the message log entry and returns its id; with `key_hash`, the message key
+    /// claimed earlier (organization, control id, content hash) points at it from then on.
     fn log_message(
         &mut self,
         entry: &LogEntry<'_>,
     ) -> impl Future<Output = Result<i64, StorageError>> + Send;
-    fn set_key_message(
-        &mut self,
-        organization_id: i64,
-        control_id: &str,
-        content_hash: &str,
-        message_id: i64,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send;
     fn create_patient(
         &mut self,
         stamp: &Stamp,

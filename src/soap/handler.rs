@@ -18,6 +18,7 @@ use super::wire::{
     SUBMIT_SINGLE_MESSAGE_RESPONSE_ACTION,
 };
 use crate::auth::AuthError;
+use crate::registry::RegistryStore;
 use crate::server::{AppState, ClientAddr};
 
 enum SoapError {
@@ -619,7 +620,7 @@ async fn submit(
             return Err(SoapError::Internal);
         }
     };
-    match state.registry.submit(&submitter, hl7).await {
+    match process(state, &submitter, hl7).await {
         Ok(response) => {
             metrics::counter!(
                 crate::telemetry::SOAP_ACKS,
@@ -640,6 +641,36 @@ async fn submit(
             Err(SoapError::Internal)
         }
     }
+}
+
+/// The registry's two phases (as `Registry::submit` runs them), with the message's data
+/// quality notes recorded in its transaction: one more insert, committed or rolled back with
+/// the message (`dqa::WebNotes`). A resend answered from the log records nothing.
+async fn process(
+    state: &AppState,
+    submitter: &crate::registry::Submitter,
+    hl7: &str,
+) -> Result<crate::registry::Response, crate::registry::RegistryError> {
+    let received_at = state.registry.now();
+    let prepared = state.registry.prepare(submitter, hl7, received_at).await?;
+    if let Some(answer) = prepared.answer() {
+        return Ok(answer);
+    }
+    let notes = crate::dqa::WebNotes::of_text(hl7);
+    let organization_id = submitter.organization_id;
+    state
+        .registry
+        .store()
+        .transact(crate::registry::work(
+            move |tx: &mut crate::store::SqlTx| {
+                Box::pin(async move {
+                    let r = prepared.apply(tx).await?;
+                    notes.record(tx, organization_id, received_at, &r).await?;
+                    Ok(r)
+                })
+            },
+        ))
+        .await
 }
 
 /// What a proxy in front says the client asked for.

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::args;
+use super::sql::{args, Arg};
 use super::{now_text, Backend, Db, SqlTx, StoreError};
 
 /// Size of one stored chunk of a file.
@@ -100,6 +100,21 @@ pub struct Blob {
     pub id: i64,
     pub size: u64,
     pub hash: String,
+}
+
+/// One message of a run, recorded with its response (see [`SqlTx::record_run_messages`]).
+#[derive(Clone, Debug)]
+pub struct RunMessage {
+    pub index: u64,
+    pub offset: u64,
+    pub control_id: Option<String>,
+    pub ack_code: String,
+    pub message_id: Option<i64>,
+    pub response: String,
+    pub facts: Option<String>,
+    pub submitter_id: Option<String>,
+    pub submitter_authority: Option<String>,
+    pub patient_id: Option<i64>,
 }
 
 /// What is recorded with a message of a run besides its response: the DQA report's facts
@@ -1266,28 +1281,6 @@ impl Db {
             .collect()
     }
 
-    /// The organization's runs that processed a file (state `done`) and finished in
-    /// [`from`, `to`) (timestamps, or dates as `YYYY-MM-DD`, compared as stored text), in the
-    /// order they finished.
-    pub async fn runs_done_between(
-        &self,
-        org_code: &str,
-        from: &str,
-        to: &str,
-    ) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT b.id FROM batches b JOIN organizations o ON o.id = b.organization_id \
-             WHERE o.code = $1 AND b.state = 'done' AND b.finished_at >= $2 \
-               AND b.finished_at < $3 \
-             ORDER BY b.finished_at, b.id",
-        )
-        .bind(org_code)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     pub async fn runs(&self, org_code: Option<&str>) -> Result<Vec<BatchSummary>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM batches b JOIN organizations o ON o.id = \
@@ -1474,7 +1467,7 @@ async fn insert_file(
 
 /// Puts a file into a folder under `name`, or the first free `name~N` (see [`free_name`]);
 /// returns its id and the name used.
-async fn place_file(
+pub(crate) async fn place_file(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     organization_id: i64,
     folder: &str,
@@ -1517,27 +1510,67 @@ impl SqlTx {
         response: &str,
         notes: &MessageNotes<'_>,
     ) -> Result<bool, StoreError> {
-        let inserted = self
-            .exec(
+        let row = RunMessage {
+            index,
+            offset,
+            control_id: control_id.map(str::to_string),
+            ack_code: ack_code.to_string(),
+            message_id,
+            response: response.to_string(),
+            facts: notes.facts.map(str::to_string),
+            submitter_id: notes.submitter_id.map(str::to_string),
+            submitter_authority: notes.submitter_authority.map(str::to_string),
+            patient_id: notes.patient_id,
+        };
+        self.record_run_messages(batch_id, std::slice::from_ref(&row))
+            .await
+    }
+
+    /// [`SqlTx::record_run_message`] for a group of messages, a few statements for all of
+    /// them. `false` when any of them was recorded already: the caller must roll back.
+    pub async fn record_run_messages(
+        &mut self,
+        batch_id: i64,
+        rows: &[RunMessage],
+    ) -> Result<bool, StoreError> {
+        const COLUMNS: usize = 11;
+        // Well under both backends' limits on bound parameters (SQLite 32,766).
+        const ROWS_PER_STATEMENT: usize = 256;
+        let mut inserted = 0u64;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
                 "INSERT INTO batch_messages (batch_id, idx, control_id, ack_code, message_id, \
                    response, byte_offset, facts, submitter_id, submitter_authority, patient_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (batch_id, idx) DO NOTHING",
-                &args![
+                 VALUES ",
+            );
+            let mut bound: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * COLUMNS);
+            for (n, row) in chunk.iter().enumerate() {
+                if n > 0 {
+                    sql.push_str(", ");
+                }
+                let first = n * COLUMNS + 1;
+                let marks: Vec<String> =
+                    (first..first + COLUMNS).map(|k| format!("${k}")).collect();
+                sql.push('(');
+                sql.push_str(&marks.join(", "));
+                sql.push(')');
+                bound.extend(args![
                     batch_id,
-                    to_i64(index),
-                    control_id,
-                    ack_code,
-                    message_id,
-                    response,
-                    to_i64(offset),
-                    notes.facts,
-                    notes.submitter_id,
-                    notes.submitter_authority,
-                    notes.patient_id
-                ],
-            )
-            .await?;
-        Ok(inserted > 0)
+                    to_i64(row.index),
+                    row.control_id.as_deref(),
+                    row.ack_code.as_str(),
+                    row.message_id,
+                    row.response.as_str(),
+                    to_i64(row.offset),
+                    row.facts.as_deref(),
+                    row.submitter_id.as_deref(),
+                    row.submitter_authority.as_deref(),
+                    row.patient_id
+                ]);
+            }
+            sql.push_str(" ON CONFLICT (batch_id, idx) DO NOTHING");
+            inserted += self.exec(&sql, &bound).await?;
+        }
+        Ok(usize::try_from(inserted).is_ok_and(|n| n == rows.len()))
     }
 }

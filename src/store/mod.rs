@@ -4,6 +4,7 @@
 //! accept `$N` placeholders, `ON CONFLICT` and `RETURNING`. Where the SQL has to differ (identity
 //! columns), the migrations are kept per backend side by side in `migrations/`.
 
+mod dqa;
 mod files;
 mod maintenance;
 mod orgs;
@@ -21,9 +22,10 @@ mod writer;
 #[cfg(test)]
 mod registry_tests;
 
+pub use dqa::{Door, PeriodMessage};
 pub use files::{
     content_hash, Backlog, BatchSummary, Blob, ClaimedBatch, ContentHasher, ExchangeAccount,
-    FileEntry, MessageNotes, NewFile, RemovedFile, RunPatientRow, CHUNK_BYTES,
+    FileEntry, MessageNotes, NewFile, RemovedFile, RunMessage, RunPatientRow, CHUNK_BYTES,
 };
 pub use maintenance::{ChangeListener, NewWindow, LISTENER_APPLICATION_NAME, MAINTENANCE_CHANNEL};
 pub use orgs::{Credentials, OrgSummary};

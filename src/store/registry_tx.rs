@@ -5,7 +5,7 @@
 //! into shared commits (`writer.rs`). The statements are the same text for both (`sql.rs`); rows
 //! become records in `records.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use sqlx::{Any, Transaction};
@@ -55,6 +55,10 @@ enum Conn {
 pub struct SqlTx {
     conn: Conn,
     backend: Backend,
+    /// Advisory-lock keys this transaction holds already (PostgreSQL): a transaction that
+    /// applies several messages takes all their keys first, and the messages' own requests
+    /// for them then cost no round trip.
+    locked: HashSet<i64>,
 }
 
 impl SqlTx {
@@ -62,6 +66,7 @@ impl SqlTx {
         SqlTx {
             conn: Conn::Sqlite(conn),
             backend: Backend::Sqlite,
+            locked: HashSet::new(),
         }
     }
 
@@ -206,18 +211,86 @@ pub(crate) const STORED_RESPONSE: &str =
     "SELECT m.response FROM message_keys k JOIN message_log m ON m.id = k.message_id \
      WHERE k.organization_id = $1 AND k.control_id = $2 AND k.content_hash = $3";
 
+/// A message log entry, `$1`..`$13` (see `log_message`).
+const LOG_INSERT: &str = "INSERT INTO message_log (organization_id, user_id, facility_code, \
+       control_id, message_type, processing_id, outcome, received_at, responded_at, request, \
+       response, error_count, warning_count) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+/// How many messages of an organization used a control id with another content.
+const OTHER_KEYS: &str = "SELECT COUNT(*) AS n FROM message_keys WHERE organization_id = $1 \
+     AND control_id = $2 AND content_hash <> $3";
+
+/// [`OTHER_KEYS`] and the claim itself in one statement (PostgreSQL: a data-modifying CTE).
+const CLAIM_KEY_PG: &str = "WITH claimed AS ( \
+       INSERT INTO message_keys (organization_id, control_id, content_hash) \
+       VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1) \
+     SELECT (SELECT COUNT(*) FROM claimed) AS inserted, \
+       (SELECT COUNT(*) FROM message_keys WHERE organization_id = $1 \
+          AND control_id = $2 AND content_hash <> $3) AS others";
+
+/// A dose's soft delete: `$1` organization, `$2` filler order id, `$3` now, `$4` message id.
+const DOSE_DELETE: &str = "UPDATE immunizations SET deleted_at = $3, updated_at = $3, \
+     message_id = $4 WHERE organization_id = $1 AND filler_order_id = $2 RETURNING id, \
+     message_id, updated_at";
+
+/// A dose's insert or update, `$1`..`$20` (see `apply_dose`).
+const DOSE_UPSERT: &str = "INSERT INTO immunizations (patient_id, organization_id, message_id, \
+       filler_order_id, administered_on, cvx, vaccine_text, amount, amount_units, \
+       info_source, lot_number, lot_expiration, mvx, completion_status, \
+       action_code, route, site, created_at, updated_at, vaccine_group, \
+       first_received_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+       $17, $18, $18, $19, $20) \
+     ON CONFLICT (organization_id, filler_order_id) DO UPDATE SET \
+       patient_id = excluded.patient_id, message_id = excluded.message_id, \
+       administered_on = excluded.administered_on, cvx = excluded.cvx, \
+       vaccine_text = excluded.vaccine_text, amount = excluded.amount, \
+       amount_units = excluded.amount_units, info_source = excluded.info_source, \
+       lot_number = excluded.lot_number, lot_expiration = excluded.lot_expiration, \
+       mvx = excluded.mvx, completion_status = excluded.completion_status, \
+       action_code = excluded.action_code, route = excluded.route, \
+       site = excluded.site, vaccine_group = excluded.vaccine_group, \
+       deleted_at = NULL, updated_at = excluded.updated_at \
+     RETURNING id, message_id, updated_at";
+
+/// The change rows of the doses a `changed` CTE returned; the action is the statement's last
+/// parameter (`$5` after a delete, `$21` after an upsert).
+const DOSE_CHANGE_PG: &str = "INSERT INTO dose_changes (immunization_id, message_id, action, \
+     changed_at) SELECT id, message_id, $ACTION, updated_at FROM changed RETURNING immunization_id AS id";
+
 impl RegistryTx for SqlTx {
     async fn lock(&mut self, keys: &[String]) -> Result<(), StorageError> {
         if self.backend != Backend::Postgres {
             return Ok(());
         }
-        let mut hashed: Vec<i64> = keys.iter().map(|k| lock_key(k)).collect();
+        let mut hashed: Vec<i64> = keys
+            .iter()
+            .map(|k| lock_key(k))
+            .filter(|k| !self.locked.contains(k))
+            .collect();
+        if hashed.is_empty() {
+            return Ok(());
+        }
         hashed.sort_unstable();
         hashed.dedup();
-        for key in hashed {
-            self.exec("SELECT pg_advisory_xact_lock($1)", &args![key])
-                .await?;
-        }
+        // One round trip for all of them, taken in ascending order (PostgreSQL evaluates the
+        // volatile lock call after the sort): every transaction takes its keys in one ordered
+        // sweep, so two of them never wait for each other in a cycle.
+        let list = format!(
+            "{{{}}}",
+            hashed
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        self.exec(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::text::bigint[]) AS k ORDER BY k",
+            &args![list.as_str()],
+        )
+        .await?;
+        self.locked.extend(hashed);
         Ok(())
     }
 
@@ -229,13 +302,31 @@ impl RegistryTx for SqlTx {
     ) -> Result<KeyClaim, StorageError> {
         let key = args![organization_id, control_id, content_hash];
         // On PostgreSQL a concurrent twin's insert waits here until the first commits.
-        let inserted = self
-            .exec(
-                "INSERT INTO message_keys (organization_id, control_id, content_hash) \
-                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &key,
-            )
-            .await?;
+        let (inserted, others) = if self.backend == Backend::Postgres {
+            // The claim and the count of other contents in one round trip.
+            let row = self.row(CLAIM_KEY_PG, &key).await?.ok_or_else(|| {
+                StoreError::Corrupt("the message key claim returned no row".into())
+            })?;
+            (row.get::<i64>("inserted")?, row.get::<i64>("others")?)
+        } else {
+            let inserted = self
+                .exec(
+                    "INSERT INTO message_keys (organization_id, control_id, content_hash) \
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &key,
+                )
+                .await?;
+            let others = if inserted == 0 {
+                0
+            } else {
+                self.column(OTHER_KEYS, &key, "n")
+                    .await?
+                    .first()
+                    .copied()
+                    .unwrap_or(0)
+            };
+            (i64::try_from(inserted).unwrap_or(i64::MAX), others)
+        };
         if inserted == 0 {
             let stored: Vec<String> = self.column(STORED_RESPONSE, &key, "response").await?;
             return Ok(stored
@@ -246,17 +337,7 @@ impl RegistryTx for SqlTx {
                     StoreError::Corrupt("a message key without its response".into())
                 })?);
         }
-        let others: Vec<i64> = self
-            .column(
-                "SELECT COUNT(*) AS n FROM message_keys WHERE organization_id = $1 \
-                   AND control_id = $2 AND content_hash <> $3",
-                &key,
-                "n",
-            )
-            .await?;
-        Ok(KeyClaim::Claimed {
-            reused: others.first().copied().unwrap_or(0) > 0,
-        })
+        Ok(KeyClaim::Claimed { reused: others > 0 })
     }
 
     async fn linked_patients(
@@ -326,45 +407,52 @@ impl RegistryTx for SqlTx {
     async fn log_message(&mut self, e: &LogEntry<'_>) -> Result<i64, StorageError> {
         let received_at = timestamp_text(e.received_at);
         let responded_at = timestamp_text(e.responded_at);
-        Ok(self
-            .insert_returning_id(
-                "INSERT INTO message_log (organization_id, user_id, facility_code, control_id, \
-                   message_type, processing_id, outcome, received_at, responded_at, request, \
-                   response, error_count, warning_count) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-                &args![
-                    e.organization_id,
-                    e.user_id,
-                    e.facility_code,
-                    e.control_id,
-                    e.message_type,
-                    e.processing_id,
-                    e.outcome.as_str(),
-                    received_at.as_str(),
-                    responded_at.as_str(),
-                    e.request,
-                    e.response,
-                    count(e.errors),
-                    count(e.warnings),
-                ],
-            )
-            .await?)
-    }
-
-    async fn set_key_message(
-        &mut self,
-        organization_id: i64,
-        control_id: &str,
-        content_hash: &str,
-        message_id: i64,
-    ) -> Result<(), StorageError> {
+        let mut bound = args![
+            e.organization_id,
+            e.user_id,
+            e.facility_code,
+            e.control_id,
+            e.message_type,
+            e.processing_id,
+            e.outcome.as_str(),
+            received_at.as_str(),
+            responded_at.as_str(),
+            e.request,
+            e.response,
+            count(e.errors),
+            count(e.warnings),
+        ]
+        .to_vec();
+        let key = match (e.control_id, e.key_hash) {
+            (Some(control_id), Some(hash)) => Some((control_id, hash)),
+            _ => None,
+        };
+        let Some((control_id, hash)) = key else {
+            return Ok(self
+                .insert_returning_id(&format!("{LOG_INSERT} RETURNING id"), &bound)
+                .await?);
+        };
+        if self.backend == Backend::Postgres {
+            // The entry and its key's pointer in one round trip.
+            bound.extend(args![hash]);
+            let sql = format!(
+                "WITH logged AS ({LOG_INSERT} RETURNING id), keyed AS ( \
+                   UPDATE message_keys SET message_id = (SELECT id FROM logged) \
+                   WHERE organization_id = $1 AND control_id = $4 AND content_hash = $14) \
+                 SELECT id FROM logged"
+            );
+            return Ok(self.insert_returning_id(&sql, &bound).await?);
+        }
+        let id = self
+            .insert_returning_id(&format!("{LOG_INSERT} RETURNING id"), &bound)
+            .await?;
         self.exec(
             "UPDATE message_keys SET message_id = $4 \
              WHERE organization_id = $1 AND control_id = $2 AND content_hash = $3",
-            &args![organization_id, control_id, content_hash, message_id],
+            &args![e.organization_id, control_id, hash, id],
         )
         .await?;
-        Ok(())
+        Ok(id)
     }
 
     async fn create_patient(
@@ -482,77 +570,75 @@ impl RegistryTx for SqlTx {
         let now = timestamp_text(stamp.at);
         let received = timestamp_text(stamp.received_at);
         let (org, message_id) = (stamp.organization_id, stamp.message_id);
-        let changed: Vec<i64> = match d.action {
-            // A delete is soft: the row stays for the audit trail and is hidden from reads.
-            DoseAction::Delete => {
-                self.column(
-                    "UPDATE immunizations SET deleted_at = $3, updated_at = $3, message_id = $4 \
-                     WHERE organization_id = $1 AND filler_order_id = $2 RETURNING id",
-                    &args![org, &d.filler_order_id, now.as_str(), message_id],
-                    "id",
-                )
-                .await?
-            }
-            DoseAction::Upsert => {
-                let administered_on = d.administered_on.to_string();
-                self.column(
-                    "INSERT INTO immunizations (patient_id, organization_id, message_id, \
-                       filler_order_id, administered_on, cvx, vaccine_text, amount, amount_units, \
-                       info_source, lot_number, lot_expiration, mvx, completion_status, \
-                       action_code, route, site, created_at, updated_at, vaccine_group, \
-                       first_received_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                       $17, $18, $18, $19, $20) \
-                     ON CONFLICT (organization_id, filler_order_id) DO UPDATE SET \
-                       patient_id = excluded.patient_id, message_id = excluded.message_id, \
-                       administered_on = excluded.administered_on, cvx = excluded.cvx, \
-                       vaccine_text = excluded.vaccine_text, amount = excluded.amount, \
-                       amount_units = excluded.amount_units, info_source = excluded.info_source, \
-                       lot_number = excluded.lot_number, lot_expiration = excluded.lot_expiration, \
-                       mvx = excluded.mvx, completion_status = excluded.completion_status, \
-                       action_code = excluded.action_code, route = excluded.route, \
-                       site = excluded.site, vaccine_group = excluded.vaccine_group, \
-                       deleted_at = NULL, updated_at = excluded.updated_at \
-                     RETURNING id",
-                    &args![
-                        patient_id,
-                        org,
-                        message_id,
-                        &d.filler_order_id,
-                        &administered_on,
-                        &d.cvx,
-                        d.vaccine_text.as_deref(),
-                        d.amount.as_deref(),
-                        d.amount_units.as_deref(),
-                        d.info_source.as_deref(),
-                        d.lot_number.as_deref(),
-                        d.lot_expiration.as_deref(),
-                        d.mvx.as_deref(),
-                        d.completion_status.as_deref(),
-                        d.action_code.as_deref(),
-                        d.route.as_deref(),
-                        d.site.as_deref(),
-                        now.as_str(),
-                        &d.vaccine_group,
-                        received.as_str(),
-                    ],
-                    "id",
-                )
-                .await?
-            }
-        };
         let action = match d.action {
             DoseAction::Delete => "delete",
             DoseAction::Upsert if d.action_code.as_deref() == Some("U") => "update",
             DoseAction::Upsert => "add",
         };
-        for id in changed {
-            self.exec(
-                "INSERT INTO dose_changes (immunization_id, message_id, action, changed_at) \
-                 VALUES ($1, $2, $3, $4)",
-                &args![id, message_id, action, now.as_str()],
-            )
-            .await?;
+        // On PostgreSQL the change row is written by the same statement (a data-modifying CTE):
+        // one round trip per dose.
+        let pg = self.backend == Backend::Postgres;
+        let changed: Vec<i64> = match d.action {
+            // A delete is soft: the row stays for the audit trail and is hidden from reads.
+            DoseAction::Delete => {
+                let sql = if pg {
+                    format!(
+                        "WITH changed AS ({DOSE_DELETE}) {}",
+                        DOSE_CHANGE_PG.replace("$ACTION", "$5")
+                    )
+                } else {
+                    DOSE_DELETE.to_string()
+                };
+                let bound = args![org, &d.filler_order_id, now.as_str(), message_id, action];
+                let bound = if pg { &bound[..] } else { &bound[..4] };
+                self.column(&sql, bound, "id").await?
+            }
+            DoseAction::Upsert => {
+                let administered_on = d.administered_on.to_string();
+                let sql = if pg {
+                    format!(
+                        "WITH changed AS ({DOSE_UPSERT}) {}",
+                        DOSE_CHANGE_PG.replace("$ACTION", "$21")
+                    )
+                } else {
+                    DOSE_UPSERT.to_string()
+                };
+                let bound = args![
+                    patient_id,
+                    org,
+                    message_id,
+                    &d.filler_order_id,
+                    &administered_on,
+                    &d.cvx,
+                    d.vaccine_text.as_deref(),
+                    d.amount.as_deref(),
+                    d.amount_units.as_deref(),
+                    d.info_source.as_deref(),
+                    d.lot_number.as_deref(),
+                    d.lot_expiration.as_deref(),
+                    d.mvx.as_deref(),
+                    d.completion_status.as_deref(),
+                    d.action_code.as_deref(),
+                    d.route.as_deref(),
+                    d.site.as_deref(),
+                    now.as_str(),
+                    &d.vaccine_group,
+                    received.as_str(),
+                    action,
+                ];
+                let bound = if pg { &bound[..] } else { &bound[..20] };
+                self.column(&sql, bound, "id").await?
+            }
+        };
+        if !pg {
+            for id in changed {
+                self.exec(
+                    "INSERT INTO dose_changes (immunization_id, message_id, action, changed_at) \
+                     VALUES ($1, $2, $3, $4)",
+                    &args![id, message_id, action, now.as_str()],
+                )
+                .await?;
+            }
         }
         Ok(())
     }
@@ -681,6 +767,7 @@ impl RegistryStore for Arc<Db> {
         let mut tx = SqlTx {
             conn: Conn::Pool(self.pool.begin().await.map_err(StoreError::from)?),
             backend: self.backend,
+            locked: HashSet::new(),
         };
         let value = work(&mut tx).await?;
         match tx.conn {

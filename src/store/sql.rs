@@ -146,8 +146,8 @@ impl Cell for String {
     }
 }
 
-/// `$1` … `$32`, the placeholder names the statements use (rusqlite binds them by name, so a
-/// statement may use them in any order, or twice).
+/// `$1` … `$32`, the placeholder names most statements use (rusqlite binds them by name, so a
+/// statement may use them in any order, or twice); `prepare` names any further ones itself.
 const NAMES: [&str; 32] = [
     "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
     "$16", "$17", "$18", "$19", "$20", "$21", "$22", "$23", "$24", "$25", "$26", "$27", "$28",
@@ -160,16 +160,14 @@ fn prepare<'c>(
     args: &[Arg<'_>],
 ) -> Result<rusqlite::CachedStatement<'c>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
-    if args.len() > NAMES.len() {
-        return Err(StoreError::Corrupt(format!(
-            "{} parameters; at most {} are supported",
-            args.len(),
-            NAMES.len()
-        )));
-    }
-    for (arg, name) in args.iter().zip(NAMES) {
+    for (n, arg) in args.iter().enumerate() {
+        // The common names without an allocation; a multi-row insert may go further.
+        let name = match NAMES.get(n) {
+            Some(name) => std::borrow::Cow::Borrowed(*name),
+            None => std::borrow::Cow::Owned(format!("${}", n + 1)),
+        };
         // A parameter the statement does not use is simply not bound.
-        if let Some(index) = stmt.parameter_index(name)? {
+        if let Some(index) = stmt.parameter_index(&name)? {
             match arg {
                 Arg::Int(v) => stmt.raw_bind_parameter(index, v)?,
                 Arg::Text(v) => stmt.raw_bind_parameter(index, v)?,

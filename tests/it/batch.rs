@@ -896,6 +896,12 @@ async fn two_nodes_never_process_the_same_file() {
 /// The DQA report's fixture: four VXUs, their administration dates counted back from `today`.
 /// Patient names and birth dates are distinctive so that the test can look for them.
 fn dqa_fixture(today: jiff::civil::Date) -> (String, Vec<&'static str>) {
+    let (messages, patient_data) = dqa_messages(today);
+    (batch_file(&messages, 4), patient_data)
+}
+
+/// The four VXUs of [`dqa_fixture`] (F1 … F4), and the patient data in them.
+fn dqa_messages(today: jiff::civil::Date) -> ([String; 4], Vec<&'static str>) {
     let day = |back: i64| {
         today
             .checked_sub(jiff::Span::new().days(back))
@@ -970,7 +976,7 @@ fn dqa_fixture(today: jiff::civil::Date) -> (String, Vec<&'static str>) {
         "20160102",
         "2016-01-02",
     ];
-    (batch_file(&messages, 4), patient_data)
+    (messages, patient_data)
 }
 
 async fn read_report(sftp: &SftpSession, name: &str) -> String {
@@ -1343,7 +1349,7 @@ async fn izport_cnf_lists_a_periods_files_patients_as_the_per_file_cnf_does() {
     assert!(out.ends_with("\r\n"), "{out:?}");
     let lines: Vec<&str> = out.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(lines, expected);
-    assert!(err.contains("2 batch file(s)"), "{err}");
+    assert!(err.contains("6 message(s)"), "{err}");
 
     // A period before the files: the header alone.
     let (ok, out, _) = izport_command(&[
@@ -1678,4 +1684,458 @@ async fn the_worker_removes_expired_files_by_its_clock() {
         1,
         "the run stays"
     );
+}
+
+// ---- Reports over a period (both doors) and the weekly report -------------------------------
+
+/// F1 and F2 of the DQA fixture as a web-service submitter would send them: the same fields,
+/// other control ids, identifiers, names and birth dates (so they are new patients, not
+/// matches of the file's).
+fn web_twins(today: jiff::civil::Date) -> [String; 2] {
+    let (m, _) = dqa_messages(today);
+    [
+        m[0].replace("F1", "W1")
+            .replace("FMRN1", "WMRN1")
+            .replace("Zebedee^Quintessa", "Ulverston^Marigold")
+            .replace("20190307", "20190409"),
+        m[1].replace("F2", "W2")
+            .replace("FMRN2", "WMRN2")
+            .replace("Yarrowby^Philippa", "Tregarthen^Rosalind")
+            .replace("20180611", "20180713"),
+    ]
+}
+
+/// `izport dqa report` over a period with the fixture file and two web-service messages, its
+/// numbers computed by hand (the file's share is worked out in
+/// `each_processed_file_gets_a_dqa_report_with_hand_computed_numbers_and_no_patient_data`;
+/// W1 has F1's fields, W2 F2's):
+///
+/// - counts: 6 messages (2 web service, 4 in 1 file), 6 new patients, 6 administered, 1
+///   historical, 1 refusal;
+/// - completeness: required 3 × (1 + 1 + 1 + 1 + 7/8 [RXA-9]) = 14.625; expected
+///   2 × (PID-8 1 + PID-10, PID-11, PID-22 2/6 each + RXA-15 5/6 + RXA-17 1 + VFC 2/6)
+///   = 8.333; recommended PID-13, PID-6, RXA-10 2/6 each = 1.0 → 23.958 / 32 = 74.87 → 74.9;
+/// - timeliness: gaps 0, 5, 20, 60 (file) and 0, 5 (web) → (100 + 70 + 30 + 0 + 100 + 70) / 6
+///   = 61.7, poor;
+/// - quality: warnings F1 1, F2 2, F3 3, F4 2, W1 1, W2 2 = 11 → points 75, 50, 25, 50, 75, 50
+///   → 54.2, problem;
+/// - overall (74.870 × 40 + 54.167 × 40 + 61.667 × 20) / 100 = 63.9, poor.
+///
+/// The CNF over the same period lists the six patients, the file's first (it finished
+/// processing first) when the web messages came after it.
+#[tokio::test]
+async fn a_period_report_covers_both_doors_with_hand_computed_numbers() {
+    let app = app_with_files().await;
+    account(&app).await;
+    let sftp = login(&app).await;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let (content, mut patient_data) = dqa_fixture(today);
+    let file = format!("CLINICX{}.hl7", today.strftime("%y%j"));
+    put(&sftp, &format!("/HL7-Dropoff/{file}"), content.as_bytes()).await;
+    report(&sftp, &format!("{file}.dqa.json")).await;
+    for m in web_twins(today) {
+        let (status, ack) = app.submit(&m).await;
+        assert_eq!(status, 200, "{ack}");
+        assert!(ack.contains("MSA|AA|W"), "{ack}");
+    }
+    patient_data.extend([
+        "Ulverston",
+        "Marigold",
+        "Tregarthen",
+        "Rosalind",
+        "WMRN1",
+        "20190409",
+    ]);
+    let day = |n: i64| {
+        today
+            .checked_add(jiff::Span::new().days(n))
+            .expect("date")
+            .to_string()
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("period.json");
+    let (ok, stdout, err) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "dqa",
+        "report",
+        "--org",
+        ORG,
+        "--from",
+        &day(-1),
+        "--to",
+        &day(1),
+        "--format",
+        "json",
+        "--output",
+        out.to_str().expect("path"),
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        err.contains("6 message(s)") && err.contains("2 through the web service, 4 in 1 batch"),
+        "{err}"
+    );
+    let json = std::fs::read_to_string(&out).expect("report written");
+    if let Ok(dir) = std::env::var("IZPORT_DQA_SAMPLE_DIR") {
+        // .ci/run validates it against docs/dqa-report.schema.json (and renders the HTML).
+        std::fs::write(format!("{dir}/dqa-period.json"), &json).expect("sample");
+    }
+    for value in &patient_data {
+        assert!(!json.contains(value), "{value} in the period report");
+    }
+    let r: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(r["kind"], "period");
+    assert_eq!(r["heading"]["period_from"], day(-1).as_str());
+    assert_eq!(r["heading"]["period_to"], day(1).as_str());
+    assert!(r["heading"]["file_name"].is_null());
+    assert_eq!(
+        r["doors"],
+        serde_json::json!({"web_service": 2, "batch_file": 4, "files": 1})
+    );
+    let c = &r["counts"];
+    assert_eq!(c["messages"], 6);
+    assert_eq!(c["vaccination_updates"], 6);
+    assert_eq!(c["patients"]["new"], 6);
+    assert_eq!(c["acknowledgements"]["aa"], 6);
+    assert_eq!(
+        c["vaccinations"],
+        serde_json::json!({"administered": 6, "historical": 1, "refusals": 1, "not_administered": 0})
+    );
+    let score = |k: &str| {
+        (
+            r["scores"][k]["value"].as_f64().expect("score"),
+            r["scores"][k]["band"].as_str().expect("band").to_string(),
+        )
+    };
+    assert_eq!(score("completeness"), (74.9, "okay".into()));
+    assert_eq!(score("timeliness"), (61.7, "poor".into()));
+    assert_eq!(score("quality"), (54.2, "problem".into()));
+    assert_eq!(score("overall"), (63.9, "poor".into()));
+    assert_eq!(r["quality"]["warnings"], 11);
+    let ids: Vec<String> = r["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .flat_map(|f| f["control_ids"].as_array().expect("ids").clone())
+        .map(|v| v.as_str().expect("id").to_string())
+        .collect();
+    assert!(
+        ids.iter().any(|i| i == "W2") && ids.iter().any(|i| i == "F3"),
+        "{ids:?}"
+    );
+
+    // HTML on standard output, with the period in its title.
+    let (ok, html, err) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "dqa",
+        "report",
+        "--org",
+        ORG,
+        "--from",
+        &day(-1),
+        "--to",
+        &day(1),
+    ]);
+    assert!(ok, "{err}");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    if let Ok(dir) = std::env::var("IZPORT_DQA_SAMPLE_DIR") {
+        std::fs::write(format!("{dir}/dqa-period.html"), &html).expect("sample");
+    }
+    assert!(html.contains(&format!("Data quality report: {} to {}", day(-1), day(1))));
+    assert!(html.contains("2 message(s) through the web service, 4 in 1 batch file(s)"));
+    for value in &patient_data {
+        assert!(!html.contains(value), "{value} in the HTML period report");
+    }
+
+    // The consent notification lines of the period: both doors.
+    let (ok, cnf, err) = izport_command(&[
+        "--database-url",
+        &app.db_url,
+        "cnf",
+        "--org",
+        ORG,
+        "--from",
+        &day(-1),
+        "--to",
+        &day(1),
+    ]);
+    assert!(ok, "{err}");
+    let ids: Vec<&str> = cnf
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('|').next().unwrap_or(""))
+        .collect();
+    assert_eq!(ids, ["FMRN1", "FMRN2", "FMRN3", "FMRN4", "WMRN1", "WMRN2"]);
+    // What was recorded with each message: facts without patient data (the identifier as sent
+    // is kept apart, for the sender's own CNF only).
+    let org = app.db.organization_id(ORG).await.expect("org").expect("id");
+    let rows = app
+        .db
+        .period_patients(org, &day(-1), &day(2))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        let facts = row.facts.as_deref().expect("facts recorded");
+        for value in &patient_data {
+            assert!(!facts.contains(value), "{value} in {facts}");
+        }
+    }
+    assert!(cnf.contains("|W1=kept\r\n"), "{cnf}");
+
+    // Days before anything: an empty report, not an error.
+    let empty = izport::dqa::period_report(
+        &app.db,
+        ORG,
+        today.checked_sub(jiff::Span::new().days(30)).expect("date"),
+        today.checked_sub(jiff::Span::new().days(20)).expect("date"),
+        &izport::dqa::Weights::default(),
+        jiff::Timestamp::now(),
+    )
+    .await
+    .expect("report");
+    assert_eq!(empty.counts.messages, 0);
+}
+
+/// The command's refusals: each says what was wrong.
+#[tokio::test]
+async fn izport_dqa_report_refuses_bad_input_clearly() {
+    let app = common::spawn_app().await;
+    let run = |args: &[&str]| {
+        let mut all = vec!["--database-url", app.db_url.as_str(), "dqa", "report"];
+        all.extend_from_slice(args);
+        izport_command(&all)
+    };
+    let (ok, _, err) = run(&[
+        "--org",
+        "NOSUCH",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-07",
+    ]);
+    assert!(!ok && err.contains("no organization NOSUCH"), "{err}");
+    let (ok, _, err) = run(&["--org", ORG, "--from", "2026-01-08", "--to", "2026-01-07"]);
+    assert!(
+        !ok && err.contains("--from 2026-01-08 is after --to 2026-01-07"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["--org", ORG, "--from", "2026-02-30", "--to", "2026-03-07"]);
+    assert!(
+        !ok && err.contains("'2026-02-30' is not a date (YYYY-MM-DD)"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["--org", ORG, "--from", "01/02/2026", "--to", "2026-03-07"]);
+    assert!(!ok && err.contains("is not a date"), "{err}");
+    let (ok, _, err) = run(&[
+        "--org",
+        ORG,
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-07",
+        "--format",
+        "pdf",
+    ]);
+    assert!(!ok && err.contains("pdf"), "{err}");
+    let (ok, _, err) = run(&["--org", ORG, "--from", "2026-01-01"]);
+    assert!(!ok && err.contains("--to"), "{err}");
+    let (ok, _, err) = run(&[
+        "--org",
+        ORG,
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-07",
+        "--output",
+        "/nonexistent-dir/x.html",
+    ]);
+    assert!(
+        !ok && err.contains("--output: writing /nonexistent-dir/x.html"),
+        "{err}"
+    );
+    // The serve flag's schedule is checked before anything starts.
+    for bad in ["mon@6:00", "funday@06:00", "tue@24:00"] {
+        let (ok, _, err) = izport_command(&[
+            "--database-url",
+            &app.db_url,
+            "serve",
+            "--dqa-weekly-report",
+            bad,
+        ]);
+        assert!(!ok && err.contains("DAY@HH:MM"), "{bad}: {err}");
+    }
+}
+
+/// Wednesday 2026-11-25, noon UTC: inside the week 2026-11-23 … 2026-11-29 that Monday
+/// 2026-11-30 06:00 reports.
+const WEDNESDAY: &str = "2026-11-25T12:00:00Z";
+
+async fn weekly_app() -> TestApp {
+    let app = spawn_app_with(Options {
+        clock: Some(izport::clock::ManualClock::new(ts(WEDNESDAY))),
+        ..Options::default()
+    })
+    .await;
+    for (id, mrn) in [("K1", "KMRN1"), ("K2", "KMRN2")] {
+        let (status, ack) = app.submit(&vxu(id, mrn)).await;
+        assert_eq!(status, 200, "{ack}");
+        assert!(ack.contains("MSA|A"), "{ack}");
+    }
+    // A resend is answered from the log: no new log entry, nothing more to count.
+    let (status, _) = app.submit(&vxu("K1", "KMRN1")).await;
+    assert_eq!(status, 200);
+    app
+}
+
+async fn reports_folder(app: &TestApp) -> Vec<String> {
+    let org = app
+        .db
+        .organization_id(ORG)
+        .await
+        .expect("org")
+        .expect("org id");
+    let mut names: Vec<String> = folder(app, org, "reports")
+        .await
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    names.sort();
+    names
+}
+
+fn weekly_names() -> [String; 2] {
+    [
+        "week-2026-11-23-to-2026-11-29.dqa.html".to_string(),
+        "week-2026-11-23-to-2026-11-29.dqa.json".to_string(),
+    ]
+}
+
+/// Two nodes (two connections to the database) write the same week's reports at the same time:
+/// the organization gets one pair of files, and a later pass writes nothing. The report counts
+/// the two web-service messages of the week (a resend of one of them is not counted again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_report_is_written_once_when_two_nodes_race() {
+    use izport::dqa::weekly::{write_due, WeeklyOptions, WeeklySchedule};
+    let app = weekly_app().await;
+    let options = WeeklyOptions::new(WeeklySchedule::default(), izport::dqa::Weights::default());
+    // Before Monday 06:00 the due week is the one before: nothing was sent then.
+    let early = write_due(&app.db, &options, "node-a", ts("2026-11-30T05:59:00Z"))
+        .await
+        .expect("pass");
+    assert!(early.is_empty(), "{early:?}");
+    let other = Arc::new(
+        izport::store::Db::connect(&app.db_url)
+            .await
+            .expect("second connection"),
+    );
+    let now = ts("2026-11-30T06:00:00Z");
+    let node = |db: Arc<izport::store::Db>, name: &'static str| {
+        let options = options.clone();
+        tokio::spawn(async move { write_due(&db, &options, name, now).await })
+    };
+    let (a, b) = (
+        node(app.db.clone(), "node-a"),
+        node(other.clone(), "node-b"),
+    );
+    let (a, b) = (
+        a.await.expect("task a").expect("node a"),
+        b.await.expect("task b").expect("node b"),
+    );
+    assert_eq!(a.len() + b.len(), 1, "{a:?} {b:?}");
+    let written = a.into_iter().chain(b).next().expect("one report");
+    assert_eq!(written.organization, ORG);
+    let mut names = written.names.clone();
+    names.sort();
+    assert_eq!(names, weekly_names());
+    assert_eq!(reports_folder(&app).await, weekly_names());
+    // A node that got past the "already written?" look (as a racing node may) is refused by
+    // the claim itself: nothing is placed.
+    let org = app.db.organization_id(ORG).await.expect("org").expect("id");
+    let blob = other.store_bytes(b"late").await.expect("blob");
+    let late = other
+        .place_weekly_report(
+            org,
+            "2026-11-23",
+            "2026-11-29",
+            "node-c",
+            &[("late.dqa.json".to_string(), blob)],
+        )
+        .await
+        .expect("claim");
+    assert_eq!(late, None);
+    assert_eq!(reports_folder(&app).await, weekly_names());
+    let again = write_due(&other, &options, "node-b", ts("2026-12-02T00:00:00Z"))
+        .await
+        .expect("pass");
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(reports_folder(&app).await, weekly_names());
+    let json = app
+        .db
+        .folder_file(org, "reports", &weekly_names()[1])
+        .await
+        .expect("file")
+        .expect("json there");
+    let json = read_blob(&app.db, json.blob_id).await;
+    let r: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(r["kind"], "period");
+    assert_eq!(r["heading"]["period_from"], "2026-11-23");
+    assert_eq!(r["heading"]["period_to"], "2026-11-29");
+    assert_eq!(r["counts"]["messages"], 2);
+    assert_eq!(r["doors"]["web_service"], 2);
+    other.close().await;
+}
+
+/// No node ran at Monday 06:00: a node that starts on Wednesday writes the week's reports at
+/// once, and a node started after it writes nothing more.
+#[tokio::test]
+async fn a_missed_weekly_report_is_written_when_a_node_starts() {
+    let app = weekly_app().await;
+    // The test server runs without the weekly job; nothing is written on its own.
+    app.clock
+        .as_ref()
+        .expect("manual clock")
+        .set(ts("2026-12-02T09:00:00Z"));
+    assert!(reports_folder(&app).await.is_empty());
+    let start = || async {
+        let mut options = app.server_options("127.0.0.1:0".parse().expect("addr"));
+        options.dqa_weekly = Some(izport::dqa::weekly::WeeklyOptions::new(
+            izport::dqa::weekly::WeeklySchedule::default(),
+            izport::dqa::Weights::default(),
+        ));
+        izport::server::start(app.db.clone(), options)
+            .await
+            .expect("node starts")
+    };
+    let node = start().await;
+    let mut names = Vec::new();
+    for _ in 0..200 {
+        names = reports_folder(&app).await;
+        if names.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(names, weekly_names());
+    let second = start().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(reports_folder(&app).await, weekly_names());
+    second.shutdown().await;
+    node.shutdown().await;
+}
+
+async fn read_blob(db: &izport::store::Db, blob: i64) -> String {
+    let mut out = Vec::new();
+    for seq in 0.. {
+        match db.blob_chunk(blob, seq).await.expect("chunk") {
+            Some(bytes) => out.extend(bytes),
+            None => break,
+        }
+    }
+    String::from_utf8(out).expect("UTF-8")
 }
