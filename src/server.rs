@@ -353,6 +353,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         writer_queue: state.db.writer_queue_depth(),
         backlog,
         pool: state.db.pool_connections(),
+        listener: (state.db.backend() == crate::store::Backend::Postgres)
+            .then(|| maintenance.listener_report()),
     });
     (
         StatusCode::OK,
@@ -456,6 +458,8 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
     poller: JoinHandle<()>,
+    /// PostgreSQL: the task listening for maintenance changes.
+    change_listener: Option<JoinHandle<()>>,
     /// The weekly data quality report job, when it runs.
     weekly: Option<JoinHandle<()>>,
 }
@@ -469,6 +473,9 @@ impl RunningServer {
             files.shutdown().await;
         }
         self.poller.abort();
+        if let Some(listener) = self.change_listener.take() {
+            listener.abort();
+        }
         if let Some(weekly) = &self.weekly {
             weekly.abort();
         }
@@ -481,6 +488,9 @@ impl RunningServer {
             files.shutdown().await;
         }
         self.poller.abort();
+        if let Some(listener) = self.change_listener.take() {
+            listener.abort();
+        }
         if let Some(weekly) = &self.weekly {
             weekly.abort();
         }
@@ -567,6 +577,8 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         .await
         .context("reading maintenance windows")?;
     let poller = maintenance.spawn_poller(db.clone());
+    // PostgreSQL: changes also arrive as notifications, polling stays as the fallback.
+    let change_listener = maintenance.spawn_listener(db.clone()).await;
     let weekly = options
         .dqa_weekly
         .map(|w| crate::dqa::weekly::spawn(db.clone(), options.clock.clone(), w));
@@ -621,6 +633,7 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
         shutdown,
         task,
         poller,
+        change_listener,
         weekly,
     })
 }

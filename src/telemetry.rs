@@ -37,6 +37,10 @@ pub const WRITER_QUEUE: &str = "izport_writer_queue_depth";
 pub const FILES_WAITING: &str = "izport_file_door_files_waiting";
 pub const MESSAGES_WAITING: &str = "izport_file_door_messages_waiting";
 pub const POOL_CONNECTIONS: &str = "izport_db_pool_connections";
+pub const LISTENER_CONNECTED: &str = "izport_maintenance_listener_connected";
+pub const LISTENER_RECONNECTS: &str = "izport_maintenance_listener_reconnects_total";
+pub const LISTENER_FAILURES: &str = "izport_maintenance_listener_failures_total";
+pub const LISTENER_NOTIFICATIONS: &str = "izport_maintenance_notifications_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -123,6 +127,21 @@ pub struct State {
     pub backlog: Option<(u64, u64)>,
     /// Pool connections open and idle.
     pub pool: (u32, usize),
+    /// PostgreSQL: the maintenance change listener's state; `None` on SQLite.
+    pub listener: Option<ListenerState>,
+}
+
+/// A node's maintenance change listener (PostgreSQL), as `/metrics` shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerState {
+    /// Whether the listener holds a listening connection now.
+    pub connected: bool,
+    /// Connections made after the first one (after a loss or a failed attempt).
+    pub reconnects: u64,
+    /// Connections lost, and attempts to connect that failed.
+    pub failures: u64,
+    /// Notifications received.
+    pub notifications: u64,
 }
 
 /// The scrape: the process's events, then this server's state, in the Prometheus text format.
@@ -167,6 +186,29 @@ pub fn render(state: &State) -> String {
         describe_gauge!(POOL_CONNECTIONS, "Database pool connections, by state");
         gauge!(POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
         gauge!(POOL_CONNECTIONS, "state" => "in_use").set(open.saturating_sub(idle) as f64);
+        if let Some(listener) = state.listener {
+            use metrics::{counter, describe_counter};
+            describe_gauge!(
+                LISTENER_CONNECTED,
+                "1 while this node listens for maintenance changes (PostgreSQL), else 0"
+            );
+            describe_counter!(
+                LISTENER_RECONNECTS,
+                "Times the maintenance listener connected again after a loss or a failed attempt"
+            );
+            describe_counter!(
+                LISTENER_FAILURES,
+                "Maintenance listener connections lost, and attempts to connect that failed"
+            );
+            describe_counter!(
+                LISTENER_NOTIFICATIONS,
+                "Maintenance change notifications received"
+            );
+            gauge!(LISTENER_CONNECTED).set(if listener.connected { 1.0 } else { 0.0 });
+            counter!(LISTENER_RECONNECTS).absolute(listener.reconnects);
+            counter!(LISTENER_FAILURES).absolute(listener.failures);
+            counter!(LISTENER_NOTIFICATIONS).absolute(listener.notifications);
+        }
     });
     out.push_str(&handle.render());
     out
@@ -246,6 +288,12 @@ mod tests {
             writer_queue: Some(3),
             backlog: Some((2, 40)),
             pool: (5, 4),
+            listener: Some(ListenerState {
+                connected: true,
+                reconnects: 2,
+                failures: 3,
+                notifications: 17,
+            }),
         });
         for line in [
             "izport_maintenance_in_window 1",
@@ -254,11 +302,19 @@ mod tests {
             "izport_file_door_messages_waiting 40",
             "izport_db_pool_connections{state=\"idle\"} 4",
             "izport_db_pool_connections{state=\"in_use\"} 1",
+            "izport_maintenance_listener_connected 1",
+            "izport_maintenance_listener_reconnects_total 2",
+            "izport_maintenance_listener_failures_total 3",
+            "izport_maintenance_notifications_total 17",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
         let text = render(&State::default());
         assert!(text.lines().any(|l| l == "izport_maintenance_in_window 0"));
         assert!(!text.contains(WRITER_QUEUE), "no writer, no gauge:\n{text}");
+        assert!(
+            !text.contains("izport_maintenance_listener"),
+            "no listener (SQLite), no listener metrics:\n{text}"
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! `--database-url` and how each command opens the database it names.
 //!
-//! Only `serve` and `migrate` create a database (a missing SQLite file); every other command
-//! refuses, saying where it looked, so that a command run in the wrong directory does not leave
-//! an empty `izport.db` behind.
+//! Only `serve` and `migrate` create a database (a missing SQLite file) or izport's tables in
+//! an empty one; every other command refuses, saying where it looked, so that a command run in
+//! the wrong directory does not leave an empty `izport.db` behind, nor one pointed at the wrong
+//! PostgreSQL database fill it with izport's tables.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::store::{redact_url, sqlite_path, Db};
+use crate::store::{redact_url, sqlite_file_has_schema, sqlite_path, Db};
 
 /// The database a command uses when neither `--database-url` nor `IZPORT_DATABASE_URL` names one.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:izport.db";
@@ -45,6 +46,11 @@ impl DatabaseArgs {
         if how == Open::Existing {
             if let Some(path) = sqlite_path(url) {
                 refuse_missing_file(url, Path::new(&path))?;
+                let has_schema = sqlite_file_has_schema(&path)
+                    .with_context(|| format!("reading the database at {}", shown_url(url)))?;
+                if !has_schema {
+                    return Err(no_schema(url));
+                }
             }
         }
         let db = Db::connect(url).await.with_context(|| {
@@ -53,9 +59,33 @@ impl DatabaseArgs {
                 redact_url(url)
             )
         })?;
+        if how == Open::Existing && !db.has_schema().await? {
+            db.close().await;
+            return Err(no_schema(url));
+        }
         db.migrate().await?;
         super::codes::install_imported(&db).await?;
         Ok(Arc::new(db))
+    }
+}
+
+fn no_schema(url: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the database at {} (from --database-url or IZPORT_DATABASE_URL) holds no izport \
+         tables; this command does not create them. Point --database-url at the registry's \
+         database, or create it with `izport migrate`",
+        shown_url(url)
+    )
+}
+
+/// Where a URL points, for a person: a SQLite file's absolute path, else the URL without its
+/// password.
+fn shown_url(url: &str) -> String {
+    match sqlite_path(url) {
+        Some(path) => std::path::absolute(&path)
+            .map(|p| p.display().to_string())
+            .unwrap_or(path),
+        None => redact_url(url),
     }
 }
 
@@ -91,6 +121,20 @@ mod tests {
         assert!(text.contains(&file.display().to_string()), "{text}");
         assert!(text.contains("izport migrate"), "{text}");
         assert!(!file.exists(), "nothing was created");
+
+        std::fs::write(&file, b"").expect("an empty file");
+        let Err(err) = args.open(Open::Existing).await else {
+            panic!("an empty SQLite file was taken for a registry");
+        };
+        let text = format!("{err:#}");
+        assert!(text.contains("holds no izport tables"), "{text}");
+        assert!(text.contains(&file.display().to_string()), "{text}");
+        assert_eq!(
+            std::fs::metadata(&file).expect("file").len(),
+            0,
+            "left empty"
+        );
+        std::fs::remove_file(&file).expect("removed");
 
         let db = args.open(Open::CreateIfMissing).await.expect("created");
         db.close().await;

@@ -221,6 +221,148 @@ pub fn configuration_table_problems(
     problems
 }
 
+/// The text of the first fenced code block of `section` (the Layout section's tree).
+pub fn code_block(section: &str) -> &str {
+    let Some(start) = section.find("```") else {
+        return "";
+    };
+    let body = &section[start + 3..];
+    let body = body.split_once('\n').map_or("", |(_, rest)| rest);
+    body.find("```").map_or(body, |end| &body[..end])
+}
+
+/// The entries of a layout tree: each line that starts in the first column opens an entry,
+/// whose paths are written before the first run of two spaces (`src/main.rs, lib.rs`: a later
+/// name is in the first one's folder); indented lines continue its description.
+fn layout_entries(block: &str) -> Vec<(Vec<String>, String)> {
+    let mut entries: Vec<(Vec<String>, String)> = Vec::new();
+    for line in block.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) {
+            if let Some((_, text)) = entries.last_mut() {
+                text.push(' ');
+                text.push_str(line.trim());
+            }
+            continue;
+        }
+        let (head, text) = line.split_once("  ").unwrap_or((line, ""));
+        let mut paths: Vec<String> = Vec::new();
+        for name in head.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let path = match paths.first() {
+                Some(first)
+                    if !name.contains('/')
+                        || name.ends_with('/') && !name[..name.len() - 1].contains('/') =>
+                {
+                    let folder = first.rsplit_once('/').map_or("", |(f, _)| f);
+                    if folder.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{folder}/{name}")
+                    }
+                }
+                _ => name.to_string(),
+            };
+            paths.push(path);
+        }
+        entries.push((paths, text.trim().to_string()));
+    }
+    entries
+}
+
+/// The words of a description that may name a file or folder (`matching.rs,` → `matching.rs`).
+fn named(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || "_./-".contains(c)))
+        .map(|w| w.trim_end_matches(['.', '-']))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Problems with the layout tree `block` for the repository at `root`: every path an entry
+/// opens with must exist, and every module file of `src/` must be named: by an entry of its
+/// own, or (as `name.rs`) in the entry of its folder; a deeper folder (`src/registry/query/`)
+/// is named as `query/` in its parent's entry or by an entry of its own. `mod.rs` goes with its
+/// folder's entry and `tests.rs` files (unit tests) are not asked for.
+pub fn layout_problems(block: &str, root: &std::path::Path) -> Vec<String> {
+    let entries = layout_entries(block);
+    let mut problems = Vec::new();
+    if entries.is_empty() {
+        problems.push("the layout tree is empty".to_string());
+    }
+    for path in entries.iter().flat_map(|(paths, _)| paths) {
+        if !root.join(path).exists() {
+            problems.push(format!("{path} is in the layout but not in the repository"));
+        }
+    }
+    let entry_of = |path: &str| {
+        entries
+            .iter()
+            .find(|(paths, _)| paths.iter().any(|p| p == path))
+    };
+    let names = |folder: &str, name: &str| {
+        entry_of(folder).is_some_and(|(_, text)| named(text).contains(&name))
+    };
+    let src = root.join("src");
+    let mut queue = std::collections::VecDeque::from([src]);
+    while let Some(dir) = queue.pop_front() {
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            problems.push(format!("{} cannot be read", dir.display()));
+            continue;
+        };
+        let mut children: Vec<std::path::PathBuf> = read.flatten().map(|e| e.path()).collect();
+        children.sort();
+        for child in children {
+            let Ok(relative) = child.strip_prefix(root) else {
+                continue;
+            };
+            let relative = relative.to_string_lossy().replace('\\', "/");
+            let Some(name) = child.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let (folder, _) = relative.rsplit_once('/').unwrap_or(("", ""));
+            let depth = relative.matches('/').count();
+            if child.is_dir() {
+                let here = format!("{relative}/");
+                if depth == 1 {
+                    // src/hl7: an entry of its own
+                    if entry_of(&here).is_none() {
+                        problems.push(format!("{here} has no entry in the layout"));
+                    }
+                } else if depth == 2
+                    && entry_of(&here).is_none()
+                    && !names(&format!("{folder}/"), &format!("{name}/"))
+                {
+                    problems.push(format!(
+                        "{here} is not named in the layout (as {name}/ in {folder}/)"
+                    ));
+                }
+                if depth == 1 {
+                    queue.push_back(child);
+                }
+                continue;
+            }
+            if !name.ends_with(".rs") || name == "tests.rs" {
+                continue;
+            }
+            let shown = if depth == 1 {
+                entry_of(&relative).is_some()
+            } else {
+                name == "mod.rs"
+                    || entry_of(&relative).is_some()
+                    || names(&format!("{folder}/"), &name)
+                    || named(block).contains(&relative.as_str())
+            };
+            if !shown {
+                problems.push(format!(
+                    "{relative} is not named in the layout (as {name} in {folder}/)"
+                ));
+            }
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +397,46 @@ mod tests {
         let problems =
             configuration_table_problems(section(&readme, "Configuration"), &root, &serve);
         assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn the_layout_names_every_module_file_and_nothing_missing() {
+        let readme = readme();
+        let block = code_block(section(&readme, "Layout"));
+        let problems = layout_problems(block, std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    /// The layout checker finds a missing file, a file nobody names and a path that is gone.
+    #[test]
+    fn layout_drift_is_reported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for file in [
+            "src/main.rs",
+            "src/lib.rs",
+            "src/a/mod.rs",
+            "src/a/one.rs",
+            "src/a/two.rs",
+            "src/a/deep/x.rs",
+            "src/a/tests.rs",
+            "src/b.rs",
+        ] {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().expect("folder")).expect("folder");
+            std::fs::write(&path, "").expect("file");
+        }
+        let block = "src/main.rs, lib.rs   the binary\n\
+                     src/a/   module a: one.rs and\n           \
+                     deep/ for the rest\n\
+                     src/gone.rs  removed\n";
+        assert_eq!(
+            layout_problems(block, dir.path()),
+            vec![
+                "src/gone.rs is in the layout but not in the repository".to_string(),
+                "src/b.rs is not named in the layout (as b.rs in src/)".to_string(),
+                "src/a/two.rs is not named in the layout (as two.rs in src/a/)".to_string(),
+            ]
+        );
     }
 
     /// The checker finds what it is for: a table that drifted from a parser.

@@ -192,22 +192,84 @@ pub async fn run(db: &Db, command: OrgCommand) -> anyhow::Result<()> {
             } else if orgs.is_empty() {
                 println!("no organizations yet: izport org add CODE --name NAME --facility ID");
             } else {
-                for o in orgs {
-                    println!(
-                        "{}\t{}\t{}\tfacilities: {}\tusers: {}",
-                        o.code,
-                        o.name,
-                        o.status,
-                        o.facilities.join(","),
-                        if o.users.is_empty() {
-                            "-".to_string()
-                        } else {
-                            o.users.join(",")
-                        }
-                    );
-                }
+                print!("{}", org_table(&orgs));
             }
         }
     }
     Ok(())
+}
+
+/// `org list` for a person: a header, then one row per organization with its status
+/// (`production` or `onboarding`) in a column of its own, columns padded to line up.
+pub fn org_table(orgs: &[crate::store::OrgSummary]) -> String {
+    let dash = |list: &[String]| {
+        if list.is_empty() {
+            "-".to_string()
+        } else {
+            list.join(",")
+        }
+    };
+    let mut rows = vec![[
+        "CODE".to_string(),
+        "NAME".to_string(),
+        "STATUS".to_string(),
+        "FACILITIES".to_string(),
+        "USERS".to_string(),
+    ]];
+    rows.extend(orgs.iter().map(|o| {
+        [
+            o.code.clone(),
+            o.name.clone(),
+            o.status.clone(),
+            dash(&o.facilities),
+            dash(&o.users),
+        ]
+    }));
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OrgSummary;
+
+    #[test]
+    fn the_org_table_has_a_status_column() {
+        let org = |code: &str, name: &str, status: &str, users: &[&str]| OrgSummary {
+            code: code.into(),
+            name: name.into(),
+            status: status.into(),
+            facilities: vec![format!("{code}FAC")],
+            users: users.iter().map(|u| u.to_string()).collect(),
+        };
+        let table = org_table(&[
+            org("DEMO", "Demo Clinic", "production", &["demo"]),
+            org("NEWCO", "A New Clinic", "onboarding", &[]),
+        ]);
+        assert_eq!(
+            table,
+            "CODE   NAME          STATUS      FACILITIES  USERS\n\
+             DEMO   Demo Clinic   production  DEMOFAC     demo\n\
+             NEWCO  A New Clinic  onboarding  NEWCOFAC    -\n"
+        );
+    }
 }

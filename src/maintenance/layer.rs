@@ -80,6 +80,8 @@ pub struct Maintenance {
     refreshes: AtomicU64,
     config: MaintenanceConfig,
     counter: AtomicU64,
+    /// PostgreSQL: what the change listener has done (see [`super::listener`]).
+    pub(super) listener_stats: Arc<super::listener::ListenerStats>,
 }
 
 impl Maintenance {
@@ -90,6 +92,7 @@ impl Maintenance {
             refreshes: AtomicU64::new(0),
             config,
             counter: AtomicU64::new(0),
+            listener_stats: Arc::default(),
         }
     }
 

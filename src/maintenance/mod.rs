@@ -1,7 +1,8 @@
 //! Maintenance mode and downtime drills.
 //!
 //! Windows live in the database so that every izport node behind a load balancer agrees. Each
-//! node polls them into an in-memory [`Snapshot`]; the tower layer ([`layer`]) evaluates that
+//! node polls them into an in-memory [`Snapshot`] (and on PostgreSQL re-reads them as soon as a
+//! change is notified, [`listener`]); the tower layer ([`layer`]) evaluates that
 //! snapshot against the clock on every request, so a scheduled window starts and ends exactly at
 //! its boundaries rather than at the next poll. Times are UTC instants; a window's time zone
 //! matters only for reading and announcing it (CT in the registry's notices).
@@ -9,6 +10,7 @@
 pub mod admin;
 pub mod door;
 pub mod layer;
+pub mod listener;
 pub mod notice;
 pub mod pages;
 pub mod time;

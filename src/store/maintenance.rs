@@ -1,7 +1,11 @@
-//! Maintenance windows: the shared source of truth every node polls.
+//! Maintenance windows: the shared source of truth every node polls, and on PostgreSQL the
+//! notifications that tell every node of a change at once.
+
+use std::time::Duration;
 
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::Row;
 
 use super::records::timestamp_text;
@@ -248,5 +252,68 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(window_from).collect()
+    }
+}
+
+/// The PostgreSQL channel on which every change of the maintenance windows (or of the users an
+/// organization drill applies to) is announced, by triggers (migration 0016): a notification
+/// arrives when the writing transaction commits.
+pub const MAINTENANCE_CHANNEL: &str = "izport_maintenance";
+
+/// The `application_name` of a listener's connection, as `pg_stat_activity` shows it.
+pub const LISTENER_APPLICATION_NAME: &str = "izport-maintenance-listener";
+
+/// A connection of its own that waits for maintenance changes (PostgreSQL only).
+pub struct ChangeListener {
+    listener: PgListener,
+}
+
+impl Db {
+    /// A new connection listening on [`MAINTENANCE_CHANNEL`]; `None` on SQLite, which has no
+    /// notifications (its nodes poll). Only changes committed after this returns are announced.
+    pub async fn listen_for_maintenance_changes(
+        &self,
+    ) -> Result<Option<ChangeListener>, StoreError> {
+        let Some(options) = &self.listen_options else {
+            return Ok(None);
+        };
+        // One connection, no idle or lifetime limit: it only waits. A server that cannot be
+        // reached is given up on after a few seconds (the caller retries with a backoff).
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        // A lost connection is reported (`None`), not mended behind the caller's back: the
+        // caller counts it and re-reads the windows, since notifications sent meanwhile are lost.
+        listener.eager_reconnect(false);
+        listener.ignore_pool_close_event(true);
+        listener.listen(MAINTENANCE_CHANNEL).await?;
+        Ok(Some(ChangeListener { listener }))
+    }
+}
+
+impl ChangeListener {
+    /// Waits for the next change and returns how many notifications it took in (those already
+    /// waiting are taken too, so a burst costs one re-read). An error means the connection is
+    /// gone: make a new listener.
+    pub async fn next_change(&mut self) -> Result<u64, StoreError> {
+        match self.listener.try_recv().await? {
+            Some(_) => {
+                let mut taken = 1;
+                while self.listener.next_buffered().is_some() {
+                    taken += 1;
+                }
+                Ok(taken)
+            }
+            None => Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the listening connection to PostgreSQL was lost",
+            )))),
+        }
     }
 }

@@ -29,7 +29,7 @@ pub use files::{
     content_hash, Backlog, BatchSummary, Blob, ClaimedBatch, ContentHasher, ExchangeAccount,
     FileEntry, MessageNotes, NewFile, RemovedFile, RunMessage, RunPatientRow, CHUNK_BYTES,
 };
-pub use maintenance::NewWindow;
+pub use maintenance::{ChangeListener, NewWindow, LISTENER_APPLICATION_NAME, MAINTENANCE_CHANNEL};
 pub use orgs::{Credentials, OrgSummary};
 pub use registry_tx::SqlTx;
 pub use reviews::{Readiness, Review, TestMessage, DEFAULT_REQUIRED_CLEAN_TESTS};
@@ -42,6 +42,7 @@ use std::time::Duration;
 
 use crate::registry::{RegistryError, StorageError};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -97,6 +98,8 @@ pub struct Db {
     sqlite_writer: Option<Arc<Mutex<()>>>,
     /// SQLite only: the thread that runs registry transactions in grouped commits.
     writer: Option<writer::Writer>,
+    /// PostgreSQL only: how a maintenance listener connects (its own connection).
+    listen_options: Option<PgConnectOptions>,
 }
 
 /// The file path of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, options after `?` dropped);
@@ -106,6 +109,22 @@ pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && !path.contains(":memory:")).then(|| path.to_string())
+}
+
+/// Whether the SQLite file at `path` holds izport's schema (sqlx's migration table), read
+/// without writing anything: opening it through [`Db::connect`] would already turn an empty
+/// file into a database (the WAL setting writes its header).
+pub fn sqlite_file_has_schema(path: &str) -> Result<bool, StoreError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(count > 0)
 }
 
 /// Makes a user-supplied SQLite URL create the file when missing, as the README promises.
@@ -159,9 +178,26 @@ impl Db {
                 AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // No NOTICE chatter (sqlx's migrator provokes "relation
+                            // _sqlx_migrations already exists, skipping" on every command):
+                            // warnings and errors still come through.
+                            conn.execute("SET client_min_messages = warning").await?;
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await?
             }
+        };
+        let listen_options = match backend {
+            Backend::Postgres => Some(
+                PgConnectOptions::from_str(&url)?
+                    .application_name(LISTENER_APPLICATION_NAME)
+                    .options([("client_min_messages", "warning")]),
+            ),
+            Backend::Sqlite => None,
         };
         let (sqlite_writer, writer) = match (backend, sqlite_path(&url)) {
             (Backend::Sqlite, Some(path)) => {
@@ -176,6 +212,7 @@ impl Db {
             backend,
             sqlite_writer,
             writer,
+            listen_options,
         })
     }
 
@@ -185,6 +222,22 @@ impl Db {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
         Ok(())
+    }
+
+    /// Whether izport's schema was ever created here (sqlx's migration table exists): `false`
+    /// for a database that is empty or belongs to something else.
+    pub async fn has_schema(&self) -> Result<bool, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        };
+        let count: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+        Ok(count > 0)
     }
 
     pub fn backend(&self) -> Backend {

@@ -17,6 +17,7 @@ mod text;
 
 mod batch;
 mod cdsi;
+mod cli;
 mod codes_import;
 mod conformance;
 mod corpus;
@@ -24,6 +25,7 @@ mod forecast;
 mod maintenance;
 mod metrics;
 mod mtls;
+mod notify;
 mod query;
 mod query_codec;
 mod registry;
