@@ -35,8 +35,14 @@ const PARAMS: AckParams<'static> = AckParams {
     sending_facility: "IZPORT",
 };
 
+/// A field's decoded values: repetitions, their components, their subcomponents.
+type Shape = Vec<Vec<Vec<String>>>;
+
+/// A segment's id and its fields' values by field number.
+type SegmentValues = (String, Vec<(usize, Shape)>);
+
 /// A field's decoded values, repetition by repetition, component by component.
-fn shape(field: &Field<'_>) -> Vec<Vec<Vec<String>>> {
+fn shape(field: &Field<'_>) -> Shape {
     field
         .repetitions()
         .map(|rep| {
@@ -52,7 +58,7 @@ fn shape(field: &Field<'_>) -> Vec<Vec<Vec<String>>> {
 }
 
 /// Trailing empty values dropped at every level (a builder leaves them out).
-fn trimmed(mut v: Vec<Vec<Vec<String>>>) -> Vec<Vec<Vec<String>>> {
+fn trimmed(mut v: Shape) -> Shape {
     for rep in &mut v {
         for comp in rep.iter_mut() {
             while comp.last().is_some_and(String::is_empty) {
@@ -168,7 +174,7 @@ fn walk(msg: &Message<'_>) {
             (seg.id().to_string(), fields)
         })
         .collect();
-    let strip = |v: Vec<(String, Vec<(usize, Vec<Vec<Vec<String>>>)>)>| {
+    let strip = |v: Vec<SegmentValues>| {
         v.into_iter()
             .map(|(id, fields)| {
                 let fields: Vec<_> = fields.into_iter().filter(|(_, v)| !v.is_empty()).collect();
