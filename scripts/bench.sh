@@ -13,7 +13,7 @@
 # from the start of the upload to the run's end, with the server's peak memory), BENCH_FLOOD (30; 0 skips:
 # a wrong-password flood from BENCH_CLIENTS clients for that many seconds, izport-load's
 # `--mix wrong-password`, with the server's resident memory before, at its peak and after;
-# BENCH_ONLY=flood runs that alone), BENCH_PROFILE (release; debug measures the debug build, for
+# BENCH_ONLY=flood runs that alone; BENCH_ONLY=files runs only the file door), BENCH_PROFILE (release; debug measures the debug build, for
 # development only). The PostgreSQL URL names a server on which the
 # script may create and drop a scratch database (psql is used for that).
 set -euo pipefail
@@ -37,8 +37,8 @@ case "$PROFILE" in
     *) echo "BENCH_PROFILE must be release or debug, not $PROFILE" >&2; exit 2 ;;
 esac
 case "$ONLY" in
-    ""|flood) ;;
-    *) echo "BENCH_ONLY must be empty or flood, not $ONLY" >&2; exit 2 ;;
+    ""|flood|files) ;;
+    *) echo "BENCH_ONLY must be empty, flood or files, not $ONLY" >&2; exit 2 ;;
 esac
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/izport"
 LOAD_BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/izport-load"
@@ -110,10 +110,14 @@ bench_backend() {
     quiet "$BIN" --database-url "$url" org add LOAD --name "Load test" --facility LFAC --production
     echo "$PASSWORD" >"$WORK/password"
     quiet "$BIN" --database-url "$url" user add --org LOAD loaduser --password-stdin <"$WORK/password"
-    if [ "$FLOOD" -gt 0 ]; then
+    if [ "$FLOOD" -gt 0 ] && [ "$ONLY" != files ]; then
         bench_flood "$backend" "$url"
     fi
     [ "$ONLY" = flood ] && return 0
+    if [ "$ONLY" = files ]; then
+        bench_files "$backend" "$url"
+        return 0
+    fi
     "$BIN" --database-url "$url" serve --listen "127.0.0.1:$PORT" --sftp-listen off >"$WORK/server-$backend.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do

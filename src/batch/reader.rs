@@ -47,6 +47,9 @@ struct Pending {
     oversize: bool,
 }
 
+/// The UTF-8 byte-order mark, dropped at the start of a file.
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
 /// The streaming splitter.
 pub struct Splitter {
     /// Offset of the next byte fed.
@@ -56,6 +59,8 @@ pub struct Splitter {
     line_truncated: bool,
     last_was_cr: bool,
     at_file_start: bool,
+    /// The file's first bytes while they may still be a byte-order mark split across chunks.
+    head: Vec<u8>,
     current: Option<Pending>,
     next_index: u64,
     max_message_bytes: usize,
@@ -71,24 +76,43 @@ impl Splitter {
             line_truncated: false,
             last_was_cr: false,
             at_file_start: true,
+            head: Vec::new(),
             current: None,
             next_index: 0,
             max_message_bytes: max_message_bytes.max(64),
         }
     }
 
-    /// Feeds the next bytes of the file; complete items are appended to `out`.
+    /// Feeds the next bytes of the file; complete items are appended to `out`. How the file is
+    /// cut into chunks does not change the items.
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<Item>) {
-        if self.at_file_start && !chunk.is_empty() {
-            // The BOM may be split across the first chunks only if they are tiny; treat a
-            // partial BOM as data (it would then fail as a stray segment, visibly).
-            if chunk.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                chunk = &chunk[3..];
-                self.offset += 3;
-                self.line_start = self.offset;
+        if self.at_file_start {
+            // The first bytes are held until they are known to be a byte-order mark or not,
+            // even when the first chunks are shorter than one.
+            let take = (BOM.len() - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.head.len() < BOM.len() && BOM.starts_with(&self.head) {
+                return;
             }
-            self.at_file_start = false;
+            self.end_head(out);
         }
+        self.scan(chunk, out);
+    }
+
+    /// The first bytes are known: a byte-order mark is dropped, anything else is data.
+    fn end_head(&mut self, out: &mut Vec<Item>) {
+        self.at_file_start = false;
+        let head = std::mem::take(&mut self.head);
+        if head == BOM {
+            self.offset += BOM.len() as u64;
+            self.line_start = self.offset;
+        } else {
+            self.scan(&head, out);
+        }
+    }
+
+    fn scan(&mut self, chunk: &[u8], out: &mut Vec<Item>) {
         let mut start = 0;
         for (i, &b) in chunk.iter().enumerate() {
             if b == b'\r' || b == b'\n' {
@@ -114,6 +138,10 @@ impl Splitter {
 
     /// The end of the file: the last line and message are complete.
     pub fn finish(&mut self, out: &mut Vec<Item>) {
+        if self.at_file_start {
+            // A file shorter than a byte-order mark, or only part of one: data.
+            self.end_head(out);
+        }
         self.end_line(out);
         self.close_message(out);
     }
@@ -580,6 +608,28 @@ mod tests {
                 let second = text.find("MSH|^~\\&|A|2").expect("second") as u64;
                 assert_eq!(got[1].1, second, "offsets point at the MSH");
             }
+        }
+    }
+
+    #[test]
+    fn a_bom_split_across_the_first_chunks_is_still_dropped() {
+        let text = b"\xEF\xBB\xBFMSH|^~\\&|A|1\rPID|1\r";
+        let whole = split(text, text.len());
+        for chunk in [1, 2, 3, 4] {
+            assert_eq!(split(text, chunk), whole, "chunk {chunk}");
+        }
+        assert!(
+            matches!(&whole[0], Item::Message { offset: 3, .. }),
+            "{whole:?}"
+        );
+        // Less than a BOM, or a BOM's first bytes followed by something else, is data.
+        for short in [&b"\xEF\xBB"[..], b"\xEFMSH|1\r", b"\xEF\xBBMSH|1\r"] {
+            let whole = split(short, short.len());
+            assert_eq!(split(short, 1), whole, "{short:?}");
+            assert!(
+                matches!(&whole[0], Item::Stray { offset: 0, .. }),
+                "{whole:?}"
+            );
         }
     }
 

@@ -22,6 +22,7 @@ mod codes_import;
 mod conformance;
 mod corpus;
 mod forecast;
+mod fuzz;
 mod maintenance;
 mod metrics;
 mod mtls;
