@@ -332,10 +332,16 @@ pub struct Structure {
 impl Structure {
     /// The batch message `index` belongs to.
     pub fn batch_of(&self, index: u64) -> usize {
-        self.batches
-            .iter()
-            .position(|b| index >= b.first && index < b.first + b.count)
-            .unwrap_or(0)
+        // Batches are in file order: the last one starting at or before the message.
+        let n = self.batches.partition_point(|b| b.first <= index);
+        match n.checked_sub(1) {
+            Some(b) if index < self.batches[b].first + self.batches[b].count => b,
+            _ => self
+                .batches
+                .iter()
+                .position(|b| index >= b.first && index < b.first + b.count)
+                .unwrap_or(0),
+        }
     }
 
     pub fn unreadable(&self) -> bool {
@@ -344,8 +350,17 @@ impl Structure {
 }
 
 /// Reads a whole file's structure, a chunk at a time.
+/// Batches (BHS segments) a file's structure tracks one by one; the rest count into the last.
+pub const MAX_BATCHES: usize = 10_000;
+/// Warnings about the file's envelope kept one by one; the rest are counted in one line.
+const MAX_WARNINGS: usize = 100;
+
 pub struct Scanner {
     splitter: Splitter,
+    /// More BHS segments than [`MAX_BATCHES`] came.
+    batches_capped: bool,
+    /// Warnings beyond [`MAX_WARNINGS`], counted only.
+    warnings_dropped: u64,
     items: Vec<Item>,
     s: Structure,
     in_batch: bool,
@@ -361,6 +376,8 @@ impl Scanner {
     pub fn new(max_message_bytes: usize) -> Self {
         Scanner {
             splitter: Splitter::new(max_message_bytes),
+            batches_capped: false,
+            warnings_dropped: 0,
             items: Vec::new(),
             s: Structure::default(),
             in_batch: false,
@@ -395,7 +412,7 @@ impl Scanner {
                     self.s.messages = index + 1;
                     // Messages outside any BHS … BTS form an implicit batch.
                     let closed = self.s.batches.last().is_none_or(|b| b.declared.is_some());
-                    if !self.in_batch && closed {
+                    if !self.in_batch && closed && !self.at_batch_limit() {
                         self.s.batches.push(BatchInfo {
                             first: index,
                             ..BatchInfo::default()
@@ -441,6 +458,9 @@ impl Scanner {
                 }
                 self.in_batch = true;
                 self.batch_count_in_fhs += 1;
+                if self.at_batch_limit() {
+                    return;
+                }
                 self.s.batches.push(BatchInfo {
                     control_id: envelope_field(text, 11).map(str::to_string),
                     first: self.s.messages,
@@ -453,6 +473,10 @@ impl Scanner {
                 }
                 self.in_batch = false;
                 let declared = envelope_field(text, 1).map(str::to_string);
+                if self.batches_capped {
+                    // The last batch holds many; its count is not checked.
+                    return;
+                }
                 if let Some(b) = self.s.batches.last_mut() {
                     b.declared = declared.or_else(|| Some(String::new()));
                 }
@@ -467,7 +491,32 @@ impl Scanner {
         }
     }
 
+    /// Whether no further batch is tracked on its own (see [`MAX_BATCHES`]); the first time,
+    /// the last batch stops being checked against its BTS count.
+    fn at_batch_limit(&mut self) -> bool {
+        if self.s.batches.len() < MAX_BATCHES {
+            return false;
+        }
+        if !self.batches_capped {
+            self.batches_capped = true;
+            if let Some(b) = self.s.batches.last_mut() {
+                b.declared = Some(String::new());
+            }
+        }
+        true
+    }
+
     fn warn(&mut self, text: String) {
+        let warnings = self
+            .s
+            .problems
+            .iter()
+            .filter(|p| p.level == ProblemLevel::Warning)
+            .count();
+        if warnings >= MAX_WARNINGS {
+            self.warnings_dropped += 1;
+            return;
+        }
         self.s.problems.push(Problem {
             level: ProblemLevel::Warning,
             text,
@@ -518,6 +567,16 @@ impl Scanner {
         if self.in_batch {
             self.warn("The last batch has a BHS but no BTS.".into());
         }
+        if self.batches_capped {
+            self.s.problems.push(Problem {
+                level: ProblemLevel::Warning,
+                text: format!(
+                "The file holds {} batches (BHS segments): the acknowledgement file groups those \
+                 after the first {MAX_BATCHES} into the last one, whose count was not checked.",
+                    self.batch_count_in_fhs
+                ),
+            });
+        }
         let mut mismatches = Vec::new();
         for (n, b) in self.s.batches.iter().enumerate() {
             if let Some(declared) = &b.declared {
@@ -559,12 +618,55 @@ impl Scanner {
                 self.s.oversize.len()
             ));
         }
+        if self.warnings_dropped > 0 {
+            self.s.problems.push(Problem {
+                level: ProblemLevel::Warning,
+                text: format!(
+                    "… and {} more warning(s) of the kinds above, not listed one by one.",
+                    self.warnings_dropped
+                ),
+            });
+        }
         self.s
     }
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_file_of_endless_envelopes_keeps_a_bounded_structure() {
+        // 50,000 batches and 50,000 stray FTS lines around one message each: memory and the
+        // warnings stay bounded, and every message still finds its batch.
+        let mut text = String::from("FHS|^~\\&\r");
+        for n in 0..50_000 {
+            text.push_str(&format!(
+                "BHS|^~\\&\rMSH|^~\\&|A|B|C|D|||VXU^V04|M{n}|P|2.5.1\rBTS|1\rFTS|1\r"
+            ));
+        }
+        let mut scanner = Scanner::new(1 << 20);
+        for chunk in text.as_bytes().chunks(4096) {
+            scanner.feed(chunk);
+        }
+        let s = scanner.finish();
+        assert_eq!(s.messages, 50_000);
+        assert_eq!(s.batches.len(), MAX_BATCHES);
+        assert!(
+            s.problems.len() <= MAX_WARNINGS + 3,
+            "{} problems",
+            s.problems.len()
+        );
+        assert!(s.problems.iter().any(|p| p.text.contains("50000 batches")));
+        assert!(s
+            .problems
+            .iter()
+            .any(|p| p.text.contains("more warning(s)")));
+        assert_eq!(s.batch_of(0), 0);
+        assert_eq!(s.batch_of(9_998), 9_998);
+        assert_eq!(s.batch_of(49_999), MAX_BATCHES - 1);
+        let last = &s.batches[MAX_BATCHES - 1];
+        assert_eq!(last.first + last.count, 50_000);
+    }
     use super::*;
 
     fn split(input: &[u8], chunk: usize) -> Vec<Item> {

@@ -184,6 +184,13 @@ impl Db {
                             // _sqlx_migrations already exists, skipping" on every command):
                             // warnings and errors still come through.
                             conn.execute("SET client_min_messages = warning").await?;
+                            // Statements are prepared once per connection, and a generic plan
+                            // made while a table was small (or never analyzed: autovacuum may
+                            // be off) would be kept as it grows, e.g. a sequential scan for
+                            // the demographic candidates. Each execution is planned with the
+                            // table as it is.
+                            conn.execute("SET plan_cache_mode = force_custom_plan")
+                                .await?;
                             Ok(())
                         })
                     })
