@@ -7,7 +7,7 @@ use futures_util::TryStreamExt;
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::files::{Blob, MessageNotes, RunPatientRow};
+use super::files::{run_patient_row, Blob, MessageNotes, RunPatientRow};
 use super::records::timestamp_text;
 use super::sql::args;
 use super::{now_text, Db, SqlTx, StoreError};
@@ -109,19 +109,7 @@ impl Db {
             .await?;
         rows.iter()
             .enumerate()
-            .map(|(i, r)| {
-                Ok(RunPatientRow {
-                    index: i as u64,
-                    control_id: r.try_get("control_id")?,
-                    ack_code: r.try_get("ack_code")?,
-                    facts: r.try_get("facts")?,
-                    submitter_id: r.try_get("submitter_id")?,
-                    submitter_authority: r.try_get("submitter_authority")?,
-                    registry_id: r.try_get("registry_id")?,
-                    consent_status: r.try_get("consent_status")?,
-                    consent_date: r.try_get("consent_date")?,
-                })
-            })
+            .map(|(i, r)| run_patient_row(r, i as u64))
             .collect()
     }
 

@@ -143,6 +143,22 @@ pub struct RunPatientRow {
     pub consent_date: Option<String>,
 }
 
+/// A [`RunPatientRow`] from a row with its columns (`control_id`, `ack_code`, `facts`,
+/// `submitter_id`, `submitter_authority`, `registry_id`, `consent_status`, `consent_date`).
+pub(super) fn run_patient_row(r: &AnyRow, index: u64) -> Result<RunPatientRow, StoreError> {
+    Ok(RunPatientRow {
+        index,
+        control_id: r.try_get("control_id")?,
+        ack_code: r.try_get("ack_code")?,
+        facts: r.try_get("facts")?,
+        submitter_id: r.try_get("submitter_id")?,
+        submitter_authority: r.try_get("submitter_authority")?,
+        registry_id: r.try_get("registry_id")?,
+        consent_status: r.try_get("consent_status")?,
+        consent_date: r.try_get("consent_date")?,
+    })
+}
+
 /// A file retention removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemovedFile {
@@ -1265,19 +1281,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(RunPatientRow {
-                    index: to_u64(r.try_get("idx")?),
-                    control_id: r.try_get("control_id")?,
-                    ack_code: r.try_get("ack_code")?,
-                    facts: r.try_get("facts")?,
-                    submitter_id: r.try_get("submitter_id")?,
-                    submitter_authority: r.try_get("submitter_authority")?,
-                    registry_id: r.try_get("registry_id")?,
-                    consent_status: r.try_get("consent_status")?,
-                    consent_date: r.try_get("consent_date")?,
-                })
-            })
+            .map(|r| run_patient_row(r, to_u64(r.try_get("idx")?)))
             .collect()
     }
 
