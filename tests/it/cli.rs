@@ -81,17 +81,14 @@ fn commands_other_than_serve_and_migrate_never_create_a_sqlite_database() {
 /// On PostgreSQL a missing database is never created by any command (serve and migrate
 /// included: a server's database is made by its administrator), and the refusal names the
 /// server and database without the password; an empty database gets no tables but from
-/// `migrate`. Needs `IZPORT_TEST_DATABASE_URL`; without it the
-/// SQLite test above is the whole check.
+/// `migrate`. Needs `IZPORT_TEST_DATABASE_URL`: `.ci/tests` runs it in the PostgreSQL pass.
 #[tokio::test]
+#[ignore = "needs PostgreSQL: IZPORT_TEST_DATABASE_URL"]
 async fn on_postgresql_a_missing_database_is_named_and_not_created() {
-    let Some(admin) = std::env::var("IZPORT_TEST_DATABASE_URL")
+    let admin = std::env::var("IZPORT_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
-    else {
-        eprintln!("PostgreSQL part skipped: IZPORT_TEST_DATABASE_URL is not set");
-        return;
-    };
+        .expect("IZPORT_TEST_DATABASE_URL names a PostgreSQL server (postgres://…/db)");
     let name = format!(
         "izport_t_absent_{}",
         std::process::id() ^ (jiff::Timestamp::now().subsec_nanosecond() as u32)
