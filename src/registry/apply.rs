@@ -341,7 +341,8 @@ fn resent(stored: String) -> Response {
     response
 }
 
-/// Advisory-lock keys for the people a VXU may touch: its identifiers, its birth date, its names.
+/// Advisory-lock keys for the people a VXU may touch: its identifiers, its birth date with each
+/// name, its names.
 fn lock_keys(organization_id: i64, changes: &PatientChanges) -> Vec<String> {
     let mut keys: Vec<String> = changes
         .identifiers
@@ -354,9 +355,19 @@ fn lock_keys(organization_id: i64, changes: &PatientChanges) -> Vec<String> {
             }
         })
         .collect();
+    // The same pairs the candidate lookup reads (matching.rs): two VXUs that could match the
+    // same stored person, or each other, share one of these keys. The birth date alone is not
+    // a key, so a file of children born on a few days does not serialize on them.
     let who = changes.patient.demographics();
-    keys.push(format!("dob|{}", who.birth_date));
-    keys.push(format!("name|{}|{}", who.family, who.given));
+    if !who.family.is_empty() {
+        keys.push(format!("dob-family|{}|{}", who.birth_date, who.family));
+    }
+    if !who.given.is_empty() {
+        keys.push(format!("dob-given|{}|{}", who.birth_date, who.given));
+    }
+    if !who.family.is_empty() && !who.given.is_empty() {
+        keys.push(format!("names|{}|{}", who.family, who.given));
+    }
     keys
 }
 

@@ -1,7 +1,9 @@
 //! The one patient matcher, for submissions and queries alike.
 //!
-//! Identifiers already linked decide first; without one, demographic candidates (same birth date
-//! or same normalized names, at most [`CANDIDATE_LIMIT`]) are judged by [`identity::judge`].
+//! Identifiers already linked decide first; without one, demographic candidates (the same birth
+//! date with the same family or given name, or the same normalized names: every pair
+//! [`identity::judge`] can call a match or a possible match; at most [`CANDIDATE_LIMIT`]) are
+//! judged by it.
 //! The result is a [`Match`]; a VXU and a query then act on it differently (a VXU must write to
 //! one record or create one, a query may answer with a list of candidates), but they never find
 //! different people.

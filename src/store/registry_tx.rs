@@ -384,12 +384,17 @@ impl RegistryTx for SqlTx {
         who: &Demographics,
         limit: usize,
     ) -> Result<Vec<StoredPerson>, StorageError> {
-        // Two index lookups joined by UNION. "Not merged" is written so that no index can
-        // serve it: given "merged_into IS NULL", both planners may walk the merged_into index,
-        // which visits every patient (ids start at 1, so 0 is never a target).
+        // Only the pairs `identity::judge` can call a match or a possible match: the same birth
+        // date with the same family or the same given name, or both names the same (a keying
+        // slip in the birth date). Three lookups on one index (birth_date, family_norm,
+        // given_norm) and one on the names, joined by UNION; a common birth date alone no
+        // longer reads every patient born that day. "Not merged" is written so that no index
+        // can serve it: given "merged_into IS NULL", both planners may walk the merged_into
+        // index, which visits every patient (ids start at 1, so 0 is never a target).
         let sql = format!(
             "SELECT {PERSON_COLUMNS} FROM patients WHERE id IN ( \
-               SELECT id FROM patients WHERE birth_date = $1 \
+               SELECT id FROM patients WHERE birth_date = $1 AND family_norm = $2 AND $2 <> '' \
+               UNION SELECT id FROM patients WHERE birth_date = $1 AND given_norm = $3 AND $3 <> '' \
                UNION SELECT id FROM patients \
                  WHERE family_norm = $2 AND given_norm = $3 AND $2 <> '' AND $3 <> '') \
              AND COALESCE(merged_into, 0) = 0 ORDER BY id LIMIT $4"
@@ -740,6 +745,39 @@ impl RegistryTx for SqlTx {
     }
 }
 
+impl Db {
+    /// A registry transaction in a transaction of its own even on SQLite, where the writer
+    /// otherwise groups transactions under savepoints of one: for work that is already a large
+    /// commit (a file's group of messages).
+    pub async fn transact_alone<T: Send + 'static>(
+        &self,
+        work: TxWork<SqlTx, T>,
+    ) -> Result<T, RegistryError> {
+        self.run_transaction(work, true).await
+    }
+
+    async fn run_transaction<T: Send + 'static>(
+        &self,
+        work: TxWork<SqlTx, T>,
+        alone: bool,
+    ) -> Result<T, RegistryError> {
+        if let Some(writer) = &self.writer {
+            return writer.transact(work, alone).await;
+        }
+        let mut tx = SqlTx {
+            conn: Conn::Pool(self.pool.begin().await.map_err(StoreError::from)?),
+            backend: self.backend,
+            locked: HashSet::new(),
+        };
+        let value = work(&mut tx).await?;
+        match tx.conn {
+            Conn::Pool(pool_tx) => pool_tx.commit().await.map_err(StoreError::from)?,
+            Conn::Sqlite(_) => {}
+        }
+        Ok(value)
+    }
+}
+
 impl RegistryStore for Arc<Db> {
     type Tx = SqlTx;
 
@@ -761,20 +799,7 @@ impl RegistryStore for Arc<Db> {
         &self,
         work: TxWork<SqlTx, T>,
     ) -> Result<T, RegistryError> {
-        if let Some(writer) = &self.writer {
-            return writer.transact(work).await;
-        }
-        let mut tx = SqlTx {
-            conn: Conn::Pool(self.pool.begin().await.map_err(StoreError::from)?),
-            backend: self.backend,
-            locked: HashSet::new(),
-        };
-        let value = work(&mut tx).await?;
-        match tx.conn {
-            Conn::Pool(pool_tx) => pool_tx.commit().await.map_err(StoreError::from)?,
-            Conn::Sqlite(_) => {}
-        }
-        Ok(value)
+        self.run_transaction(work, false).await
     }
 
     async fn stored_response(
