@@ -31,7 +31,7 @@ use crate::registry::{
     work, Registry, RegistryError, RegistryStore, RegistryTx, StorageError, Submitter,
 };
 use crate::store::{
-    ClaimedBatch, Db, ExchangeAccount, MessageNotes, RunMessage, SqlTx, StoreError,
+    Backend, ClaimedBatch, Db, ExchangeAccount, MessageNotes, RunMessage, SqlTx, StoreError,
 };
 
 /// How the worker behaves; every value has a flag in `izport serve`.
@@ -41,10 +41,12 @@ pub struct WorkerOptions {
     pub poll: Duration,
     /// How long a run stays a node's after its last sign of life; then another node resumes it.
     pub lease: Duration,
-    /// Messages applied in one transaction (one commit).
-    pub group: usize,
-    /// Groups applied at once (messages of one patient always share a lane).
-    pub lanes: usize,
+    /// Messages applied in one transaction (one commit); `None`: the backend's default
+    /// ([`WorkerOptions::shape`]).
+    pub group: Option<usize>,
+    /// Groups applied at once (messages of one patient always share a lane); `None`: the
+    /// backend's default.
+    pub lanes: Option<usize>,
     /// The largest message read from a file; a larger one is answered with AR.
     pub max_message_bytes: usize,
     /// Where acknowledgement files are assembled before they are stored.
@@ -55,13 +57,34 @@ pub struct WorkerOptions {
     pub retention: Retention,
 }
 
+impl WorkerOptions {
+    /// SQLite: a few large groups (one writer; each commit is one fsync, and preparing the
+    /// next groups overlaps it). PostgreSQL: smaller groups in more lanes (each lane a
+    /// connection; a group's locks and round trips are the lane's own, so more lanes keep the
+    /// server busy while each waits on the network).
+    pub const SQLITE_SHAPE: (usize, usize) = (256, 4);
+    pub const POSTGRES_SHAPE: (usize, usize) = (32, 8);
+
+    /// The group size and lane count used on `backend`: the flags' values, or its defaults.
+    pub fn shape(&self, backend: Backend) -> (usize, usize) {
+        let (group, lanes) = match backend {
+            Backend::Sqlite => Self::SQLITE_SHAPE,
+            Backend::Postgres => Self::POSTGRES_SHAPE,
+        };
+        (
+            self.group.unwrap_or(group).max(1),
+            self.lanes.unwrap_or(lanes).max(1),
+        )
+    }
+}
+
 impl Default for WorkerOptions {
     fn default() -> Self {
         WorkerOptions {
             poll: Duration::from_millis(500),
             lease: Duration::from_secs(60),
-            group: 256,
-            lanes: 4,
+            group: None,
+            lanes: None,
             max_message_bytes: 1 << 20,
             spool_dir: std::env::temp_dir(),
             dqa_weights: Weights::default(),
@@ -443,8 +466,7 @@ impl Worker {
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<RunEnd, BatchError> {
         let recorded = self.db.run_recorded(run.id).await?;
-        let lanes = self.options.lanes.max(1);
-        let group = self.options.group.max(1);
+        let (group, lanes) = self.options.shape(self.db.backend());
         let done = AtomicU64::new(recorded.len() as u64);
         let stop: Mutex<Option<RunEnd>> = Mutex::new(None);
         let last_renew = Mutex::new(std::time::Instant::now());
@@ -698,36 +720,54 @@ impl Worker {
             Prepared(Box<crate::registry::Prepared>),
             Fixed(String),
         }
-        let mut ready = Vec::with_capacity(group.len());
-        for m in group {
-            let (text, _) = reader::decode(&m.text);
-            let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
-            let facts = if m.oversize {
-                MessageFacts::default()
-            } else {
-                MessageFacts::of_text(&text)
-            };
-            let item = if m.oversize {
-                Ready::Fixed(self.fixed_ack(
-                    &text,
-                    102,
-                    &format!(
-                        "The message is larger than the registry's limit of {} bytes for one \
-                         message and was not processed.",
-                        self.options.max_message_bytes
-                    ),
-                ))
-            } else {
-                Ready::Prepared(Box::new(self.registry.prepare_many(
-                    submitter,
-                    &text,
-                    received_at,
-                    &levels,
-                )))
-            };
-            let submitter = dqa::cnf::submitter_of(&text);
-            ready.push((m.index, m.offset, control_id, (facts, submitter), item));
-        }
+        // The CPU work (decoding, parsing, validation, the plan of each message) on a blocking
+        // thread: the lanes then prepare their next groups beside the writer's commits, on
+        // every core, instead of in turn with them on the worker's task.
+        let registry = self.registry.clone();
+        let who = submitter.clone();
+        let messages: Vec<(u64, u64, Vec<u8>, bool)> = group
+            .iter()
+            .map(|m| (m.index, m.offset, m.text.clone(), m.oversize))
+            .collect();
+        let prepared = tokio::task::spawn_blocking(move || {
+            messages
+                .into_iter()
+                .map(|(index, offset, bytes, oversize)| {
+                    let (text, _) = reader::decode(&bytes);
+                    let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
+                    let sender = dqa::cnf::submitter_of(&text);
+                    let (facts, item) = if oversize {
+                        // Answered below with a fixed AR; only its text is needed.
+                        (MessageFacts::default(), Err(text.into_owned()))
+                    } else {
+                        let facts = MessageFacts::of_text(&text);
+                        let p = registry.prepare_many(&who, &text, received_at, &levels);
+                        (facts, Ok(Box::new(p)))
+                    };
+                    (index, offset, control_id, (facts, sender), item)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| RegistryError::Storage(StorageError::new(e)))?;
+        let ready: Vec<_> = prepared
+            .into_iter()
+            .map(|(index, offset, control_id, notes, item)| {
+                let item = match item {
+                    Ok(p) => Ready::Prepared(p),
+                    Err(text) => Ready::Fixed(self.fixed_ack(
+                        &text,
+                        102,
+                        &format!(
+                            "The message is larger than the registry's limit of {} bytes for \
+                             one message and was not processed.",
+                            self.options.max_message_bytes
+                        ),
+                    )),
+                };
+                (index, offset, control_id, notes, item)
+            })
+            .collect();
         // Every person the group touches, locked at once before the first message (see
         // `Prepared::lock_keys`): lanes then wait for each other at most, never deadlock.
         let keys: Vec<String> = ready
@@ -738,9 +778,11 @@ impl Worker {
             })
             .collect();
         let (owner, id) = (self.owner.clone(), run.id);
+        // A group is a large commit already: on SQLite it gets a transaction of its own
+        // instead of a savepoint in the writer's shared one (see store::writer).
         self.registry
             .store()
-            .transact(work(move |tx: &mut SqlTx| {
+            .transact_alone(work(move |tx: &mut SqlTx| {
                 Box::pin(async move {
                     if !tx.run_lease_held(id, &owner).await? {
                         return Err(RegistryError::Storage(StorageError::new(LeaseLost)));

@@ -56,14 +56,15 @@ pub struct FileDoorArgs {
           value_parser = RangedU64ValueParser::<u64>::new().range(2..=3600))]
     pub batch_lease_seconds: u64,
     /// Groups of a file applied at once (one patient's messages always share a lane, so they
-    /// keep the file's order)
-    #[arg(long, env = "IZPORT_BATCH_LANES", default_value_t = WorkerOptions::default().lanes,
+    /// keep the file's order) [default: 4 on SQLite, 8 on PostgreSQL]
+    #[arg(long, env = "IZPORT_BATCH_LANES",
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=32))]
-    pub batch_lanes: usize,
-    /// Messages of a file applied in one transaction
-    #[arg(long, env = "IZPORT_BATCH_GROUP", default_value_t = WorkerOptions::default().group,
+    pub batch_lanes: Option<usize>,
+    /// Messages of a file applied in one transaction [default: 256 on SQLite, 32 on
+    /// PostgreSQL]
+    #[arg(long, env = "IZPORT_BATCH_GROUP",
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=1000))]
-    pub batch_group: usize,
+    pub batch_group: Option<usize>,
     /// A JSON file of data quality report weights (docs/dqa.md; keys left out keep their
     /// defaults)
     #[arg(long, env = "IZPORT_DQA_WEIGHTS")]

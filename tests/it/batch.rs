@@ -819,7 +819,7 @@ async fn a_run_interrupted_midway_is_finished_by_another_worker_exactly_once() {
     // node on the same database takes the run over when its lease runs out.
     let mut files = FileDoorOptions::local();
     if let Some(w) = files.worker.as_mut() {
-        w.group = 5;
+        w.group = Some(5);
         w.lease = Duration::from_millis(300);
     }
     let app = spawn_app_with(Options {
