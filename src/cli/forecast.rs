@@ -62,7 +62,7 @@ pub async fn run(db: &Db, args: ForecastArgs) -> anyhow::Result<()> {
 pub fn run_cases(file: &std::path::Path, json: bool) -> anyhow::Result<Summary> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading test cases from {}", file.display()))?;
-    let data = Schedule::builtin();
+    let data = Schedule::builtin()?;
     let (results, summary) =
         run_sheet(data.data(), &text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     if summary.cases == 0 {

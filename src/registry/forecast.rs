@@ -41,26 +41,27 @@ impl std::fmt::Debug for Schedule {
     }
 }
 
-impl Default for Schedule {
-    fn default() -> Self {
-        Schedule::builtin()
-    }
-}
+/// The supporting data built into the binary could not be read (a build defect: the text is
+/// compiled in and checked by izport-cdsi's tests). Start-up and the commands that need the
+/// schedule report it and stop.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("the CDSi supporting data built into this binary cannot be read: {0}")]
+pub struct ScheduleError(pub izport_cdsi::DataError);
 
 impl Schedule {
     /// The data built into the binary (izport-cdsi's compact rendering of one CDC release),
-    /// parsed once per process and shared.
-    pub fn builtin() -> Schedule {
-        static BUILTIN: OnceLock<Arc<SupportingData>> = OnceLock::new();
-        let data = BUILTIN.get_or_init(|| {
-            // The text is compiled in and checked by izport-cdsi's tests: a failure here is a
-            // build defect, not an input.
-            Arc::new(SupportingData::builtin().expect("the built-in supporting data parses"))
-        });
-        Schedule {
+    /// parsed once per process and shared; an error if it cannot be read.
+    pub fn builtin() -> Result<Schedule, ScheduleError> {
+        static BUILTIN: OnceLock<Result<Arc<SupportingData>, izport_cdsi::DataError>> =
+            OnceLock::new();
+        let data = BUILTIN
+            .get_or_init(|| SupportingData::builtin().map(Arc::new))
+            .as_ref()
+            .map_err(|e| ScheduleError(e.clone()))?;
+        Ok(Schedule {
             data: data.clone(),
             origin: Arc::from("built-in"),
-        }
+        })
     }
 
     /// Data loaded elsewhere (an imported release); `origin` says where from, for operators.
