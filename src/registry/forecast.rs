@@ -9,13 +9,14 @@
 //! What the registry passes: the patient's birth date and sex, every vaccination event of the
 //! consolidated history whose CVX the schedule knows, and each evidence of immunity (OBX
 //! `59784-9`, SNOMED) as the CDSi observations the schedule maps that SNOMED code to. The
-//! assessment date is the registry clock's today.
+//! assessment date is the registry clock's today. Each forecast carries the reason the engine
+//! gave its status (OBX `30982-3`).
 
 use std::sync::{Arc, OnceLock};
 
 use izport_cdsi::{
-    assess, AdministeredDose, Assessment, DoseComponent, EvaluationStatus, Gender, GroupForecast,
-    LotExpiration, ObservationCode, Patient, SeriesStatus, SupportingData,
+    assess, AdministeredDose, Assessment, DoseComponent, EvaluationStatus, ForecastReason, Gender,
+    GroupForecast, LotExpiration, ObservationCode, Patient, SeriesStatus, SupportingData,
 };
 
 use crate::date::Date;
@@ -150,6 +151,25 @@ fn status_code(f: &GroupForecast<'_>, today: Date) -> CodedValue {
         SeriesStatus::NotRecommended => ("NOT-RECOMMENDED", "Not recommended", "99IZP"),
     };
     CodedValue::new(code, text, system)
+}
+
+/// OBX `30982-3` of a forecast: why the engine gave the vaccine group its status, in the local
+/// table `99IZP` (there is no standard code set for it); empty when the engine gave none.
+fn reason_code(f: &GroupForecast<'_>) -> CodedValue {
+    let Some(reason) = f.reason else {
+        return CodedValue::default();
+    };
+    let code = match reason {
+        ForecastReason::DoseNeeded => "DOSE-NEEDED",
+        ForecastReason::SeriesComplete => "SERIES-COMPLETE",
+        ForecastReason::DosesSkipped => "DOSES-SKIPPED",
+        ForecastReason::EvidenceOfImmunity => "IMMUNITY",
+        ForecastReason::Contraindication => "CONTRAINDICATION",
+        ForecastReason::PastSeasonEnd => "SEASON-ENDED",
+        ForecastReason::MaximumAgeReached => "MAX-AGE-REACHED",
+        ForecastReason::CannotFinishBeforeMaximumAge => "CANNOT-FINISH-BY-MAX-AGE",
+    };
+    CodedValue::new(code, reason.as_str(), "99IZP")
 }
 
 /// What [`evaluate`] gives: per event of the history (same order), its evaluation; and the
@@ -330,6 +350,7 @@ fn views(
                 latest: day(f.latest),
                 past_due: day(f.past_due),
                 status: status_code(f, today),
+                reason: reason_code(f),
             })
         })
         .collect();
@@ -339,5 +360,86 @@ fn views(
             assessed_on: today.to_string(),
             groups,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::history::StoredDose;
+
+    fn event(id: i64, cvx: &str, on: &str) -> ConsolidatedDose {
+        ConsolidatedDose {
+            dose: StoredDose {
+                id,
+                organization_id: 1,
+                organization_code: "CLINIC1".into(),
+                filler_order_id: format!("D{id}"),
+                administered_on: on.parse().expect("date"),
+                cvx: cvx.into(),
+                vaccine_text: None,
+                vaccine_group: cvx.into(),
+                amount: None,
+                amount_units: None,
+                info_source: Some("01".into()),
+                lot_number: None,
+                lot_expiration: None,
+                mvx: None,
+                completion_status: None,
+                route: None,
+                site: None,
+                deleted: false,
+                first_received_at: None,
+            },
+            sources: 1,
+        }
+    }
+
+    fn date(text: &str) -> Date {
+        text.parse().expect("date")
+    }
+
+    // A child with two MMR doses and one DTaP dose: MMR is complete and DTaP has a dose due,
+    // each forecast carrying the engine's reason (OBX 30982-3).
+    #[test]
+    fn forecasts_carry_their_reason() {
+        let schedule = Schedule::builtin().expect("built-in schedule");
+        let events = [
+            event(1, "20", "2020-03-01"),
+            event(2, "03", "2021-01-15"),
+            event(4, "03", "2024-01-15"),
+        ];
+        let e = evaluate(
+            &schedule,
+            date("2020-01-01"),
+            Some("F"),
+            &events,
+            &[],
+            date("2025-01-01"),
+        );
+        let group = |cvx: &str| {
+            e.forecast
+                .groups
+                .iter()
+                .find(|g| g.vaccine_group.code == cvx)
+                .unwrap_or_else(|| panic!("forecast for {cvx}: {:#?}", e.forecast))
+        };
+        let mmr = group("03");
+        assert_eq!(mmr.status.code, "LA13421-5");
+        assert_eq!(
+            mmr.reason,
+            CodedValue::new("SERIES-COMPLETE", "Series complete", "99IZP")
+        );
+        let dtap = group("107");
+        assert!(dtap.dose_number.is_some(), "{dtap:?}");
+        assert_eq!(
+            dtap.reason,
+            CodedValue::new("DOSE-NEEDED", "Next dose needed", "99IZP")
+        );
+        assert!(
+            e.forecast.groups.iter().all(|g| !g.reason.is_empty()),
+            "{:#?}",
+            e.forecast
+        );
     }
 }
