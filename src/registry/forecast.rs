@@ -9,8 +9,9 @@
 //! What the registry passes: the patient's birth date and sex, every vaccination event of the
 //! consolidated history whose CVX the schedule knows, and each evidence of immunity (OBX
 //! `59784-9`, SNOMED) as the CDSi observations the schedule maps that SNOMED code to. The
-//! assessment date is the registry clock's today. Each forecast carries the reason the engine
-//! gave its status (OBX `30982-3`).
+//! assessment date is the registry clock's today. An event whose CVX the schedule does not
+//! know is not evaluated; its evaluation says so ([`NOT_IN_SCHEDULE`]). Each forecast carries
+//! the reason the engine gave its status (OBX `30982-3`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -172,6 +173,32 @@ fn reason_code(f: &GroupForecast<'_>) -> CodedValue {
     CodedValue::new(code, reason.as_str(), "99IZP")
 }
 
+/// OBX `30982-3` of a dose the schedule does not evaluate (its vaccine is not in it).
+pub const NOT_IN_SCHEDULE: &str = "Not evaluated: the schedule does not cover this vaccine";
+
+/// Whether the schedule knows a CVX (maps it to some antigen).
+fn in_schedule(data: &SupportingData, cvx: &str) -> bool {
+    izport_cdsi::data::parse_cvx(cvx).is_some_and(|c| data.antigens_of_cvx(c).next().is_some())
+}
+
+/// The one evaluation group of a dose the schedule does not know: the dose's own vaccine, not
+/// valid, and why.
+fn not_evaluated(dose: &ConsolidatedDose, codes: &CodeSets) -> DoseEvaluationView {
+    let d = &dose.dose;
+    let text = codes
+        .cvx(&d.cvx)
+        .map(|c| c.short_name.clone())
+        .or_else(|| d.vaccine_text.clone())
+        .unwrap_or_default();
+    DoseEvaluationView {
+        vaccine_group: CodedValue::new(d.cvx.trim(), text, "CVX"),
+        valid: false,
+        dose_number: None,
+        series: String::new(),
+        reason: NOT_IN_SCHEDULE.to_string(),
+    }
+}
+
 /// What [`evaluate`] gives: per event of the history (same order), its evaluation; and the
 /// forecast.
 #[derive(Debug)]
@@ -245,7 +272,7 @@ pub fn evaluate(
     let data = schedule.data();
     let (patient, doses, observations) = engine_input(data, birth_date, sex, events, observations);
     let assessment = assess(data, &patient, &doses, &observations, today);
-    views(&assessment, &doses, events.len(), today, CodeSets::active())
+    views(data, &assessment, &doses, events, today, CodeSets::active())
 }
 
 /// Whether a dose is valid for a vaccine group, from its status in each antigen's best series
@@ -321,19 +348,31 @@ fn dose_views(components: &[DoseComponent<'_>], codes: &CodeSets) -> Vec<DoseEva
 }
 
 fn views(
+    data: &SupportingData,
     a: &Assessment<'_>,
     doses: &[AdministeredDose],
-    events: usize,
+    events: &[ConsolidatedDose],
     today: Date,
     codes: &CodeSets,
 ) -> Evaluated {
-    let mut per_event: Vec<Vec<DoseEvaluationView>> = vec![Vec::new(); events];
+    let mut per_event: Vec<Vec<DoseEvaluationView>> = events
+        .iter()
+        .map(|e| {
+            if in_schedule(data, &e.dose.cvx) {
+                Vec::new()
+            } else {
+                vec![not_evaluated(e, codes)]
+            }
+        })
+        .collect();
     for d in &a.doses {
         let Some(event) = doses.get(d.index).and_then(|x| x.id.parse::<usize>().ok()) else {
             continue;
         };
         if let Some(slot) = per_event.get_mut(event) {
-            *slot = dose_views(&d.components, codes);
+            if !d.components.is_empty() {
+                *slot = dose_views(&d.components, codes);
+            }
         }
     }
     let day = |d: Option<Date>| d.map(|d| d.to_string());
@@ -400,13 +439,16 @@ mod tests {
     }
 
     // A child with two MMR doses and one DTaP dose: MMR is complete and DTaP has a dose due,
-    // each forecast carrying the engine's reason (OBX 30982-3).
+    // each forecast carrying the engine's reason (OBX 30982-3); a dose of CVX 999, which the
+    // schedule maps to no antigen, gets one evaluation group naming its own CVX, not valid,
+    // with the reason it was not evaluated.
     #[test]
-    fn forecasts_carry_their_reason() {
+    fn forecasts_carry_their_reason_and_unknown_vaccines_are_marked_not_evaluated() {
         let schedule = Schedule::builtin().expect("built-in schedule");
         let events = [
             event(1, "20", "2020-03-01"),
             event(2, "03", "2021-01-15"),
+            event(3, "999", "2021-06-01"),
             event(4, "03", "2024-01-15"),
         ];
         let e = evaluate(
@@ -441,5 +483,30 @@ mod tests {
             "{:#?}",
             e.forecast
         );
+
+        assert_eq!(e.doses.len(), 4);
+        assert!(e.doses[0].iter().any(|v| v.vaccine_group.code == "107"));
+        assert!(e.doses[1]
+            .iter()
+            .all(|v| v.vaccine_group.code == "03" && v.valid));
+        let unknown = &e.doses[2];
+        assert_eq!(unknown.len(), 1, "{unknown:?}");
+        assert_eq!(unknown[0].vaccine_group.code, "999");
+        assert_eq!(unknown[0].vaccine_group.system, "CVX");
+        assert!(!unknown[0].valid);
+        assert_eq!(unknown[0].dose_number, None);
+        assert_eq!(unknown[0].reason, NOT_IN_SCHEDULE);
+        // A CVX that is not even a number is not evaluated either.
+        let e = evaluate(
+            &schedule,
+            date("2020-01-01"),
+            None,
+            &[event(5, "X1", "2021-06-01")],
+            &[],
+            date("2025-01-01"),
+        );
+        assert_eq!(e.doses[0].len(), 1);
+        assert_eq!(e.doses[0][0].vaccine_group.code, "X1");
+        assert_eq!(e.doses[0][0].reason, NOT_IN_SCHEDULE);
     }
 }
