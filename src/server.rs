@@ -518,7 +518,7 @@ impl RunningServer {
 /// import` (read and checked now), else the data built into the binary.
 pub async fn load_schedule(db: &Db) -> anyhow::Result<Schedule> {
     let Some((version, compact, imported_at)) = db.cdsi_data().await? else {
-        return Ok(Schedule::builtin());
+        return Ok(Schedule::builtin()?);
     };
     let data = izport_cdsi::SupportingData::from_compact(&compact).with_context(|| {
         format!(
@@ -598,7 +598,7 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
             options.registry.clone(),
             options.clock.clone(),
             options.ids.clone(),
-        ),
+        )?,
         options.clock.clone(),
         options.ids.clone(),
         options.files,
@@ -610,7 +610,7 @@ pub async fn start(db: Arc<Db>, mut options: ServerOptions) -> anyhow::Result<Ru
             options.registry,
             options.clock.clone(),
             options.ids,
-        ),
+        )?,
         auth,
         db,
         limits: options.limits,

@@ -366,7 +366,7 @@ pub async fn run(db: &Arc<Db>, command: BatchCommand) -> anyhow::Result<()> {
             maintenance.refresh(db).await?;
             let worker = Worker::new(
                 db.clone(),
-                Registry::new(db.clone(), registry, clock.clone(), Arc::new(RandomIds)),
+                Registry::new(db.clone(), registry, clock.clone(), Arc::new(RandomIds))?,
                 maintenance,
                 clock,
                 Arc::new(RandomIds),

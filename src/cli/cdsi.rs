@@ -44,7 +44,7 @@ pub async fn run(db: &Db, command: CdsiCommand) -> anyhow::Result<()> {
         }
         CdsiCommand::Reset => {
             db.clear_cdsi_data().await?;
-            let builtin = Schedule::builtin();
+            let builtin = Schedule::builtin()?;
             println!(
                 "imported supporting data removed; servers use the built-in data ({}) from their \
                  next start",

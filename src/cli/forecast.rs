@@ -62,7 +62,7 @@ pub async fn run(db: &Db, args: ForecastArgs) -> anyhow::Result<()> {
 pub fn run_cases(file: &std::path::Path, json: bool) -> anyhow::Result<Summary> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading test cases from {}", file.display()))?;
-    let data = Schedule::builtin();
+    let data = Schedule::builtin()?;
     let (results, summary) =
         run_sheet(data.data(), &text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     if summary.cases == 0 {
@@ -183,6 +183,7 @@ fn assessment_json(
             Some(json!({
                 "vaccine_group": g.name,
                 "status": f.status.as_str(),
+                "reason": f.reason.map(|r| r.as_str()),
                 "dose_number": f.dose_number,
                 "earliest": day(f.earliest),
                 "recommended": day(f.recommended),
@@ -243,7 +244,7 @@ fn assessment_text(
     for g in &a.vaccine_groups {
         let Some(f) = g.primary() else { continue };
         out.push_str(&format!(
-            "  {:<22} {:<15} dose {:<2} earliest {:<10} recommended {:<10} past due {:<10} latest {}\n",
+            "  {:<22} {:<15} dose {:<2} earliest {:<10} recommended {:<10} past due {:<10} latest {}{}\n",
             g.name,
             f.status.as_str(),
             f.dose_number.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
@@ -251,6 +252,7 @@ fn assessment_text(
             show(f.recommended),
             show(f.past_due),
             show(f.latest),
+            f.reason.map(|r| format!(" ({})", r.as_str())).unwrap_or_default(),
         ));
     }
     out
@@ -259,4 +261,54 @@ fn assessment_text(
 /// The supporting data a command or a server uses: the imported release, else the built-in.
 pub async fn schedule_in_use(db: &Db) -> anyhow::Result<Schedule> {
     crate::server::load_schedule(db).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use izport_cdsi::{AdministeredDose, Gender, Patient};
+
+    // `--json` gives each vaccine group's forecast reason: a child with two MMR doses (MMR
+    // complete) and one DTaP dose (DTaP due).
+    #[test]
+    fn json_forecasts_carry_the_reason() {
+        let schedule = Schedule::builtin().expect("built-in schedule");
+        let date = |t: &str| -> Date { t.parse().expect("date") };
+        let dose = |id: &str, cvx: u16, on: &str| AdministeredDose {
+            id: id.into(),
+            date: date(on),
+            cvx,
+            mvx: None,
+            lot_expiration: None,
+            substandard: false,
+        };
+        let doses = [
+            dose("0", 20, "2020-03-01"),
+            dose("1", 3, "2021-01-15"),
+            dose("2", 3, "2024-01-15"),
+        ];
+        let patient = Patient {
+            birth_date: date("2020-01-01"),
+            gender: Gender::Female,
+            birth_country: None,
+        };
+        let a = assess(schedule.data(), &patient, &doses, &[], date("2025-01-01"));
+        let dose_of = |i: usize| doses.get(i).map(|d| (d.cvx, d.date));
+        let v = assessment_json(7, &schedule, &a, &dose_of);
+        let group = |name: &str| {
+            v["forecasts"]
+                .as_array()
+                .and_then(|f| f.iter().find(|g| g["vaccine_group"] == name))
+                .cloned()
+                .unwrap_or_else(|| panic!("{name}: {v}"))
+        };
+        let mmr = group("MMR");
+        assert_eq!(mmr["status"], "Complete");
+        assert_eq!(mmr["reason"], "Series complete");
+        let dtap = group("DTaP/Tdap/Td");
+        assert_eq!(dtap["status"], "Not Complete");
+        assert_eq!(dtap["reason"], "Next dose needed");
+        let text = assessment_text(7, date("2020-01-01"), &schedule, &a, &dose_of);
+        assert!(text.contains("(Series complete)"), "{text}");
+    }
 }

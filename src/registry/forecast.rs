@@ -9,13 +9,15 @@
 //! What the registry passes: the patient's birth date and sex, every vaccination event of the
 //! consolidated history whose CVX the schedule knows, and each evidence of immunity (OBX
 //! `59784-9`, SNOMED) as the CDSi observations the schedule maps that SNOMED code to. The
-//! assessment date is the registry clock's today.
+//! assessment date is the registry clock's today. An event whose CVX the schedule does not
+//! know is not evaluated; its evaluation says so ([`NOT_IN_SCHEDULE`]). Each forecast carries
+//! the reason the engine gave its status (OBX `30982-3`).
 
 use std::sync::{Arc, OnceLock};
 
 use izport_cdsi::{
-    assess, AdministeredDose, Assessment, DoseComponent, EvaluationStatus, Gender, GroupForecast,
-    LotExpiration, ObservationCode, Patient, SeriesStatus, SupportingData,
+    assess, AdministeredDose, Assessment, DoseComponent, EvaluationStatus, ForecastReason, Gender,
+    GroupForecast, LotExpiration, ObservationCode, Patient, SeriesStatus, SupportingData,
 };
 
 use crate::date::Date;
@@ -41,26 +43,27 @@ impl std::fmt::Debug for Schedule {
     }
 }
 
-impl Default for Schedule {
-    fn default() -> Self {
-        Schedule::builtin()
-    }
-}
+/// The supporting data built into the binary could not be read (a build defect: the text is
+/// compiled in and checked by izport-cdsi's tests). Start-up and the commands that need the
+/// schedule report it and stop.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("the CDSi supporting data built into this binary cannot be read: {0}")]
+pub struct ScheduleError(pub izport_cdsi::DataError);
 
 impl Schedule {
     /// The data built into the binary (izport-cdsi's compact rendering of one CDC release),
-    /// parsed once per process and shared.
-    pub fn builtin() -> Schedule {
-        static BUILTIN: OnceLock<Arc<SupportingData>> = OnceLock::new();
-        let data = BUILTIN.get_or_init(|| {
-            // The text is compiled in and checked by izport-cdsi's tests: a failure here is a
-            // build defect, not an input.
-            Arc::new(SupportingData::builtin().expect("the built-in supporting data parses"))
-        });
-        Schedule {
+    /// parsed once per process and shared; an error if it cannot be read.
+    pub fn builtin() -> Result<Schedule, ScheduleError> {
+        static BUILTIN: OnceLock<Result<Arc<SupportingData>, izport_cdsi::DataError>> =
+            OnceLock::new();
+        let data = BUILTIN
+            .get_or_init(|| SupportingData::builtin().map(Arc::new))
+            .as_ref()
+            .map_err(|e| ScheduleError(e.clone()))?;
+        Ok(Schedule {
             data: data.clone(),
             origin: Arc::from("built-in"),
-        }
+        })
     }
 
     /// Data loaded elsewhere (an imported release); `origin` says where from, for operators.
@@ -151,6 +154,51 @@ fn status_code(f: &GroupForecast<'_>, today: Date) -> CodedValue {
     CodedValue::new(code, text, system)
 }
 
+/// OBX `30982-3` of a forecast: why the engine gave the vaccine group its status, in the local
+/// table `99IZP` (there is no standard code set for it); empty when the engine gave none.
+fn reason_code(f: &GroupForecast<'_>) -> CodedValue {
+    let Some(reason) = f.reason else {
+        return CodedValue::default();
+    };
+    let code = match reason {
+        ForecastReason::DoseNeeded => "DOSE-NEEDED",
+        ForecastReason::SeriesComplete => "SERIES-COMPLETE",
+        ForecastReason::DosesSkipped => "DOSES-SKIPPED",
+        ForecastReason::EvidenceOfImmunity => "IMMUNITY",
+        ForecastReason::Contraindication => "CONTRAINDICATION",
+        ForecastReason::PastSeasonEnd => "SEASON-ENDED",
+        ForecastReason::MaximumAgeReached => "MAX-AGE-REACHED",
+        ForecastReason::CannotFinishBeforeMaximumAge => "CANNOT-FINISH-BY-MAX-AGE",
+    };
+    CodedValue::new(code, reason.as_str(), "99IZP")
+}
+
+/// OBX `30982-3` of a dose the schedule does not evaluate (its vaccine is not in it).
+pub const NOT_IN_SCHEDULE: &str = "Not evaluated: the schedule does not cover this vaccine";
+
+/// Whether the schedule knows a CVX (maps it to some antigen).
+fn in_schedule(data: &SupportingData, cvx: &str) -> bool {
+    izport_cdsi::data::parse_cvx(cvx).is_some_and(|c| data.antigens_of_cvx(c).next().is_some())
+}
+
+/// The one evaluation group of a dose the schedule does not know: the dose's own vaccine, not
+/// valid, and why.
+fn not_evaluated(dose: &ConsolidatedDose, codes: &CodeSets) -> DoseEvaluationView {
+    let d = &dose.dose;
+    let text = codes
+        .cvx(&d.cvx)
+        .map(|c| c.short_name.clone())
+        .or_else(|| d.vaccine_text.clone())
+        .unwrap_or_default();
+    DoseEvaluationView {
+        vaccine_group: CodedValue::new(d.cvx.trim(), text, "CVX"),
+        valid: false,
+        dose_number: None,
+        series: String::new(),
+        reason: NOT_IN_SCHEDULE.to_string(),
+    }
+}
+
 /// What [`evaluate`] gives: per event of the history (same order), its evaluation; and the
 /// forecast.
 #[derive(Debug)]
@@ -224,7 +272,7 @@ pub fn evaluate(
     let data = schedule.data();
     let (patient, doses, observations) = engine_input(data, birth_date, sex, events, observations);
     let assessment = assess(data, &patient, &doses, &observations, today);
-    views(&assessment, &doses, events.len(), today, CodeSets::active())
+    views(data, &assessment, &doses, events, today, CodeSets::active())
 }
 
 /// Whether a dose is valid for a vaccine group, from its status in each antigen's best series
@@ -300,19 +348,31 @@ fn dose_views(components: &[DoseComponent<'_>], codes: &CodeSets) -> Vec<DoseEva
 }
 
 fn views(
+    data: &SupportingData,
     a: &Assessment<'_>,
     doses: &[AdministeredDose],
-    events: usize,
+    events: &[ConsolidatedDose],
     today: Date,
     codes: &CodeSets,
 ) -> Evaluated {
-    let mut per_event: Vec<Vec<DoseEvaluationView>> = vec![Vec::new(); events];
+    let mut per_event: Vec<Vec<DoseEvaluationView>> = events
+        .iter()
+        .map(|e| {
+            if in_schedule(data, &e.dose.cvx) {
+                Vec::new()
+            } else {
+                vec![not_evaluated(e, codes)]
+            }
+        })
+        .collect();
     for d in &a.doses {
         let Some(event) = doses.get(d.index).and_then(|x| x.id.parse::<usize>().ok()) else {
             continue;
         };
         if let Some(slot) = per_event.get_mut(event) {
-            *slot = dose_views(&d.components, codes);
+            if !d.components.is_empty() {
+                *slot = dose_views(&d.components, codes);
+            }
         }
     }
     let day = |d: Option<Date>| d.map(|d| d.to_string());
@@ -329,6 +389,7 @@ fn views(
                 latest: day(f.latest),
                 past_due: day(f.past_due),
                 status: status_code(f, today),
+                reason: reason_code(f),
             })
         })
         .collect();
@@ -338,5 +399,114 @@ fn views(
             assessed_on: today.to_string(),
             groups,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::history::StoredDose;
+
+    fn event(id: i64, cvx: &str, on: &str) -> ConsolidatedDose {
+        ConsolidatedDose {
+            dose: StoredDose {
+                id,
+                organization_id: 1,
+                organization_code: "CLINIC1".into(),
+                filler_order_id: format!("D{id}"),
+                administered_on: on.parse().expect("date"),
+                cvx: cvx.into(),
+                vaccine_text: None,
+                vaccine_group: cvx.into(),
+                amount: None,
+                amount_units: None,
+                info_source: Some("01".into()),
+                lot_number: None,
+                lot_expiration: None,
+                mvx: None,
+                completion_status: None,
+                route: None,
+                site: None,
+                deleted: false,
+                first_received_at: None,
+            },
+            sources: 1,
+        }
+    }
+
+    fn date(text: &str) -> Date {
+        text.parse().expect("date")
+    }
+
+    // A child with two MMR doses and one DTaP dose: MMR is complete and DTaP has a dose due,
+    // each forecast carrying the engine's reason (OBX 30982-3); a dose of CVX 999, which the
+    // schedule maps to no antigen, gets one evaluation group naming its own CVX, not valid,
+    // with the reason it was not evaluated.
+    #[test]
+    fn forecasts_carry_their_reason_and_unknown_vaccines_are_marked_not_evaluated() {
+        let schedule = Schedule::builtin().expect("built-in schedule");
+        let events = [
+            event(1, "20", "2020-03-01"),
+            event(2, "03", "2021-01-15"),
+            event(3, "999", "2021-06-01"),
+            event(4, "03", "2024-01-15"),
+        ];
+        let e = evaluate(
+            &schedule,
+            date("2020-01-01"),
+            Some("F"),
+            &events,
+            &[],
+            date("2025-01-01"),
+        );
+        let group = |cvx: &str| {
+            e.forecast
+                .groups
+                .iter()
+                .find(|g| g.vaccine_group.code == cvx)
+                .unwrap_or_else(|| panic!("forecast for {cvx}: {:#?}", e.forecast))
+        };
+        let mmr = group("03");
+        assert_eq!(mmr.status.code, "LA13421-5");
+        assert_eq!(
+            mmr.reason,
+            CodedValue::new("SERIES-COMPLETE", "Series complete", "99IZP")
+        );
+        let dtap = group("107");
+        assert!(dtap.dose_number.is_some(), "{dtap:?}");
+        assert_eq!(
+            dtap.reason,
+            CodedValue::new("DOSE-NEEDED", "Next dose needed", "99IZP")
+        );
+        assert!(
+            e.forecast.groups.iter().all(|g| !g.reason.is_empty()),
+            "{:#?}",
+            e.forecast
+        );
+
+        assert_eq!(e.doses.len(), 4);
+        assert!(e.doses[0].iter().any(|v| v.vaccine_group.code == "107"));
+        assert!(e.doses[1]
+            .iter()
+            .all(|v| v.vaccine_group.code == "03" && v.valid));
+        let unknown = &e.doses[2];
+        assert_eq!(unknown.len(), 1, "{unknown:?}");
+        assert_eq!(unknown[0].vaccine_group.code, "999");
+        assert_eq!(unknown[0].vaccine_group.system, "CVX");
+        assert!(!unknown[0].valid);
+        assert_eq!(unknown[0].dose_number, None);
+        assert_eq!(unknown[0].reason, NOT_IN_SCHEDULE);
+        // A CVX that is not even a number is not evaluated either.
+        let e = evaluate(
+            &schedule,
+            date("2020-01-01"),
+            None,
+            &[event(5, "X1", "2021-06-01")],
+            &[],
+            date("2025-01-01"),
+        );
+        assert_eq!(e.doses[0].len(), 1);
+        assert_eq!(e.doses[0][0].vaccine_group.code, "X1");
+        assert_eq!(e.doses[0][0].reason, NOT_IN_SCHEDULE);
     }
 }

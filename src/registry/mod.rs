@@ -115,25 +115,27 @@ impl<S: Clone> Clone for Registry<S> {
 impl<S: RegistryStore> Registry<S> {
     /// A registry over `store`. It reads the time only from `clock` (the time a message is
     /// received, response timestamps, "today" for date checks) and takes response control ids
-    /// only from `ids`.
+    /// only from `ids`. Without a schedule in `config` it forecasts with the supporting data
+    /// built into the binary, and fails if that cannot be read.
     pub fn new(
         store: S,
         config: RegistryConfig,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
-    ) -> Self {
-        Registry {
+    ) -> Result<Self, forecast::ScheduleError> {
+        let schedule = match &config.schedule {
+            Some(schedule) => schedule.clone(),
+            None => forecast::Schedule::builtin()?,
+        };
+        Ok(Registry {
             store,
             core: Arc::new(Core {
-                schedule: config
-                    .schedule
-                    .clone()
-                    .unwrap_or_else(forecast::Schedule::builtin),
+                schedule,
                 config,
                 clock,
                 ids,
             }),
-        }
+        })
     }
 
     pub fn store(&self) -> &S {

@@ -74,7 +74,7 @@ pub(crate) fn submitter(production: bool) -> Submitter {
 
 fn core(config: RegistryConfig) -> Arc<Core> {
     Arc::new(Core {
-        schedule: super::forecast::Schedule::builtin(),
+        schedule: super::forecast::Schedule::builtin().expect("the built-in schedule"),
         config,
         clock: Arc::new(ManualClock::new(june_first())),
         ids: Arc::new(SequentialIds::new("T-")),

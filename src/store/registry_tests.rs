@@ -44,7 +44,8 @@ async fn setup(config: RegistryConfig) -> Setup {
         config,
         Arc::new(ManualClock::new(june_first())),
         Arc::new(SequentialIds::new("T-")),
-    );
+    )
+    .expect("the built-in schedule");
     Setup {
         _dir: dir,
         db,

@@ -148,6 +148,7 @@ async fn forecast_for_a_registry_patient() {
         .expect("DTaP forecast")
         .clone();
     assert_eq!(dtap["status"], "Not Complete");
+    assert_eq!(dtap["reason"], "Next dose needed");
     assert_eq!(dtap["dose_number"], 2);
     assert_eq!(dtap["earliest"], "2024-04-12");
     assert_eq!(dtap["recommended"], "2024-05-15");

@@ -19,6 +19,8 @@ pub struct ForecastRows {
     pub latest: String,
     pub past_due: String,
     pub status: String,
+    /// 30982-3's text (CE.2): why the forecast logic gave the status.
+    pub reason: String,
 }
 
 /// One history dose of a Z42: RXA-3, RXA-5.1, and per OBX-4 block its vaccine type (30956-7)
@@ -72,6 +74,7 @@ pub fn read_z42(rsp: &str) -> (Vec<HistoryRows>, Vec<ForecastRows>) {
                 "59777-3" => f.latest = date,
                 "59778-1" => f.past_due = date,
                 "59783-1" => f.status = value,
+                "30982-3" => f.reason = obx.component(5, 2),
                 _ => {}
             }
         } else if let Some(h) = history.last_mut() {
@@ -316,6 +319,7 @@ async fn the_z42_agrees_with_the_engine_on_the_same_history() {
                 latest: yyyymmdd(f.latest),
                 past_due: yyyymmdd(f.past_due),
                 status: String::new(),
+                reason: f.reason.map(|r| r.as_str().to_string()).unwrap_or_default(),
             })
         })
         .collect();
@@ -327,6 +331,10 @@ async fn the_z42_agrees_with_the_engine_on_the_same_history() {
         })
         .collect();
     assert!(expected.len() >= 5, "{expected:?}");
+    assert!(
+        expected.iter().all(|f| !f.reason.is_empty()),
+        "{expected:?}"
+    );
     assert_eq!(ours, expected, "{rsp}");
 }
 

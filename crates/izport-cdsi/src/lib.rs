@@ -49,9 +49,9 @@ pub use data::{Cvx, DataError, Gender, SupportingData};
 pub use date::Offset;
 pub use engine::{
     assess, AdministeredDose, AntigenAssessment, Assessment, DoseAssessment, DoseComponent,
-    DoseEvaluation, EvaluationReason, EvaluationStatus, GroupForecast, LotExpiration,
-    ObservationCode, Patient, PatientSeries, Reasons, SeriesForecast, SeriesStatus, TargetDose,
-    TargetDoseStatus, VaccineGroupAssessment,
+    DoseEvaluation, EvaluationReason, EvaluationStatus, ForecastReason, GroupForecast,
+    LotExpiration, ObservationCode, Patient, PatientSeries, Reasons, SeriesForecast, SeriesStatus,
+    TargetDose, TargetDoseStatus, VaccineGroupAssessment,
 };
 
 /// The supporting-data release rendered in [`BUILTIN_COMPACT`].

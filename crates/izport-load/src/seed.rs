@@ -288,7 +288,7 @@ pub async fn bench_z34(
         RegistryConfig::default(),
         Arc::new(izport::clock::SystemClock),
         Arc::new(izport::clock::RandomIds),
-    );
+    )?;
     let mut histogram = hdrhistogram::Histogram::<u64>::new(3)?;
     let mut found = 0;
     let answer = profile.answer();

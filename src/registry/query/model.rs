@@ -328,10 +328,12 @@ pub struct DoseView {
 }
 
 /// How a dose counts for one vaccine group (a Z42 history row group: OBX `30956-7`, `59779-9`,
-/// `59781-5`, and `30973-2`, `59780-7`, `30982-3` when known).
+/// `59781-5`, and `30973-2`, `59780-7`, `30982-3` when known). A dose of a vaccine the schedule
+/// does not know gets one such group naming the dose's own CVX, not valid, with the reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct DoseEvaluationView {
-    /// OBX `30956-7`: the vaccine group, as a CVX code (system defaults to `CVX`).
+    /// OBX `30956-7`: the vaccine group, as a CVX code (system defaults to `CVX`); for a dose
+    /// not evaluated, the dose's own vaccine.
     pub vaccine_group: CodedValue,
     /// OBX `59781-5`: `Y` when the dose is valid for every antigen of the group.
     pub valid: bool,
@@ -353,7 +355,7 @@ pub struct Forecast {
 }
 
 /// The forecast for one vaccine group (a Z42 forecast ORDER group: `ORC|RE||9999`, an RXA with
-/// CVX 998, then OBX `30979-9`, `59779-9`, `30973-2`, the dates, `59783-1`).
+/// CVX 998, then OBX `30979-9`, `59779-9`, `30973-2`, the dates, `59783-1`, `30982-3`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ForecastView {
     /// OBX `30979-9`: the vaccine group due next, as a CVX code (system defaults to `CVX`).
@@ -368,6 +370,9 @@ pub struct ForecastView {
     pub past_due: Option<String>,
     /// OBX `59783-1`: the series status.
     pub status: CodedValue,
+    /// OBX `30982-3`: why the forecast logic gave that status (system defaults to `99IZP`);
+    /// empty is left out.
+    pub reason: CodedValue,
 }
 
 /// Evidence of immunity (history of disease): OBX `59784-9` under `ORC|RE||9999` and an RXA

@@ -31,7 +31,8 @@
 //! `30973-2` dose number (valid doses), `59780-7` series name, `30982-3` reason (not valid).
 //! Forecast rows: `30979-9` vaccine group due next, `59779-9`, `30973-2` dose number,
 //! `30981-5` earliest, `30980-7` recommended (due), `59777-3` latest, `59778-1` overdue (past
-//! due), `59783-1` series status; a date not forecast is left out.
+//! due), `59783-1` series status, `30982-3` the reason for that status (CE, local table
+//! `99IZP`); a date not forecast is left out.
 //! PD1 is written only when the patient has publicity, protection or registry-status data;
 //! RXR only with a route or site.
 
@@ -861,6 +862,14 @@ fn push_forecast(m: &mut MessageBuilder, f: &ForecastView, assessed_on: &str) {
             "59783-1",
             "Status in immunization series",
             ObxValue::coded(&f.status, "LN"),
+        ));
+    }
+    if !f.reason.is_empty() {
+        rows.push(obx(
+            1,
+            "30982-3",
+            "Reason applied by forecast logic to project this vaccine",
+            ObxValue::coded(&f.reason, "99IZP"),
         ));
     }
     push_observations(m, rows);

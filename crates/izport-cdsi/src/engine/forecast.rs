@@ -44,8 +44,9 @@ pub(crate) fn forecast_series(
             }
             mark_skipped(run);
         }
-        let (status, forecast) = forecast_once(env, facts, series, recs, run);
+        let (status, reason, forecast) = forecast_once(env, facts, series, recs, run);
         run.status = status;
+        run.reason = Some(reason);
         run.forecast = None;
         let Some(fc) = forecast else {
             return;
@@ -197,50 +198,77 @@ fn country_key(c: &str) -> String {
     }
 }
 
-/// 7.2 – 7.5 for the current target dose: the series status, and the forecast when Not
-/// Complete.
+/// 7.2 – 7.5 for the current target dose: the series status and why, and the forecast when
+/// Not Complete.
 fn forecast_once(
     env: &Env,
     facts: &AntigenFacts,
     series: &Series,
     recs: &[Rec],
     run: &Run,
-) -> (SeriesStatus, Option<SeriesForecast>) {
+) -> (SeriesStatus, ForecastReason, Option<SeriesForecast>) {
     let Some(sd) = run
         .targets
         .get(run.next)
         .and_then(|t| series.doses.get(t.series_dose))
     else {
         // No target dose left: Table 7-10 rules 2 and 3.
-        let status = if run.satisfied() > 0 {
-            SeriesStatus::Complete
+        return if run.satisfied() > 0 {
+            (SeriesStatus::Complete, ForecastReason::SeriesComplete, None)
         } else {
-            SeriesStatus::NotRecommended
+            (
+                SeriesStatus::NotRecommended,
+                ForecastReason::DosesSkipped,
+                None,
+            )
         };
-        return (status, None);
     };
     if facts.immune {
-        return (SeriesStatus::Immune, None);
+        return (
+            SeriesStatus::Immune,
+            ForecastReason::EvidenceOfImmunity,
+            None,
+        );
     }
     if facts.series_contraindicated(series) {
-        return (SeriesStatus::Contraindicated, None);
+        return (
+            SeriesStatus::Contraindicated,
+            ForecastReason::Contraindication,
+            None,
+        );
     }
     let season_end = sd.season.as_ref().and_then(|s| s.end);
     if season_end.is_some_and(|e| env.today > e) {
-        return (SeriesStatus::NotRecommended, None);
+        return (
+            SeriesStatus::NotRecommended,
+            ForecastReason::PastSeasonEnd,
+            None,
+        );
     }
     let age = age_row(&sd.ages, env.today);
     let max_age = age.and_then(|a| env.age_date(&a.max));
     if max_age.is_some_and(|m| env.today >= m) {
-        return (SeriesStatus::AgedOut, None);
+        return (
+            SeriesStatus::AgedOut,
+            ForecastReason::MaximumAgeReached,
+            None,
+        );
     }
     let fc = dates(env, facts, series, sd, recs, run);
     if let (Some(m), Some(e)) = (max_age, fc.earliest) {
         if e >= m {
-            return (SeriesStatus::AgedOut, None);
+            return (
+                SeriesStatus::AgedOut,
+                ForecastReason::CannotFinishBeforeMaximumAge,
+                None,
+            );
         }
     }
-    (SeriesStatus::NotComplete, Some(fc))
+    (
+        SeriesStatus::NotComplete,
+        ForecastReason::DoseNeeded,
+        Some(fc),
+    )
 }
 
 /// FORECASTDTCAN-1, FORECASTDT-1..6, FORECASTRECVAC-1, FORECASTDN-1.

@@ -93,11 +93,17 @@ fn blend<'a>(
             SeriesStatus::Complete
         }
     };
+    // The reason of the first best series whose status the group took.
+    let reason = parts
+        .iter()
+        .find(|(_, s)| s.status == status)
+        .and_then(|(_, s)| s.forecast_reason);
     let best_series = parts.iter().map(|(a, s)| (a.name, s.name)).collect();
     let mut out = GroupForecast {
         series_type: ty,
         series_group,
         status,
+        reason,
         dose_number: None,
         earliest: None,
         recommended: None,

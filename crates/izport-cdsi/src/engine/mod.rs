@@ -272,6 +272,48 @@ impl SeriesStatus {
     }
 }
 
+/// Why the forecast step gave a patient series (or a vaccine group) its status: the branch of
+/// chapter 7's decision that applied (7.2 – 7.5, Table 7-10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ForecastReason {
+    /// A dose is needed: the next target dose is forecast (Not Complete).
+    DoseNeeded,
+    /// No target dose is left and at least one was satisfied (Complete).
+    SeriesComplete,
+    /// No target dose is left and none was satisfied: every one was skipped (Not Recommended).
+    DosesSkipped,
+    /// The patient has evidence of immunity (Immune).
+    EvidenceOfImmunity,
+    /// An antigen contraindication applies, or every preferable vaccine of the series is
+    /// contraindicated (Contraindicated).
+    Contraindication,
+    /// The assessment date is past the end of the target dose's season (Not Recommended).
+    PastSeasonEnd,
+    /// The patient is at or past the target dose's maximum age (Aged Out).
+    MaximumAgeReached,
+    /// The earliest date of the target dose is at or after its maximum age: the series cannot
+    /// be finished in time (Aged Out).
+    CannotFinishBeforeMaximumAge,
+}
+
+impl ForecastReason {
+    /// A short label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForecastReason::DoseNeeded => "Next dose needed",
+            ForecastReason::SeriesComplete => "Series complete",
+            ForecastReason::DosesSkipped => "Remaining doses skipped: none needed",
+            ForecastReason::EvidenceOfImmunity => "Evidence of immunity",
+            ForecastReason::Contraindication => "Contraindication",
+            ForecastReason::PastSeasonEnd => "Past the end of the season",
+            ForecastReason::MaximumAgeReached => "Maximum age reached",
+            ForecastReason::CannotFinishBeforeMaximumAge => {
+                "Series cannot be finished before the maximum age"
+            }
+        }
+    }
+}
+
 /// One dose's evaluation within one patient series.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DoseEvaluation {
@@ -339,6 +381,8 @@ pub struct PatientSeries<'a> {
     pub series_group: &'a str,
     /// Status.
     pub status: SeriesStatus,
+    /// Why the forecast step gave that status.
+    pub forecast_reason: Option<ForecastReason>,
     /// Evaluations of the antigen's doses, in date order.
     pub evaluations: Vec<DoseEvaluation>,
     /// Target doses.
@@ -398,6 +442,8 @@ pub struct GroupForecast<'a> {
     pub series_group: &'a str,
     /// Status.
     pub status: SeriesStatus,
+    /// Why: the reason of the best series whose status the vaccine group took.
+    pub reason: Option<ForecastReason>,
     /// Forecast dose number (Not Complete only).
     pub dose_number: Option<u32>,
     /// Earliest date.
@@ -630,6 +676,7 @@ pub(crate) struct Run {
     /// Index of the current (next) target dose.
     pub next: usize,
     pub status: SeriesStatus,
+    pub reason: Option<ForecastReason>,
     pub forecast: Option<SeriesForecast>,
     pub score: Option<i32>,
     pub best: bool,
@@ -649,6 +696,7 @@ impl Run {
             evals: Vec::with_capacity(recs),
             next: 0,
             status: SeriesStatus::NotComplete,
+            reason: None,
             forecast: None,
             score: None,
             best: false,
@@ -744,6 +792,7 @@ fn assess_antigen<'a>(env: &Env<'a, '_>, ai: usize, recs: &[Rec]) -> AntigenAsse
                 series_type: s.series_type,
                 series_group: s.select.group.as_str(),
                 status: r.status,
+                forecast_reason: r.reason,
                 evaluations: r.evals,
                 target_doses,
                 doses_in_series: s.doses.len(),

@@ -195,6 +195,8 @@ pub enum LoadError {
     Connect { url: String, reason: String },
     #[error("a load worker failed: {0}")]
     Worker(String),
+    #[error("cannot make the latency histogram: {0}")]
+    Histogram(String),
 }
 
 /// Runs the load described by `options` to its stop condition and reports.
@@ -245,8 +247,8 @@ where
         cancelled: AtomicBool::new(false),
         pool: Mutex::new(Pool::default()),
         stats: (0..shards)
-            .map(|_| Mutex::new(report::Stats::new(max_us)))
-            .collect(),
+            .map(|_| report::Stats::new(max_us).map(Mutex::new))
+            .collect::<Result<_, _>>()?,
         timeout: options.timeout,
         seed: options.seed,
         facility: options.facility.clone(),
@@ -282,17 +284,17 @@ where
     }
     let elapsed = start.elapsed().as_secs_f64();
 
-    let mut total = report::Stats::new(max_us);
+    let mut total = report::Stats::new(max_us)?;
     for shard in &shared.stats {
         total.merge(&lock(shard));
     }
-    Ok(total.report(
+    total.report(
         elapsed,
         options.mix.kinds(),
         options.seed,
         options.concurrency,
         options.mix.to_string(),
-    ))
+    )
 }
 
 fn header_value(text: String) -> Result<HeaderValue, LoadError> {

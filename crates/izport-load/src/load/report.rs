@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::mix::RequestKind;
 use super::soap::Outcome;
+use super::LoadError;
 
 /// Latency percentiles in milliseconds (from a histogram of microseconds, 3 significant
 /// digits). All 0 when no response was timed.
@@ -140,10 +141,12 @@ fn outcome_list(outcomes: &BTreeMap<String, u64>) -> String {
 }
 
 /// A latency histogram in microseconds, from 1 µs to `max_us` (at least 1 s, at most 4 h),
-/// 3 significant digits; larger values are recorded as the maximum.
-pub(crate) fn histogram(max_us: u64) -> Histogram<u64> {
+/// 3 significant digits; larger values are recorded as the maximum. The bounds are always
+/// valid (1 ≤ low, high ≥ 2·low, 3 digits); were the library to refuse them, the run fails
+/// with [`LoadError::Histogram`] instead of stopping the process.
+pub(crate) fn histogram(max_us: u64) -> Result<Histogram<u64>, LoadError> {
     Histogram::new_with_bounds(1, max_us.clamp(1_000_000, 14_400_000_000), 3)
-        .expect("1 ≤ low, high ≥ 2·low and 3 significant digits are valid bounds")
+        .map_err(|e| LoadError::Histogram(format!("{e:?}")))
 }
 
 /// Counts for one request kind.
@@ -160,16 +163,18 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    pub fn new(max_us: u64) -> Stats {
-        let kind = || KindStats {
-            latency: histogram(max_us),
-            count: 0,
-            ok: 0,
-            outcomes: BTreeMap::new(),
+    pub fn new(max_us: u64) -> Result<Stats, LoadError> {
+        let kind = || -> Result<KindStats, LoadError> {
+            Ok(KindStats {
+                latency: histogram(max_us)?,
+                count: 0,
+                ok: 0,
+                outcomes: BTreeMap::new(),
+            })
         };
-        Stats {
-            kinds: [kind(), kind(), kind(), kind()],
-        }
+        Ok(Stats {
+            kinds: [kind()?, kind()?, kind()?, kind()?],
+        })
     }
 
     /// Records one request; `latency_us` when a response was received.
@@ -213,8 +218,8 @@ impl Stats {
         seed: u64,
         concurrency: usize,
         mix: String,
-    ) -> LoadReport {
-        let mut all = histogram(self.kinds[0].latency.high());
+    ) -> Result<LoadReport, LoadError> {
+        let mut all = histogram(self.kinds[0].latency.high())?;
         let mut outcomes = BTreeMap::new();
         let mut by_kind = BTreeMap::new();
         let mut requests = 0;
@@ -239,7 +244,7 @@ impl Stats {
                 },
             );
         }
-        LoadReport {
+        Ok(LoadReport {
             requests,
             elapsed_s,
             throughput: if elapsed_s > 0.0 {
@@ -253,7 +258,7 @@ impl Stats {
             seed,
             concurrency,
             mix,
-        }
+        })
     }
 }
 
@@ -263,7 +268,7 @@ mod tests {
 
     #[test]
     fn percentiles_from_a_known_histogram() {
-        let mut h = histogram(60_000_000);
+        let mut h = histogram(60_000_000).unwrap();
         // 1..=1000 ms, one sample each.
         for ms in 1..=1000u64 {
             h.record(ms * 1000).unwrap();
@@ -276,15 +281,33 @@ mod tests {
         assert!(close(l.p99, 990.0), "{l:?}");
         assert!(close(l.max, 1000.0), "{l:?}");
         assert_eq!(
-            Latencies::from_histogram(&histogram(1)),
+            Latencies::from_histogram(&histogram(1).unwrap()),
             Latencies::default()
         );
     }
 
+    // Whatever timeout a run is given, the clamped bounds are ones the library accepts.
+    #[test]
+    fn histogram_bounds_are_valid_for_any_timeout() {
+        for max_us in [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            60_000_000,
+            14_400_000_001,
+            u64::MAX,
+        ] {
+            let h = histogram(max_us).unwrap();
+            assert!(h.high() >= 1_000_000, "{max_us}");
+        }
+        assert!(Stats::new(u64::MAX).is_ok());
+    }
+
     #[test]
     fn stats_merge_and_report() {
-        let mut a = Stats::new(30_000_000);
-        let mut b = Stats::new(30_000_000);
+        let mut a = Stats::new(30_000_000).unwrap();
+        let mut b = Stats::new(30_000_000).unwrap();
         for i in 0..90 {
             a.record(RequestKind::Vxu, &Outcome::Ok, Some(1000 + i));
         }
@@ -299,13 +322,15 @@ mod tests {
             Some(300),
         );
         a.merge(&b);
-        let r = a.report(
-            2.0,
-            [RequestKind::Vxu, RequestKind::Z34].into_iter(),
-            7,
-            4,
-            "vxu=80,z34=20".into(),
-        );
+        let r = a
+            .report(
+                2.0,
+                [RequestKind::Vxu, RequestKind::Z34].into_iter(),
+                7,
+                4,
+                "vxu=80,z34=20".into(),
+            )
+            .unwrap();
         assert_eq!(r.requests, 103);
         assert_eq!(r.failures(), 13);
         assert_eq!(r.throughput, 51.5);

@@ -503,10 +503,12 @@ fn z42_writes_each_dose_evaluation_and_one_forecast_order_per_group() {
                 latest: None,
                 past_due: Some("2024-09-14".into()),
                 status: CodedValue::new("LA13422-3", "On schedule", "LN"),
+                reason: CodedValue::new("DOSE-NEEDED", "Next dose needed", ""),
             },
             ForecastView {
                 vaccine_group: CodedValue::new("03", "MMR", "CVX"),
                 status: CodedValue::new("LA13421-5", "Complete", "LN"),
+                reason: CodedValue::new("SERIES-COMPLETE", "Series complete", "99IZP"),
                 ..ForecastView::default()
             },
         ],
@@ -595,6 +597,12 @@ fn z42_writes_each_dose_evaluation_and_one_forecast_order_per_group() {
                 "59783-1^Status in immunization series^LN",
                 "1|LA13422-3^On schedule^LN"
             ),
+            (
+                "8",
+                "CE",
+                "30982-3^Reason applied by forecast logic to project this vaccine^LN",
+                "1|DOSE-NEEDED^Next dose needed^99IZP"
+            ),
             ("1", "CE", "30979-9^Vaccines due next^LN", "1|03^MMR^CVX"),
             (
                 "2",
@@ -607,6 +615,12 @@ fn z42_writes_each_dose_evaluation_and_one_forecast_order_per_group() {
                 "CE",
                 "59783-1^Status in immunization series^LN",
                 "1|LA13421-5^Complete^LN"
+            ),
+            (
+                "4",
+                "CE",
+                "30982-3^Reason applied by forecast logic to project this vaccine^LN",
+                "1|SERIES-COMPLETE^Series complete^99IZP"
             ),
         ]
     );
