@@ -720,54 +720,36 @@ impl Worker {
             Prepared(Box<crate::registry::Prepared>),
             Fixed(String),
         }
-        // The CPU work (decoding, parsing, validation, the plan of each message) on a blocking
-        // thread: the lanes then prepare their next groups beside the writer's commits, on
-        // every core, instead of in turn with them on the worker's task.
-        let registry = self.registry.clone();
-        let who = submitter.clone();
-        let messages: Vec<(u64, u64, Vec<u8>, bool)> = group
-            .iter()
-            .map(|m| (m.index, m.offset, m.text.clone(), m.oversize))
-            .collect();
-        let prepared = tokio::task::spawn_blocking(move || {
-            messages
-                .into_iter()
-                .map(|(index, offset, bytes, oversize)| {
-                    let (text, _) = reader::decode(&bytes);
-                    let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
-                    let sender = dqa::cnf::submitter_of(&text);
-                    let (facts, item) = if oversize {
-                        // Answered below with a fixed AR; only its text is needed.
-                        (MessageFacts::default(), Err(text.into_owned()))
-                    } else {
-                        let facts = MessageFacts::of_text(&text);
-                        let p = registry.prepare_many(&who, &text, received_at, &levels);
-                        (facts, Ok(Box::new(p)))
-                    };
-                    (index, offset, control_id, (facts, sender), item)
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| RegistryError::Storage(StorageError::new(e)))?;
-        let ready: Vec<_> = prepared
-            .into_iter()
-            .map(|(index, offset, control_id, notes, item)| {
-                let item = match item {
-                    Ok(p) => Ready::Prepared(p),
-                    Err(text) => Ready::Fixed(self.fixed_ack(
-                        &text,
-                        102,
-                        &format!(
-                            "The message is larger than the registry's limit of {} bytes for \
-                             one message and was not processed.",
-                            self.options.max_message_bytes
-                        ),
-                    )),
-                };
-                (index, offset, control_id, notes, item)
-            })
-            .collect();
+        let mut ready = Vec::with_capacity(group.len());
+        for m in group {
+            let (text, _) = reader::decode(&m.text);
+            let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
+            let facts = if m.oversize {
+                MessageFacts::default()
+            } else {
+                MessageFacts::of_text(&text)
+            };
+            let item = if m.oversize {
+                Ready::Fixed(self.fixed_ack(
+                    &text,
+                    102,
+                    &format!(
+                        "The message is larger than the registry's limit of {} bytes for one \
+                         message and was not processed.",
+                        self.options.max_message_bytes
+                    ),
+                ))
+            } else {
+                Ready::Prepared(Box::new(self.registry.prepare_many(
+                    submitter,
+                    &text,
+                    received_at,
+                    &levels,
+                )))
+            };
+            let submitter = dqa::cnf::submitter_of(&text);
+            ready.push((m.index, m.offset, control_id, (facts, submitter), item));
+        }
         // Every person the group touches, locked at once before the first message (see
         // `Prepared::lock_keys`): lanes then wait for each other at most, never deadlock.
         let keys: Vec<String> = ready

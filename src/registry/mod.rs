@@ -103,15 +103,6 @@ pub struct Registry<S> {
     core: Arc<Core>,
 }
 
-impl<S: Clone> Clone for Registry<S> {
-    fn clone(&self) -> Self {
-        Registry {
-            store: self.store.clone(),
-            core: self.core.clone(),
-        }
-    }
-}
-
 impl<S: RegistryStore> Registry<S> {
     /// A registry over `store`. It reads the time only from `clock` (the time a message is
     /// received, response timestamps, "today" for date checks) and takes response control ids
