@@ -1,3 +1,4 @@
+#![cfg(test)]
 //! The registry over a real SQLite store in a temporary directory, with a fixed clock and
 //! predictable response ids, and no HTTP: a VXU applied, a resend, a second report matched, a
 //! query answered, consent under opt-in, and the two-phase form inside a caller's transaction.

@@ -200,7 +200,6 @@ fn run(path: &str, mut queue: mpsc::Receiver<Job>, lock: &Mutex<()>) {
     };
     let mut tx: Option<SqlTx> = None;
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut alone: Vec<Work> = Vec::new();
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -221,23 +220,15 @@ fn run(path: &str, mut queue: mpsc::Receiver<Job>, lock: &Mutex<()>) {
                 }
             }
         }
-        let mut shared: Vec<Work> = Vec::with_capacity(batch.len());
-        for job in batch.drain(..) {
-            if job.alone {
-                alone.push(job.work);
-            } else {
-                shared.push(job.work);
-            }
-        }
+        let (alone, shared): (Vec<Job>, Vec<Job>) = batch.drain(..).partition(|j| j.alone);
         if let Some(tx) = tx.as_mut() {
             if !shared.is_empty() {
-                run_batch(tx, &runtime, &mut shared);
+                run_batch(tx, &runtime, shared.into_iter().map(|j| j.work));
             }
-            for work in alone.drain(..) {
-                run_alone(tx, &runtime, work);
+            for job in alone {
+                run_alone(tx, &runtime, job.work);
             }
         }
-        alone.clear();
     }
 }
 
@@ -267,7 +258,11 @@ fn run_alone(tx: &mut SqlTx, runtime: &tokio::runtime::Runtime, work: Work) {
     (done.answer)(commit.map_err(|e| format!("the transaction was not committed: {e}")));
 }
 
-fn run_batch(tx: &mut SqlTx, runtime: &tokio::runtime::Runtime, batch: &mut Vec<Work>) {
+fn run_batch(
+    tx: &mut SqlTx,
+    runtime: &tokio::runtime::Runtime,
+    batch: impl ExactSizeIterator<Item = Work>,
+) {
     metrics::histogram!(crate::telemetry::WRITER_BATCH).record(batch.len() as f64);
     if let Err(e) = tx.sqlite_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, jobs = batch.len(), "SQLite writer: cannot begin a transaction");
@@ -275,7 +270,7 @@ fn run_batch(tx: &mut SqlTx, runtime: &tokio::runtime::Runtime, batch: &mut Vec<
     }
     let mut answers = Vec::with_capacity(batch.len());
     let mut failure: Option<String> = None;
-    for job in batch.drain(..) {
+    for job in batch {
         if let Err(e) = tx.sqlite_batch(SAVEPOINT) {
             failure = Some(e.to_string());
             break;
