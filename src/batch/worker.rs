@@ -106,6 +106,15 @@ pub enum BatchError {
     Corrupt(String),
 }
 
+impl From<dqa::CnfError> for BatchError {
+    fn from(e: dqa::CnfError) -> Self {
+        match e {
+            dqa::CnfError::Store(e) => BatchError::Store(e),
+            dqa::CnfError::Io(e) => BatchError::Spool(e),
+        }
+    }
+}
+
 /// The run was taken over by another node (its lease ran out while this one was stalled).
 #[derive(Debug, thiserror::Error)]
 #[error("the run's lease was lost")]
@@ -849,13 +858,7 @@ impl Worker {
             control_id: &control_id,
             input_control_id: structure.fhs_control_id.as_deref(),
         };
-        let spool_path = self.options.spool_dir.join(format!(
-            "izport-ack-{}-{}-{:08x}",
-            std::process::id(),
-            run.id,
-            rand::random::<u32>()
-        ));
-        let spool = Spool::create(spool_path).await?;
+        let spool = Spool::create(&self.options.spool_dir, "ack", run.id).await?;
         let mut out = tokio::io::BufWriter::new(spool.file.try_clone().await?);
         let (mut w, fhs) = AckFileWriter::start(header, LineEnding::Crlf);
         out.write_all(fhs.as_bytes()).await?;
@@ -932,9 +935,15 @@ impl Worker {
             .await?;
         files.push(("reports", format!("{}.dqa.html", run.accepted_name), html));
         // The consent notification file, into Receive.
-        let mut cnf = dqa::cnf::CnfBuilder::default();
-        dqa::add_run_to_cnf(&self.db, run.id, &mut cnf).await?;
-        let cnf = self.db.store_bytes(cnf.render().as_bytes()).await?;
+        // Written to a spool file of its own patient by patient, like the acknowledgement file.
+        let spool = Spool::create(&self.options.spool_dir, "cnf", run.id).await?;
+        let mut out = tokio::io::BufWriter::new(spool.file.try_clone().await?);
+        dqa::write_run_cnf(&self.db, run.id, &mut out).await?;
+        out.flush().await?;
+        drop(out);
+        let mut file = spool.file.try_clone().await?;
+        file.rewind().await?;
+        let cnf = self.db.store_blob(&mut file).await?;
         files.push(("receive", format!("{}.cnf", run.accepted_name), cnf));
         self.db
             .complete_run(run.id, RunEnd::Done.as_str(), None, None, &files)
@@ -1047,7 +1056,13 @@ struct Spool {
 }
 
 impl Spool {
-    async fn create(path: PathBuf) -> std::io::Result<Spool> {
+    /// A new file of `kind` for run `run` in `dir`, readable by this user only.
+    async fn create(dir: &std::path::Path, kind: &str, run: i64) -> std::io::Result<Spool> {
+        let path = dir.join(format!(
+            "izport-{kind}-{}-{run}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         let mut options = tokio::fs::OpenOptions::new();
         options.read(true).write(true).create_new(true);
         #[cfg(unix)]

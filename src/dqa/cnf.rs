@@ -17,8 +17,6 @@
 //! It carries the sender's own patient identifiers, so it goes only to the sender's `Receive`
 //! folder, and never into a log.
 
-use std::collections::HashMap;
-
 use super::facts::{Kind, MessageFacts};
 use crate::hl7::Message;
 use crate::store::RunPatientRow;
@@ -80,80 +78,101 @@ struct Line {
     registry_id: Option<i64>,
     status: Option<String>,
     date: Option<String>,
-    outcomes: Vec<String>,
+    outcomes: String,
 }
 
-/// Builds a file from a run's messages, taken in order.
-#[derive(Default)]
-pub struct CnfBuilder {
-    lines: Vec<Line>,
-    index: HashMap<(String, String), usize>,
-}
-
-impl CnfBuilder {
-    pub fn add(&mut self, row: &RunPatientRow) {
-        let Some(id) = row.submitter_id.clone() else {
-            return;
+impl Line {
+    fn render(&self) -> String {
+        let status = match (self.registry_id, self.status.as_deref()) {
+            (None, _) => "not-on-file",
+            (Some(_), Some("consented")) => "consented",
+            (Some(_), Some("withdrawn")) => "withdrawn",
+            (Some(_), Some("protected")) => "protected",
+            (Some(_), _) => "not-on-file",
         };
+        let date = match status {
+            "not-on-file" => "",
+            _ => self.date.as_deref().unwrap_or(""),
+        };
+        format!(
+            "{}|{}|{}|{status}|{date}|{}\r\n",
+            field(&self.id),
+            field(&self.authority),
+            self.registry_id.map(|i| i.to_string()).unwrap_or_default(),
+            self.outcomes
+        )
+    }
+}
+
+/// Writes a file line by line from messages taken patient by patient: each patient's messages
+/// together and in order, patients in the order of their first message (what
+/// `Db::run_patients_by_patient` and `Db::period_patients` return). Only the current patient
+/// is held, so a file of any size takes the same memory.
+#[derive(Default)]
+pub struct CnfLines {
+    current: Option<Line>,
+    patients: usize,
+}
+
+impl CnfLines {
+    /// The first line of every file.
+    pub fn header() -> String {
+        format!("{HEADER}\r\n")
+    }
+
+    /// Takes the next message; returns the previous patient's line when this message names
+    /// another patient.
+    pub fn add(&mut self, row: &RunPatientRow) -> Option<String> {
+        let id = row.submitter_id.as_deref()?;
         let facts = MessageFacts::from_json(row.facts.as_deref());
         if facts.kind.is_some_and(|k| k != Kind::Vxu) {
-            return;
+            return None;
         }
-        let authority = row.submitter_authority.clone().unwrap_or_default();
-        let key = (id.clone(), authority.clone());
-        let at = *self.index.entry(key).or_insert_with(|| {
-            self.lines.push(Line {
-                id,
-                authority,
-                registry_id: None,
-                status: None,
-                date: None,
-                outcomes: Vec::new(),
-            });
-            self.lines.len() - 1
-        });
-        let line = &mut self.lines[at];
+        let authority = row.submitter_authority.as_deref().unwrap_or_default();
+        let same = self
+            .current
+            .as_ref()
+            .is_some_and(|l| l.id == id && l.authority == authority);
+        let done = if same {
+            None
+        } else {
+            self.patients += 1;
+            self.current
+                .replace(Line {
+                    id: id.to_string(),
+                    authority: authority.to_string(),
+                    registry_id: None,
+                    status: None,
+                    date: None,
+                    outcomes: String::new(),
+                })
+                .map(|l| l.render())
+        };
+        let line = self.current.as_mut()?;
         if row.registry_id.is_some() {
             line.registry_id = row.registry_id;
             line.status = row.consent_status.clone();
             line.date = row.consent_date.clone();
         }
         let what = outcome(&row.ack_code, &facts, row.registry_id.is_some());
-        line.outcomes.push(format!(
-            "{}={what}",
-            field(row.control_id.as_deref().unwrap_or(""))
-        ));
-    }
-
-    /// The file's text.
-    pub fn render(&self) -> String {
-        let mut out = String::from(HEADER);
-        out.push_str("\r\n");
-        for l in &self.lines {
-            let status = match (l.registry_id, l.status.as_deref()) {
-                (None, _) => "not-on-file",
-                (Some(_), Some("consented")) => "consented",
-                (Some(_), Some("withdrawn")) => "withdrawn",
-                (Some(_), Some("protected")) => "protected",
-                (Some(_), _) => "not-on-file",
-            };
-            let date = match status {
-                "not-on-file" => "",
-                _ => l.date.as_deref().unwrap_or(""),
-            };
-            out.push_str(&format!(
-                "{}|{}|{}|{status}|{date}|{}\r\n",
-                field(&l.id),
-                field(&l.authority),
-                l.registry_id.map(|i| i.to_string()).unwrap_or_default(),
-                l.outcomes.join(" ")
-            ));
+        if !line.outcomes.is_empty() {
+            line.outcomes.push(' ');
         }
-        out
+        line.outcomes
+            .push_str(&field(row.control_id.as_deref().unwrap_or("")));
+        line.outcomes.push('=');
+        line.outcomes.push_str(what);
+        done
     }
 
+    /// The last patient's line, if any.
+    pub fn finish(&mut self) -> Option<String> {
+        self.current.take().map(|l| l.render())
+    }
+
+    /// The patients seen so far.
     pub fn patients(&self) -> usize {
-        self.lines.len()
+        self.patients
     }
 }
 
@@ -170,5 +189,41 @@ mod tests {
             submitter_of(text),
             Some(("M|1".to_string(), Some("AUTH".to_string())))
         );
+    }
+
+    fn row(index: u64, id: &str, authority: Option<&str>, control: &str) -> RunPatientRow {
+        RunPatientRow {
+            index,
+            control_id: Some(control.to_string()),
+            ack_code: "AA".to_string(),
+            facts: None,
+            submitter_id: Some(id.to_string()),
+            submitter_authority: authority.map(str::to_string),
+            registry_id: (id == "KEPT").then_some(7),
+            consent_status: (id == "KEPT").then(|| "consented".to_string()),
+            consent_date: (id == "KEPT").then(|| "2024-05-10".to_string()),
+        }
+    }
+
+    /// A line is written when the next patient starts: no authority and an empty one are the
+    /// same patient, another authority is another; messages without a patient are passed over.
+    #[test]
+    fn a_line_is_written_when_the_next_patient_starts() {
+        let mut lines = CnfLines::default();
+        assert_eq!(lines.add(&row(0, "KEPT", None, "C1")), None);
+        assert_eq!(lines.add(&row(1, "KEPT", Some(""), "C 2")), None);
+        let mut none = row(2, "X", None, "Q1");
+        none.submitter_id = None;
+        assert_eq!(lines.add(&none), None);
+        assert_eq!(
+            lines.add(&row(3, "KEPT", Some("B"), "C3")).as_deref(),
+            Some("KEPT||7|consented|2024-05-10|C1=kept C%202=kept\r\n")
+        );
+        assert_eq!(
+            lines.finish().as_deref(),
+            Some("KEPT|B|7|consented|2024-05-10|C3=kept\r\n")
+        );
+        assert_eq!(lines.finish(), None);
+        assert_eq!(lines.patients(), 2);
     }
 }

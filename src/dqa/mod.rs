@@ -251,23 +251,35 @@ pub async fn downtime(
         .collect())
 }
 
-/// Adds every message of a run to a consent notification file, in order.
-pub async fn add_run_to_cnf(
-    db: &Db,
-    batch_id: i64,
-    cnf: &mut cnf::CnfBuilder,
-) -> Result<(), StoreError> {
-    let mut next = 0u64;
-    loop {
-        let page = db.run_patients(batch_id, next, 1000).await?;
-        if page.is_empty() {
-            return Ok(());
-        }
-        for row in &page {
-            next = row.index + 1;
-            cnf.add(row);
+/// Writes a run's consent notification file to `out`, patient by patient as the database
+/// returns them (memory does not grow with the file). Returns the number of patients.
+pub async fn write_run_cnf<W>(db: &Db, batch_id: i64, out: &mut W) -> Result<usize, CnfError>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::TryStreamExt;
+    use tokio::io::AsyncWriteExt;
+    let mut lines = cnf::CnfLines::default();
+    out.write_all(cnf::CnfLines::header().as_bytes()).await?;
+    let mut rows = std::pin::pin!(db.run_patients_by_patient(batch_id));
+    while let Some(row) = rows.try_next().await? {
+        if let Some(line) = lines.add(&row) {
+            out.write_all(line.as_bytes()).await?;
         }
     }
+    if let Some(line) = lines.finish() {
+        out.write_all(line.as_bytes()).await?;
+    }
+    Ok(lines.patients())
+}
+
+/// Why a consent notification file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CnfError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing the consent notification file: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// The consent notification lines of an organization's period, `from` to `to` (UTC days, both
@@ -288,12 +300,22 @@ pub async fn period_cnf(
     let end = to
         .tomorrow()
         .map_err(|e| StoreError::Corrupt(format!("the day after {to}: {e}")))?;
-    let rows = db
-        .period_patients(organization_id, &from.to_string(), &end.to_string())
+    let mut lines = cnf::CnfLines::default();
+    let mut text = cnf::CnfLines::header();
+    let n = db
+        .period_patients(
+            organization_id,
+            &from.to_string(),
+            &end.to_string(),
+            |row| {
+                if let Some(line) = lines.add(row) {
+                    text.push_str(&line);
+                }
+            },
+        )
         .await?;
-    let mut cnf = cnf::CnfBuilder::default();
-    for row in &rows {
-        cnf.add(row);
+    if let Some(line) = lines.finish() {
+        text.push_str(&line);
     }
-    Ok((cnf.render(), rows.len()))
+    Ok((text, usize::try_from(n).unwrap_or(usize::MAX)))
 }

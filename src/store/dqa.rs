@@ -85,32 +85,41 @@ impl Db {
         Ok(n)
     }
 
-    /// The period's messages (both doors, in time order) with the patient each named and that
-    /// record's consent now: what a consent notification list over a period reads.
+    /// The period's messages (both doors) with the patient each named and that record's consent
+    /// now, patient by patient: each patient's (PID-3.1, PID-3.4) messages together in time
+    /// order, patients in the order of their first message; what a consent notification list
+    /// over a period reads. Streamed (the database sorts).
+    /// Calls `each` for every row; returns how many there were.
     pub async fn period_patients(
         &self,
         organization_id: i64,
         from: &str,
         to: &str,
-    ) -> Result<Vec<RunPatientRow>, StoreError> {
+        mut each: impl FnMut(&RunPatientRow),
+    ) -> Result<u64, StoreError> {
         let sql = format!(
-            "SELECT x.k1, x.k2, x.control_id, x.ack_code, x.facts, x.submitter_id, \
-               x.submitter_authority, s.id AS registry_id, s.consent_status, s.consent_date \
-             FROM ({PERIOD_MESSAGES}) x \
-             LEFT JOIN patients p ON p.id = x.patient_id \
+            "SELECT y.rn, y.control_id, y.ack_code, y.facts, y.submitter_id, \
+               y.submitter_authority, s.id AS registry_id, s.consent_status, s.consent_date, \
+               MIN(y.rn) OVER (PARTITION BY y.submitter_id, \
+                 COALESCE(y.submitter_authority, '')) AS first_rn \
+             FROM (SELECT x.*, ROW_NUMBER() OVER (ORDER BY x.at, x.door DESC, x.k1, x.k2) AS rn \
+                   FROM ({PERIOD_MESSAGES}) x) y \
+             LEFT JOIN patients p ON p.id = y.patient_id \
              LEFT JOIN patients s ON s.id = COALESCE(p.merged_into, p.id) \
-             ORDER BY x.at, x.door DESC, x.k1, x.k2"
+             ORDER BY first_rn, y.rn"
         );
-        let rows = sqlx::query(&sql)
+        let mut rows = sqlx::query(&sql)
             .bind(organization_id)
             .bind(from)
             .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .enumerate()
-            .map(|(i, r)| run_patient_row(r, i as u64))
-            .collect()
+            .fetch(&self.pool);
+        let mut n = 0u64;
+        while let Some(r) = rows.try_next().await? {
+            let rn: i64 = r.try_get("rn")?;
+            each(&run_patient_row(&r, u64::try_from(rn).unwrap_or_default())?);
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// The organizations (id, code) with at least one message in [from, to) through either

@@ -1259,30 +1259,32 @@ impl Db {
             .collect()
     }
 
-    /// The messages of a run with the patient each named and that record's consent now, in
-    /// order, from `from` on, at most `limit`.
-    pub async fn run_patients(
+    /// A run's VXU messages with the patient each named and that record's consent now, patient
+    /// by patient: each patient's (PID-3.1, PID-3.4) messages together in file order, patients
+    /// in the order of their first message. Streamed, so a file of any size is never held in
+    /// memory (the database sorts).
+    pub fn run_patients_by_patient(
         &self,
         batch_id: i64,
-        from: u64,
-        limit: u64,
-    ) -> Result<Vec<RunPatientRow>, StoreError> {
-        let rows = sqlx::query(
+    ) -> impl futures_util::Stream<Item = Result<RunPatientRow, StoreError>> + '_ {
+        use futures_util::StreamExt;
+        sqlx::query(
             "SELECT m.idx, m.control_id, m.ack_code, m.facts, m.submitter_id, \
-               m.submitter_authority, s.id AS registry_id, s.consent_status, s.consent_date \
+               m.submitter_authority, s.id AS registry_id, s.consent_status, s.consent_date, \
+               MIN(m.idx) OVER (PARTITION BY m.submitter_id, \
+                 COALESCE(m.submitter_authority, '')) AS first_idx \
              FROM batch_messages m \
              LEFT JOIN patients p ON p.id = m.patient_id \
              LEFT JOIN patients s ON s.id = COALESCE(p.merged_into, p.id) \
-             WHERE m.batch_id = $1 AND m.idx >= $2 ORDER BY m.idx LIMIT $3",
+             WHERE m.batch_id = $1 AND m.submitter_id IS NOT NULL \
+             ORDER BY first_idx, m.idx",
         )
         .bind(batch_id)
-        .bind(to_i64(from))
-        .bind(to_i64(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| run_patient_row(r, to_u64(r.try_get("idx")?)))
-            .collect()
+        .fetch(&self.pool)
+        .map(|r| {
+            let r = r?;
+            run_patient_row(&r, to_u64(r.try_get("idx")?))
+        })
     }
 
     pub async fn runs(&self, org_code: Option<&str>) -> Result<Vec<BatchSummary>, StoreError> {

@@ -1874,12 +1874,13 @@ async fn a_period_report_covers_both_doors_with_hand_computed_numbers() {
     // What was recorded with each message: facts without patient data (the identifier as sent
     // is kept apart, for the sender's own CNF only).
     let org = app.db.organization_id(ORG).await.expect("org").expect("id");
-    let rows = app
+    let mut rows = Vec::new();
+    let n = app
         .db
-        .period_patients(org, &day(-1), &day(2))
+        .period_patients(org, &day(-1), &day(2), |row| rows.push(row.clone()))
         .await
         .expect("rows");
-    assert_eq!(rows.len(), 6);
+    assert_eq!((n, rows.len()), (6, 6));
     for row in &rows {
         let facts = row.facts.as_deref().expect("facts recorded");
         for value in &patient_data {
