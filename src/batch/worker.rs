@@ -31,7 +31,7 @@ use crate::registry::{
     work, Registry, RegistryError, RegistryStore, RegistryTx, StorageError, Submitter,
 };
 use crate::store::{
-    Backend, ClaimedBatch, Db, ExchangeAccount, MessageNotes, RunMessage, SqlTx, StoreError,
+    Backend, Blob, ClaimedBatch, Db, ExchangeAccount, MessageNotes, RunMessage, SqlTx, StoreError,
 };
 
 /// How the worker behaves; every value has a flag in `izport serve`.
@@ -373,6 +373,12 @@ impl Worker {
             RunEnd::Done => {}
             other => return Ok(other),
         }
+        // Operators see how a long file's time divides between its messages and its reports.
+        tracing::info!(
+            run = run.id,
+            messages = structure.messages,
+            "batch run: every message applied; writing the acknowledgement file and reports"
+        );
         self.finish(&run, &account, &structure).await?;
         Ok(RunEnd::Done)
     }
@@ -842,6 +848,48 @@ impl Worker {
         account: &ExchangeAccount,
         structure: &Structure,
     ) -> Result<(), BatchError> {
+        // The three read every recorded message and share nothing: side by side, the second
+        // core works while the first waits on the database.
+        let (ack, (json, html), cnf) = tokio::try_join!(
+            self.ack_file(run, account, structure),
+            self.dqa_files(run),
+            self.cnf_file(run),
+        )?;
+        let mut files = vec![("reports", format!("{}.ack", run.accepted_name), ack)];
+        if structure
+            .problems
+            .iter()
+            .any(|p| p.level == ProblemLevel::Warning)
+        {
+            let text = report_text(
+                run,
+                "The file was processed, with these remarks:",
+                &structure.problems,
+            );
+            let note = self.db.store_bytes(text.as_bytes()).await?;
+            files.push((
+                "reports",
+                format!("{}.warnings.txt", run.accepted_name),
+                note,
+            ));
+        }
+        files.push(("reports", format!("{}.dqa.json", run.accepted_name), json));
+        files.push(("reports", format!("{}.dqa.html", run.accepted_name), html));
+        files.push(("receive", format!("{}.cnf", run.accepted_name), cnf));
+        self.db
+            .complete_run(run.id, RunEnd::Done.as_str(), None, None, &files)
+            .await?;
+        Ok(())
+    }
+
+    /// The acknowledgement file: every response (or every non-AA one) in the input's order and
+    /// batches, written to a spool file and stored from it.
+    async fn ack_file(
+        &self,
+        run: &ClaimedBatch,
+        account: &ExchangeAccount,
+        structure: &Structure,
+    ) -> Result<Blob, BatchError> {
         let errors_only = account.ack_mode == "errors";
         let name = format!("{}.ack", run.accepted_name);
         let control_id = self.ids.control_id();
@@ -896,27 +944,11 @@ impl Worker {
         let mut file = spool.file.try_clone().await?;
         file.rewind().await?;
         let blob = self.db.store_blob(&mut file).await?;
-        let warnings: Vec<&str> = structure
-            .problems
-            .iter()
-            .filter(|p| p.level == ProblemLevel::Warning)
-            .map(|p| p.text.as_str())
-            .collect();
-        let mut files = vec![("reports", name, blob)];
-        if !warnings.is_empty() {
-            let text = report_text(
-                run,
-                "The file was processed, with these remarks:",
-                &structure.problems,
-            );
-            let note = self.db.store_bytes(text.as_bytes()).await?;
-            files.push((
-                "reports",
-                format!("{}.warnings.txt", run.accepted_name),
-                note,
-            ));
-        }
-        // The data quality report, as JSON and as a page, from the recorded facts.
+        Ok(blob)
+    }
+
+    /// The data quality report, as JSON and as a page, from the recorded facts.
+    async fn dqa_files(&self, run: &ClaimedBatch) -> Result<(Blob, Blob), BatchError> {
         let report = dqa::file_report(
             &self.db,
             run.id,
@@ -928,14 +960,16 @@ impl Worker {
             .db
             .store_bytes(dqa::to_json(&report).as_bytes())
             .await?;
-        files.push(("reports", format!("{}.dqa.json", run.accepted_name), json));
         let html = self
             .db
             .store_bytes(dqa::html::render(&report).as_bytes())
             .await?;
-        files.push(("reports", format!("{}.dqa.html", run.accepted_name), html));
-        // The consent notification file, into Receive.
-        // Written to a spool file of its own patient by patient, like the acknowledgement file.
+        Ok((json, html))
+    }
+
+    /// The consent notification file, for Receive: written to a spool file of its own patient
+    /// by patient, like the acknowledgement file.
+    async fn cnf_file(&self, run: &ClaimedBatch) -> Result<Blob, BatchError> {
         let spool = Spool::create(&self.options.spool_dir, "cnf", run.id).await?;
         let mut out = tokio::io::BufWriter::new(spool.file.try_clone().await?);
         dqa::write_run_cnf(&self.db, run.id, &mut out).await?;
@@ -943,12 +977,7 @@ impl Worker {
         drop(out);
         let mut file = spool.file.try_clone().await?;
         file.rewind().await?;
-        let cnf = self.db.store_blob(&mut file).await?;
-        files.push(("receive", format!("{}.cnf", run.accepted_name), cnf));
-        self.db
-            .complete_run(run.id, RunEnd::Done.as_str(), None, None, &files)
-            .await?;
-        Ok(())
+        Ok(self.db.store_blob(&mut file).await?)
     }
 
     /// Ends a run that was not processed, with an error report in DQA-Reports.
