@@ -193,7 +193,16 @@ pub fn reencode<'a>(raw: &'a str, from: &Delimiters, to: &Delimiters) -> Cow<'a,
             match stop {
                 Some(s) if raw[s..].starts_with(from.escape) => {
                     let end = s + cl;
-                    escape_into(&unescape(&raw[i..end], from), to, &mut out);
+                    match &raw[i + cl..s] {
+                        // Highlighting on and off decode to nothing: kept as sequences, so a
+                        // value that is only `\N\` stays a present (empty) value.
+                        body @ ("H" | "N") => {
+                            out.push(to.escape);
+                            out.push_str(body);
+                            out.push(to.escape);
+                        }
+                        _ => escape_into(&unescape(&raw[i..end], from), to, &mut out),
+                    }
                     i = end;
                 }
                 _ => {
@@ -313,6 +322,9 @@ mod tests {
         );
         assert_eq!(reencode("a^b\\S\\c\\E\\", &D, &ALT), "a*b^c\\");
         assert_eq!(reencode("x!Zq!y!", &ALT, &D), "x!Zq!y!");
+        // Highlighting is kept (it decodes to nothing; dropping it would empty a field).
+        assert_eq!(reencode("!H!b!N!", &ALT, &D), "\\H\\b\\N\\");
+        assert_eq!(reencode("\\N\\", &D, &ALT), "!N!");
         assert_eq!(reencode("x\\Zq\\y", &D, &ALT), "x\\Zq\\y");
         assert_eq!(reencode("x\\Zq\\y\\", &D, &ALT), "x\\Zq\\y\\");
         assert_eq!(reencode("a!b*c", &D, &ALT), "a!E!b!S!c");
