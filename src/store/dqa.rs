@@ -7,7 +7,7 @@ use futures_util::TryStreamExt;
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::files::{run_patient_row, Blob, MessageNotes, RunPatientRow};
+use super::files::{run_patient_row, to_u64, Blob, MessageNotes, RunPatientRow};
 use super::records::timestamp_text;
 use super::sql::args;
 use super::{now_text, Db, SqlTx, StoreError};
@@ -88,8 +88,8 @@ impl Db {
     /// The period's messages (both doors) with the patient each named and that record's consent
     /// now, patient by patient: each patient's (PID-3.1, PID-3.4) messages together in time
     /// order, patients in the order of their first message; what a consent notification list
-    /// over a period reads. Streamed (the database sorts).
-    /// Calls `each` for every row; returns how many there were.
+    /// over a period reads. Streamed (the database sorts): calls `each` for every row and
+    /// returns how many there were.
     pub async fn period_patients(
         &self,
         organization_id: i64,
@@ -115,8 +115,7 @@ impl Db {
             .fetch(&self.pool);
         let mut n = 0u64;
         while let Some(r) = rows.try_next().await? {
-            let rn: i64 = r.try_get("rn")?;
-            each(&run_patient_row(&r, u64::try_from(rn).unwrap_or_default())?);
+            each(&run_patient_row(&r, to_u64(r.try_get("rn")?))?);
             n += 1;
         }
         Ok(n)
