@@ -154,6 +154,12 @@ impl RunEnd {
     }
 }
 
+/// The preparation of a group ended without an answer (its task panicked or was cancelled):
+/// the group is then tried message by message, and a message that fails again is answered AR.
+#[derive(Debug, thiserror::Error)]
+#[error("preparing a message group failed: {0}")]
+struct PreparationFailed(tokio::task::JoinError);
+
 /// One message read from the file, before the registry sees it.
 struct Incoming {
     index: u64,
@@ -731,21 +737,50 @@ impl Worker {
     ) -> Result<(), RegistryError> {
         // Rule levels once per group (an operator may change them while a long file runs).
         let levels = self.registry.rule_levels(submitter.organization_id).await?;
+        // Parsing, validation and planning are CPU work with no database: on the blocking
+        // pool, so that the lanes prepare side by side (both cores) while the feed reads on
+        // and the database applies the group before.
+        let prepared = {
+            let registry = self.registry.clone();
+            let submitter = submitter.clone();
+            let texts: Vec<(Vec<u8>, bool)> =
+                group.iter().map(|m| (m.text.clone(), m.oversize)).collect();
+            tokio::task::spawn_blocking(move || {
+                texts
+                    .into_iter()
+                    .map(|(raw, oversize)| {
+                        let (text, _) = reader::decode(&raw);
+                        let control_id =
+                            AckContext::salvage(&text).control_id().map(str::to_string);
+                        let cnf_submitter = dqa::cnf::submitter_of(&text);
+                        if oversize {
+                            let text = text.into_owned();
+                            return (
+                                control_id,
+                                MessageFacts::default(),
+                                cnf_submitter,
+                                Err(text),
+                            );
+                        }
+                        let facts = MessageFacts::of_text(&text);
+                        let prepared =
+                            registry.prepare_many(&submitter, &text, received_at, &levels);
+                        (control_id, facts, cnf_submitter, Ok(Box::new(prepared)))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| RegistryError::Storage(StorageError::new(PreparationFailed(e))))?
+        };
         enum Ready {
             Prepared(Box<crate::registry::Prepared>),
             Fixed(String),
         }
         let mut ready = Vec::with_capacity(group.len());
-        for m in group {
-            let (text, _) = reader::decode(&m.text);
-            let control_id = AckContext::salvage(&text).control_id().map(str::to_string);
-            let facts = if m.oversize {
-                MessageFacts::default()
-            } else {
-                MessageFacts::of_text(&text)
-            };
-            let item = if m.oversize {
-                Ready::Fixed(self.fixed_ack(
+        for (m, (control_id, facts, cnf_submitter, prepared)) in group.iter().zip(prepared) {
+            let item = match prepared {
+                Ok(p) => Ready::Prepared(p),
+                Err(text) => Ready::Fixed(self.fixed_ack(
                     &text,
                     102,
                     &format!(
@@ -753,17 +788,9 @@ impl Worker {
                          message and was not processed.",
                         self.options.max_message_bytes
                     ),
-                ))
-            } else {
-                Ready::Prepared(Box::new(self.registry.prepare_many(
-                    submitter,
-                    &text,
-                    received_at,
-                    &levels,
-                )))
+                )),
             };
-            let submitter = dqa::cnf::submitter_of(&text);
-            ready.push((m.index, m.offset, control_id, (facts, submitter), item));
+            ready.push((m.index, m.offset, control_id, (facts, cnf_submitter), item));
         }
         // Every person the group touches, locked at once before the first message (see
         // `Prepared::lock_keys`): lanes then wait for each other at most, never deadlock.

@@ -103,6 +103,17 @@ pub struct Registry<S> {
     core: Arc<Core>,
 }
 
+/// A second handle on the same registry (same store handle, same core): for a door that
+/// prepares messages on other threads.
+impl<S: Clone> Clone for Registry<S> {
+    fn clone(&self) -> Self {
+        Registry {
+            store: self.store.clone(),
+            core: self.core.clone(),
+        }
+    }
+}
+
 impl<S: RegistryStore> Registry<S> {
     /// A registry over `store`. It reads the time only from `clock` (the time a message is
     /// received, response timestamps, "today" for date checks) and takes response control ids
