@@ -17,7 +17,7 @@
 //! It carries the sender's own patient identifiers, so it goes only to the sender's `Receive`
 //! folder, and never into a log.
 
-use super::facts::{Kind, MessageFacts};
+use super::facts::{Kind, KindAndRules};
 use crate::hl7::Message;
 use crate::store::RunPatientRow;
 
@@ -41,8 +41,8 @@ pub fn submitter_in(msg: &Message<'_>) -> Option<(String, Option<String>)> {
 }
 
 /// What happened to one message's data.
-pub fn outcome(ack: &str, facts: &MessageFacts, kept: bool) -> &'static str {
-    let fired = |rule: &str| facts.findings.iter().any(|f| f.rule == rule);
+pub fn outcome(ack: &str, facts: &KindAndRules, kept: bool) -> &'static str {
+    let fired = |rule: &str| facts.fired(rule);
     if fired("CONSENT-missing") {
         "not-kept-no-consent"
     } else if fired("CONSENT-disaster-only") {
@@ -124,7 +124,7 @@ impl CnfLines {
     /// another patient.
     pub fn add(&mut self, row: &RunPatientRow) -> Option<String> {
         let id = row.submitter_id.as_deref()?;
-        let facts = MessageFacts::from_json(row.facts.as_deref());
+        let facts = KindAndRules::from_json(row.facts.as_deref());
         if facts.kind.is_some_and(|k| k != Kind::Vxu) {
             return None;
         }

@@ -168,6 +168,33 @@ pub struct FindingFact {
     pub severity: String,
 }
 
+/// The part of a message's recorded facts a consent notification file reads: its kind and the
+/// rules that fired. Reading only these skips building the field map of [`MessageFacts`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct KindAndRules {
+    pub kind: Option<Kind>,
+    #[serde(default)]
+    pub findings: Vec<RuleFired>,
+}
+
+/// A finding's rule, without the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RuleFired {
+    pub rule: String,
+}
+
+impl KindAndRules {
+    /// Reads recorded facts (JSON); missing or unreadable facts give nothing.
+    pub fn from_json(text: Option<&str>) -> KindAndRules {
+        text.and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn fired(&self, rule: &str) -> bool {
+        self.findings.iter().any(|f| f.rule == rule)
+    }
+}
+
 /// Everything the report reads about one message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageFacts {

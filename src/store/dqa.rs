@@ -115,7 +115,8 @@ impl Db {
             .fetch(&self.pool);
         let mut n = 0u64;
         while let Some(r) = rows.try_next().await? {
-            each(&run_patient_row(&r, to_u64(r.try_get("rn")?))?);
+            let index = to_u64(r.try_get("rn")?);
+            each(&run_patient_row(&super::sql::Row::Any(r), index)?);
             n += 1;
         }
         Ok(n)

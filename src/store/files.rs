@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::{args, Arg};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::sql::{args, Arg, Row as SqlRow};
 use super::{now_text, Backend, Db, SqlTx, StoreError};
 
 /// Size of one stored chunk of a file.
@@ -145,17 +147,17 @@ pub struct RunPatientRow {
 
 /// A [`RunPatientRow`] from a row with its columns (`control_id`, `ack_code`, `facts`,
 /// `submitter_id`, `submitter_authority`, `registry_id`, `consent_status`, `consent_date`).
-pub(super) fn run_patient_row(r: &AnyRow, index: u64) -> Result<RunPatientRow, StoreError> {
+pub(super) fn run_patient_row(r: &SqlRow, index: u64) -> Result<RunPatientRow, StoreError> {
     Ok(RunPatientRow {
         index,
-        control_id: r.try_get("control_id")?,
-        ack_code: r.try_get("ack_code")?,
-        facts: r.try_get("facts")?,
-        submitter_id: r.try_get("submitter_id")?,
-        submitter_authority: r.try_get("submitter_authority")?,
-        registry_id: r.try_get("registry_id")?,
-        consent_status: r.try_get("consent_status")?,
-        consent_date: r.try_get("consent_date")?,
+        control_id: r.get("control_id")?,
+        ack_code: r.get("ack_code")?,
+        facts: r.get("facts")?,
+        submitter_id: r.get("submitter_id")?,
+        submitter_authority: r.get("submitter_authority")?,
+        registry_id: r.get("registry_id")?,
+        consent_status: r.get("consent_status")?,
+        consent_date: r.get("consent_date")?,
     })
 }
 
@@ -1209,24 +1211,21 @@ impl Db {
         from: u64,
         limit: u64,
     ) -> Result<Vec<(u64, String, String)>, StoreError> {
-        let rows = sqlx::query(
+        self.bulk_rows(
             "SELECT idx, ack_code, response FROM batch_messages WHERE batch_id = $1 AND idx >= $2 \
              ORDER BY idx LIMIT $3",
+            vec![batch_id.into(), to_i64(from).into(), to_i64(limit).into()],
         )
-        .bind(batch_id)
-        .bind(to_i64(from))
-        .bind(to_i64(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    to_u64(r.try_get("idx")?),
-                    r.try_get("ack_code")?,
-                    r.try_get("response")?,
-                ))
-            })
-            .collect()
+        .map(|r| {
+            let r = r?;
+            Ok((
+                to_u64(r.get("idx")?),
+                r.get("ack_code")?,
+                r.get("response")?,
+            ))
+        })
+        .try_collect()
+        .await
     }
 
     /// What the DQA report reads of a run's messages, in order, from `from` on, at most
@@ -1238,25 +1237,22 @@ impl Db {
         from: u64,
         limit: u64,
     ) -> Result<Vec<(u64, Option<String>, String, Option<String>)>, StoreError> {
-        let rows = sqlx::query(
+        self.bulk_rows(
             "SELECT idx, control_id, ack_code, facts FROM batch_messages \
              WHERE batch_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
+            vec![batch_id.into(), to_i64(from).into(), to_i64(limit).into()],
         )
-        .bind(batch_id)
-        .bind(to_i64(from))
-        .bind(to_i64(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    to_u64(r.try_get("idx")?),
-                    r.try_get("control_id")?,
-                    r.try_get("ack_code")?,
-                    r.try_get("facts")?,
-                ))
-            })
-            .collect()
+        .map(|r| {
+            let r = r?;
+            Ok((
+                to_u64(r.get("idx")?),
+                r.get("control_id")?,
+                r.get("ack_code")?,
+                r.get("facts")?,
+            ))
+        })
+        .try_collect()
+        .await
     }
 
     /// A run's VXU messages with the patient each named and that record's consent now, patient
@@ -1267,8 +1263,7 @@ impl Db {
         &self,
         batch_id: i64,
     ) -> impl futures_util::Stream<Item = Result<RunPatientRow, StoreError>> + '_ {
-        use futures_util::StreamExt;
-        sqlx::query(
+        self.bulk_rows(
             "SELECT m.idx, m.control_id, m.ack_code, m.facts, m.submitter_id, \
                m.submitter_authority, s.id AS registry_id, s.consent_status, s.consent_date, \
                MIN(m.idx) OVER (PARTITION BY m.submitter_id, \
@@ -1278,12 +1273,11 @@ impl Db {
              LEFT JOIN patients s ON s.id = COALESCE(p.merged_into, p.id) \
              WHERE m.batch_id = $1 AND m.submitter_id IS NOT NULL \
              ORDER BY first_idx, m.idx",
+            vec![batch_id.into()],
         )
-        .bind(batch_id)
-        .fetch(&self.pool)
         .map(|r| {
             let r = r?;
-            run_patient_row(&r, to_u64(r.try_get("idx")?))
+            run_patient_row(&r, to_u64(r.get("idx")?))
         })
     }
 

@@ -4,6 +4,7 @@
 //! accept `$N` placeholders, `ON CONFLICT` and `RETURNING`. Where the SQL has to differ (identity
 //! columns), the migrations are kept per backend side by side in `migrations/`.
 
+mod bulk;
 mod client_certs;
 mod dqa;
 mod files;
@@ -100,6 +101,9 @@ pub struct Db {
     writer: Option<writer::Writer>,
     /// PostgreSQL only: how a maintenance listener connects (its own connection).
     listen_options: Option<PgConnectOptions>,
+    /// SQLite file databases: the file, for reads of every message of a file
+    /// ([`Db::bulk_rows`]) on a connection of their own.
+    sqlite_file: Option<String>,
 }
 
 /// The file path of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, options after `?` dropped);
@@ -206,13 +210,17 @@ impl Db {
             ),
             Backend::Sqlite => None,
         };
-        let (sqlite_writer, writer) = match (backend, sqlite_path(&url)) {
-            (Backend::Sqlite, Some(path)) => {
+        let sqlite_file = match backend {
+            Backend::Sqlite => sqlite_path(&url),
+            Backend::Postgres => None,
+        };
+        let (sqlite_writer, writer) = match &sqlite_file {
+            Some(path) => {
                 let lock = Arc::new(Mutex::new(()));
-                let writer = writer::Writer::start(path, lock.clone())?;
+                let writer = writer::Writer::start(path.clone(), lock.clone())?;
                 (Some(lock), Some(writer))
             }
-            _ => (None, None),
+            None => (None, None),
         };
         Ok(Db {
             pool,
@@ -220,6 +228,7 @@ impl Db {
             sqlite_writer,
             writer,
             listen_options,
+            sqlite_file,
         })
     }
 

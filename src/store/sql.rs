@@ -194,22 +194,40 @@ pub(crate) fn lite_rows(
     sql: &str,
     args: &[Arg<'_>],
 ) -> Result<Vec<Row>, StoreError> {
+    let mut out = Vec::new();
+    lite_each(conn, sql, args, |row| {
+        out.push(row);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Runs a query on a rusqlite connection and gives each row to `each`, in order, until it
+/// returns `false`.
+pub(crate) fn lite_each(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+    mut each: impl FnMut(Row) -> bool,
+) -> Result<(), StoreError> {
     let mut stmt = prepare(conn, sql, args)?;
     let columns = stmt.column_count();
     let names: Arc<[String]> = stmt.column_names().into_iter().map(String::from).collect();
     let mut rows = stmt.raw_query();
-    let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let mut values = Vec::with_capacity(columns);
         for i in 0..columns {
             values.push(row.get::<_, rusqlite::types::Value>(i)?);
         }
-        out.push(Row::Lite {
+        let more = each(Row::Lite {
             names: names.clone(),
             values,
         });
+        if !more {
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn bind_any<'q>(
@@ -238,6 +256,21 @@ where
         .execute(executor)
         .await?
         .rows_affected())
+}
+
+/// A query's rows through sqlx, as the database gives them.
+pub(crate) fn any_fetch<'e, E>(
+    executor: E,
+    sql: &'e str,
+    args: &[Arg<'e>],
+) -> impl futures_util::Stream<Item = Result<Row, StoreError>> + 'e
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any> + 'e,
+{
+    use futures_util::StreamExt;
+    bind_any(sqlx::query(sql), args)
+        .fetch(executor)
+        .map(|r| r.map(Row::Any).map_err(StoreError::from))
 }
 
 /// Runs a query through sqlx and collects its rows.
