@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use futures_util::TryStreamExt;
 use jiff::Timestamp;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
@@ -944,22 +945,15 @@ impl Worker {
             structure.batches.clone()
         };
         let mut current: Option<usize> = None;
-        let mut next = 0u64;
-        loop {
-            let page = self.db.run_responses(run.id, next, 1000).await?;
-            if page.is_empty() {
-                break;
+        let mut rows = std::pin::pin!(self.db.run_responses(run.id));
+        while let Some((idx, ack, hl7)) = rows.try_next().await? {
+            let b = structure.batch_of(idx);
+            let text = open_through(&mut w, &mut current, b, &batches);
+            out.write_all(text.as_bytes()).await?;
+            if errors_only && ack == "AA" {
+                continue;
             }
-            for (idx, ack, hl7) in &page {
-                next = idx + 1;
-                let b = structure.batch_of(*idx);
-                let text = open_through(&mut w, &mut current, b, &batches);
-                out.write_all(text.as_bytes()).await?;
-                if errors_only && ack == "AA" {
-                    continue;
-                }
-                out.write_all(w.response(hl7).as_bytes()).await?;
-            }
+            out.write_all(w.response(&hl7).as_bytes()).await?;
         }
         // Batches of the input that hold no message (or only accepted ones) still appear.
         let last = batches.len().saturating_sub(1);

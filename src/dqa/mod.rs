@@ -13,6 +13,7 @@ pub mod html;
 pub mod report;
 pub mod weekly;
 
+use futures_util::TryStreamExt;
 use jiff::Timestamp;
 
 pub use facts::MessageFacts;
@@ -110,21 +111,14 @@ pub async fn file_report(
     let received = parse_ts(&run.received_at)?;
     let started = parse_ts(&run.claimed_at)?;
     let mut acc = Accumulator::new(weights.clone());
-    let mut next = 0u64;
     let mut earliest: Option<crate::date::Date> = None;
-    loop {
-        let page = db.run_facts(batch_id, next, 1000).await?;
-        if page.is_empty() {
-            break;
+    let mut rows = std::pin::pin!(db.run_facts(batch_id));
+    while let Some((_, control_id, ack, facts)) = rows.try_next().await? {
+        let f = MessageFacts::from_json(facts.as_deref());
+        if let Some(d) = f.administered_on() {
+            earliest = Some(earliest.map_or(d, |e| e.min(d)));
         }
-        for (idx, control_id, ack, facts) in &page {
-            next = idx + 1;
-            let f = MessageFacts::from_json(facts.as_deref());
-            if let Some(d) = f.administered_on() {
-                earliest = Some(earliest.map_or(d, |e| e.min(d)));
-            }
-            acc.add(control_id.as_deref(), ack, received, &f);
-        }
+        acc.add(control_id.as_deref(), &ack, received, &f);
     }
     let windows = match earliest.and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok()) {
         Some(from) => downtime(db, &run.organization, from.timestamp(), received).await?,

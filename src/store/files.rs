@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 
 use super::sql::{args, Arg, Row as SqlRow};
 use super::{now_text, Backend, Db, SqlTx, StoreError};
@@ -1204,17 +1204,16 @@ impl Db {
         Ok(removed)
     }
 
-    /// The stored responses of a run, in message order, from `from` on, at most `limit`.
-    pub async fn run_responses(
+    /// A run's responses in the file's order: index, MSA-1 and the response. Streamed (one
+    /// ordered read: pages of it re-planned on a table whose statistics lag behind a large run
+    /// each read the rest of the run again on PostgreSQL).
+    pub fn run_responses(
         &self,
         batch_id: i64,
-        from: u64,
-        limit: u64,
-    ) -> Result<Vec<(u64, String, String)>, StoreError> {
+    ) -> impl futures_util::Stream<Item = Result<(u64, String, String), StoreError>> + '_ {
         self.bulk_rows(
-            "SELECT idx, ack_code, response FROM batch_messages WHERE batch_id = $1 AND idx >= $2 \
-             ORDER BY idx LIMIT $3",
-            vec![batch_id.into(), to_i64(from).into(), to_i64(limit).into()],
+            "SELECT idx, ack_code, response FROM batch_messages WHERE batch_id = $1 ORDER BY idx",
+            vec![batch_id.into()],
         )
         .map(|r| {
             let r = r?;
@@ -1224,23 +1223,21 @@ impl Db {
                 r.get("response")?,
             ))
         })
-        .try_collect()
-        .await
     }
 
-    /// What the DQA report reads of a run's messages, in order, from `from` on, at most
-    /// `limit`: index, MSH-10, MSA-1 and the recorded facts (JSON).
+    /// What the DQA report reads of a run's messages, in the file's order: index, MSH-10,
+    /// MSA-1 and the recorded facts (JSON). Streamed, as [`Db::run_responses`].
     #[allow(clippy::type_complexity)]
-    pub async fn run_facts(
+    pub fn run_facts(
         &self,
         batch_id: i64,
-        from: u64,
-        limit: u64,
-    ) -> Result<Vec<(u64, Option<String>, String, Option<String>)>, StoreError> {
+    ) -> impl futures_util::Stream<
+        Item = Result<(u64, Option<String>, String, Option<String>), StoreError>,
+    > + '_ {
         self.bulk_rows(
             "SELECT idx, control_id, ack_code, facts FROM batch_messages \
-             WHERE batch_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
-            vec![batch_id.into(), to_i64(from).into(), to_i64(limit).into()],
+             WHERE batch_id = $1 ORDER BY idx",
+            vec![batch_id.into()],
         )
         .map(|r| {
             let r = r?;
@@ -1251,8 +1248,6 @@ impl Db {
                 r.get("facts")?,
             ))
         })
-        .try_collect()
-        .await
     }
 
     /// A run's VXU messages with the patient each named and that record's consent now, patient
