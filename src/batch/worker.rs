@@ -812,7 +812,6 @@ impl Worker {
                     if !tx.run_lease_held(id, &owner).await? {
                         return Err(RegistryError::Storage(StorageError::new(LeaseLost)));
                     }
-                    tx.plan_once().await?;
                     tx.lock(&keys).await?;
                     let mut recorded = Vec::with_capacity(ready.len());
                     for (index, offset, control_id, (facts, submitter), item) in ready {

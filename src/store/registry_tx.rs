@@ -80,21 +80,22 @@ impl SqlTx {
         }
     }
 
-    /// For a transaction that runs the same few statements for many messages (a file's group):
-    /// on PostgreSQL, each statement is planned once per connection instead of at every
-    /// execution, and never as a sequential scan. Connections otherwise plan every execution
-    /// (`plan_cache_mode = force_custom_plan`, see `Db::connect`), because a plan cached while a
-    /// table was small would be kept as it grows; here that planning was about a third of the
-    /// server's time a statement, and without sequential scans a plan made on a small table
-    /// still uses the indexes. Both settings end with the transaction. Nothing on SQLite.
-    pub async fn plan_once(&mut self) -> Result<(), StoreError> {
+    /// Every registry transaction runs the same few statements again and again (a message, a
+    /// file's group of them): on PostgreSQL each is planned once per connection instead of at
+    /// every execution, and never as a sequential scan. Connections otherwise plan every
+    /// execution (`plan_cache_mode = force_custom_plan`, see `Db::connect`), because a plan
+    /// cached while a table was small would be kept as it grows; planning was about a third of
+    /// the server's time a statement, and without sequential scans a plan made on a small table
+    /// still uses the indexes. Both settings end with the transaction (one round trip). Nothing
+    /// on SQLite.
+    async fn plan_once(&mut self) -> Result<(), StoreError> {
         if let Conn::Pool(tx) = &mut self.conn {
-            sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query("SET LOCAL enable_seqscan = off")
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), \
+                   set_config('enable_seqscan', 'off', true)",
+            )
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(())
     }
@@ -788,6 +789,7 @@ impl Db {
             backend: self.backend,
             locked: HashSet::new(),
         };
+        tx.plan_once().await?;
         let value = work(&mut tx).await?;
         match tx.conn {
             Conn::Pool(pool_tx) => pool_tx.commit().await.map_err(StoreError::from)?,
