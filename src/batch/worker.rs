@@ -753,7 +753,14 @@ impl Worker {
                         let (text, _) = reader::decode(&raw);
                         let control_id =
                             AckContext::salvage(&text).control_id().map(str::to_string);
-                        let cnf_submitter = dqa::cnf::submitter_of(&text);
+                        // One parse for the report's facts and the consent file's patient
+                        // (the registry parses again inside `prepare_many`).
+                        let (facts, cnf_submitter) = match crate::hl7::Message::parse(&text) {
+                            Ok(msg) => {
+                                (MessageFacts::of_message(&msg), dqa::cnf::submitter_in(&msg))
+                            }
+                            Err(_) => (MessageFacts::default(), None),
+                        };
                         if oversize {
                             let text = text.into_owned();
                             return (
@@ -763,7 +770,6 @@ impl Worker {
                                 Err(text),
                             );
                         }
-                        let facts = MessageFacts::of_text(&text);
                         let prepared =
                             registry.prepare_many(&submitter, &text, received_at, &levels);
                         (control_id, facts, cnf_submitter, Ok(Box::new(prepared)))

@@ -192,7 +192,9 @@ impl Db {
                             // made while a table was small (or never analyzed: autovacuum may
                             // be off) would be kept as it grows, e.g. a sequential scan for
                             // the demographic candidates. Each execution is planned with the
-                            // table as it is.
+                            // table as it is. Registry transactions, which repeat a few
+                            // statements, plan once per connection instead, without sequential
+                            // scans (`SqlTx::plan_once`).
                             conn.execute("SET plan_cache_mode = force_custom_plan")
                                 .await?;
                             Ok(())
