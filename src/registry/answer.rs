@@ -226,12 +226,11 @@ pub(super) async fn answer<Tx: RegistryTx>(
     };
     findings.extend(warnings);
     let message_id = tx
-        .log_message(&incoming.log_entry(ack, &hl7, &findings, reply.at))
+        .log_query(
+            &incoming.log_entry(ack, &hl7, &findings, reply.at),
+            &returned,
+        )
         .await?;
-    let stamp = incoming.stamp(message_id, reply.at);
-    for (patient, what) in &returned {
-        tx.audit_query(&stamp, *patient, what).await?;
-    }
     let mut response = Response::bare(hl7, ack);
     response.message_id = Some(message_id);
     response.patient_id = returned.first().map(|(id, _)| *id);

@@ -213,13 +213,14 @@ pub trait RegistryTx: Send {
         &mut self,
         patient_id: i64,
     ) -> impl Future<Output = Result<(Vec<StoredDose>, Vec<StoredObservation>), StorageError>> + Send;
-    /// Records that a query returned this patient (who looked at this record).
-    fn audit_query(
+    /// Writes a query's log entry and records each patient it returned with what it showed
+    /// of them (who looked at which record, when the query was received); returns the entry's
+    /// id.
+    fn log_query(
         &mut self,
-        stamp: &Stamp,
-        patient_id: i64,
-        returned: &str,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+        entry: &LogEntry<'_>,
+        shown: &[(i64, &'static str)],
+    ) -> impl Future<Output = Result<i64, StorageError>> + Send;
 }
 
 /// What the registry needs from storage. Implemented by the store (`src/store`) for both backends.

@@ -44,8 +44,11 @@ use std::time::Duration;
 use crate::registry::{RegistryError, StorageError};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 use tokio::sync::{Mutex, MutexGuard};
+
+/// How long a PostgreSQL connection may sit idle in the pool before it is pinged again.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -163,6 +166,9 @@ impl Db {
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
+                    // A file of our own cannot hang up: no ping (a hop to sqlx's worker
+                    // thread) before each use.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // WAL lets readers run beside the writer; synchronous=FULL keeps every
@@ -182,6 +188,19 @@ impl Db {
                 AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
+                    // sqlx pings every connection it hands out, a round trip before each
+                    // transaction and each read. A connection in steady use was alive a moment
+                    // ago: only one idle for a second or more is pinged (and replaced if the
+                    // server hung up, e.g. after a restart).
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for < IDLE_BEFORE_PING {
+                                return Ok(true);
+                            }
+                            Ok(conn.ping().await.is_ok())
+                        })
+                    })
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // No NOTICE chatter (sqlx's migrator provokes "relation
@@ -194,7 +213,7 @@ impl Db {
                             // the demographic candidates. Each execution is planned with the
                             // table as it is. Registry transactions, which repeat a few
                             // statements, plan once per connection instead, without sequential
-                            // scans (`SqlTx::plan_once`).
+                            // scans (`BEGIN_PLANNED_ONCE` in `store::registry_tx`).
                             conn.execute("SET plan_cache_mode = force_custom_plan")
                                 .await?;
                             Ok(())

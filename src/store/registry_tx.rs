@@ -80,26 +80,6 @@ impl SqlTx {
         }
     }
 
-    /// Every registry transaction runs the same few statements again and again (a message, a
-    /// file's group of them): on PostgreSQL each is planned once per connection instead of at
-    /// every execution, and never as a sequential scan. Connections otherwise plan every
-    /// execution (`plan_cache_mode = force_custom_plan`, see `Db::connect`), because a plan
-    /// cached while a table was small would be kept as it grows; planning was about a third of
-    /// the server's time a statement, and without sequential scans a plan made on a small table
-    /// still uses the indexes. Both settings end with the transaction (one round trip). Nothing
-    /// on SQLite.
-    async fn plan_once(&mut self) -> Result<(), StoreError> {
-        if let Conn::Pool(tx) = &mut self.conn {
-            sqlx::query(
-                "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), \
-                   set_config('enable_seqscan', 'off', true)",
-            )
-            .execute(&mut **tx)
-            .await?;
-        }
-        Ok(())
-    }
-
     pub(crate) async fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         match &mut self.conn {
             Conn::Pool(tx) => super::sql::any_execute(&mut **tx, sql, args).await,
@@ -149,7 +129,7 @@ impl SqlTx {
             .ok_or_else(|| StoreError::Corrupt("INSERT … RETURNING gave no id".into()))
     }
 
-    /// Follows merge pointers to the surviving record.
+    /// Follows merge pointers to the surviving record (`id` itself when it was not merged).
     async fn survivor(&mut self, mut id: i64) -> Result<i64, StoreError> {
         for _ in 0..16 {
             let next = self
@@ -172,6 +152,14 @@ impl SqlTx {
         let row = self.row(&sql, &args![id]).await?;
         row.as_ref().map(person_from).transpose()
     }
+}
+
+/// Where the record of a row read with its `id` and `merged_into` was merged to, if it was.
+fn merged_into(row: &Row) -> Result<Option<i64>, StoreError> {
+    let id: i64 = row.get("id")?;
+    Ok(row
+        .get::<Option<i64>>("merged_into")?
+        .filter(|target| *target != id))
 }
 
 /// The patient columns both INSERT and UPDATE write, bound as $1..$21 by [`patient_args`].
@@ -227,6 +215,16 @@ fn patient_args<'a>(p: &'a PatientRecord, text: &'a PatientText) -> Vec<Arg<'a>>
     .to_vec()
 }
 
+/// How every registry transaction begins on PostgreSQL, in one round trip. It runs the same
+/// few statements again and again (a message, a file's group of them): each is planned once per
+/// connection instead of at every execution, and never as a sequential scan. Connections
+/// otherwise plan every execution (`plan_cache_mode = force_custom_plan`, see `Db::connect`),
+/// because a plan cached while a table was small would be kept as it grows; planning was about
+/// a third of the server's time a statement, and without sequential scans a plan made on a
+/// small table still uses the indexes. Both settings end with the transaction.
+const BEGIN_PLANNED_ONCE: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; \
+     SET LOCAL enable_seqscan = off";
+
 pub(crate) const STORED_RESPONSE: &str =
     "SELECT m.response FROM message_keys k JOIN message_log m ON m.id = k.message_id \
      WHERE k.organization_id = $1 AND k.control_id = $2 AND k.content_hash = $3";
@@ -236,6 +234,41 @@ const LOG_INSERT: &str = "INSERT INTO message_log (organization_id, user_id, fac
        control_id, message_type, processing_id, outcome, received_at, responded_at, request, \
        response, error_count, warning_count) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+/// A log entry's times as stored.
+struct LogTimes {
+    received_at: String,
+    responded_at: String,
+}
+
+impl LogTimes {
+    fn of(e: &LogEntry<'_>) -> LogTimes {
+        LogTimes {
+            received_at: timestamp_text(e.received_at),
+            responded_at: timestamp_text(e.responded_at),
+        }
+    }
+}
+
+/// `$1`..`$13` for [`LOG_INSERT`].
+fn log_args<'a>(e: &'a LogEntry<'_>, times: &'a LogTimes) -> Vec<Arg<'a>> {
+    args![
+        e.organization_id,
+        e.user_id,
+        e.facility_code,
+        e.control_id,
+        e.message_type,
+        e.processing_id,
+        e.outcome.as_str(),
+        times.received_at.as_str(),
+        times.responded_at.as_str(),
+        e.request,
+        e.response,
+        count(e.errors),
+        count(e.warnings),
+    ]
+    .to_vec()
+}
 
 /// How many messages of an organization used a control id with another content.
 const OTHER_KEYS: &str = "SELECT COUNT(*) AS n FROM message_keys WHERE organization_id = $1 \
@@ -365,37 +398,48 @@ impl RegistryTx for SqlTx {
         organization_id: i64,
         identifiers: &[Identifier],
     ) -> Result<Vec<StoredPerson>, StorageError> {
-        let mut ids = Vec::new();
+        let mut people: Vec<StoredPerson> = Vec::new();
         for identifier in identifiers.iter().filter(|i| links(i)) {
-            let found: Vec<i64> = self
-                .column(
-                    "SELECT DISTINCT patient_id FROM patient_identifiers \
-                     WHERE id_value = $1 AND id_type = $4 AND ( \
-                       (assigning_authority <> '' AND assigning_authority = $2) \
-                       OR (assigning_authority = '' AND $2 = '' AND organization_id = $3))",
+            // The patients an identifier names, with what matching reads of them, in one round
+            // trip; a record merged since is followed to the one kept.
+            let sql = format!(
+                "SELECT {PERSON_COLUMNS}, merged_into FROM patients WHERE id IN ( \
+                   SELECT patient_id FROM patient_identifiers \
+                   WHERE id_value = $1 AND id_type = $4 AND ( \
+                     (assigning_authority <> '' AND assigning_authority = $2) \
+                     OR (assigning_authority = '' AND $2 = '' AND organization_id = $3)))"
+            );
+            let rows = self
+                .rows(
+                    &sql,
                     &args![
                         &identifier.value,
                         &identifier.authority,
                         organization_id,
                         &identifier.id_type
                     ],
-                    "patient_id",
                 )
                 .await?;
-            for id in found {
-                let survivor = self.survivor(id).await?;
-                if !ids.contains(&survivor) {
-                    ids.push(survivor);
+            for row in &rows {
+                let person = match merged_into(row)? {
+                    None => person_from(row)?,
+                    Some(target) => {
+                        let survivor = self.survivor(target).await?;
+                        if people.iter().any(|p| p.id == survivor) {
+                            continue;
+                        }
+                        match self.person(survivor).await? {
+                            Some(person) => person,
+                            None => continue,
+                        }
+                    }
+                };
+                if !people.iter().any(|p| p.id == person.id) {
+                    people.push(person);
                 }
             }
         }
-        ids.sort_unstable();
-        let mut people = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(p) = self.person(id).await? {
-                people.push(p);
-            }
-        }
+        people.sort_unstable_by_key(|p| p.id);
         Ok(people)
     }
 
@@ -430,24 +474,8 @@ impl RegistryTx for SqlTx {
     }
 
     async fn log_message(&mut self, e: &LogEntry<'_>) -> Result<i64, StorageError> {
-        let received_at = timestamp_text(e.received_at);
-        let responded_at = timestamp_text(e.responded_at);
-        let mut bound = args![
-            e.organization_id,
-            e.user_id,
-            e.facility_code,
-            e.control_id,
-            e.message_type,
-            e.processing_id,
-            e.outcome.as_str(),
-            received_at.as_str(),
-            responded_at.as_str(),
-            e.request,
-            e.response,
-            count(e.errors),
-            count(e.warnings),
-        ]
-        .to_vec();
+        let times = LogTimes::of(e);
+        let mut bound = log_args(e, &times);
         let key = match (e.control_id, e.key_hash) {
             (Some(control_id), Some(hash)) => Some((control_id, hash)),
             _ => None,
@@ -701,23 +729,35 @@ impl RegistryTx for SqlTx {
     }
 
     async fn patient(&mut self, patient_id: i64) -> Result<Option<StoredPatient>, StorageError> {
-        let id = self.survivor(patient_id).await?;
-        let sql = format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE id = $1");
-        let Some(row) = self.row(&sql, &args![id]).await? else {
+        // The record, whether it was merged since, and its identifiers and those of the
+        // records merged into it, in one round trip (a row per identifier); a merged record is
+        // followed to the one kept.
+        let sql = format!(
+            "SELECT id, {PATIENT_COLUMNS}, merged_into, id_value, assigning_authority, id_type \
+             FROM patients LEFT JOIN ( \
+               SELECT DISTINCT id_value, assigning_authority, id_type FROM patient_identifiers \
+               WHERE patient_id IN ({MERGED_GROUP})) ids ON 1 = 1 \
+             WHERE id = $1 ORDER BY id_type, id_value"
+        );
+        let mut rows = self.rows(&sql, &args![patient_id]).await?;
+        let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let (record, consent) = patient_from(&row)?;
-        let sql = format!(
-            "SELECT DISTINCT i.id_value, i.assigning_authority, i.id_type \
-                 FROM patient_identifiers i WHERE i.patient_id IN ({MERGED_GROUP}) \
-                 ORDER BY i.id_type, i.id_value"
-        );
-        let identifiers = self
-            .rows(&sql, &args![id])
-            .await?
-            .iter()
-            .map(identifier_from)
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        if let Some(target) = merged_into(first)? {
+            let survivor = self.survivor(target).await?;
+            rows = self.rows(&sql, &args![survivor]).await?;
+        }
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let id: i64 = first.get("id")?;
+        let (record, consent) = patient_from(first)?;
+        let mut identifiers = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.get::<Option<String>>("id_value")?.is_some() {
+                identifiers.push(identifier_from(row)?);
+            }
+        }
         Ok(Some(StoredPatient {
             id,
             record,
@@ -741,27 +781,47 @@ impl RegistryTx for SqlTx {
         ))
     }
 
-    async fn audit_query(
+    async fn log_query(
         &mut self,
-        stamp: &Stamp,
-        patient_id: i64,
-        returned: &str,
-    ) -> Result<(), StorageError> {
-        let queried_at = timestamp_text(stamp.received_at);
-        self.exec(
-            "INSERT INTO query_audit (message_id, organization_id, user_id, patient_id, returned, \
-               queried_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            &args![
-                stamp.message_id,
-                stamp.organization_id,
-                stamp.user_id,
-                patient_id,
-                returned,
-                queried_at.as_str()
-            ],
-        )
-        .await?;
-        Ok(())
+        e: &LogEntry<'_>,
+        shown: &[(i64, &'static str)],
+    ) -> Result<i64, StorageError> {
+        if let ([(patient_id, returned)], Backend::Postgres, None) =
+            (shown, self.backend, e.key_hash)
+        {
+            // The usual answer, one patient shown: the entry and its audit row in one round
+            // trip.
+            let sql = format!(
+                "WITH logged AS ({LOG_INSERT} \
+                   RETURNING id, organization_id, user_id, received_at), \
+                 audited AS (INSERT INTO query_audit (message_id, organization_id, user_id, \
+                   patient_id, returned, queried_at) \
+                   SELECT id, organization_id, user_id, $14, $15, received_at FROM logged) \
+                 SELECT id FROM logged"
+            );
+            let times = LogTimes::of(e);
+            let mut bound = log_args(e, &times);
+            bound.extend(args![*patient_id, *returned]);
+            return Ok(self.insert_returning_id(&sql, &bound).await?);
+        }
+        let message_id = self.log_message(e).await?;
+        let queried_at = timestamp_text(e.received_at);
+        for (patient_id, returned) in shown {
+            self.exec(
+                "INSERT INTO query_audit (message_id, organization_id, user_id, patient_id, \
+                   returned, queried_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &args![
+                    message_id,
+                    e.organization_id,
+                    e.user_id,
+                    *patient_id,
+                    *returned,
+                    queried_at.as_str()
+                ],
+            )
+            .await?;
+        }
+        Ok(message_id)
     }
 }
 
@@ -784,12 +844,15 @@ impl Db {
         if let Some(writer) = &self.writer {
             return writer.transact(work, alone).await;
         }
+        let begun = match self.backend {
+            Backend::Postgres => self.pool.begin_with(BEGIN_PLANNED_ONCE).await,
+            Backend::Sqlite => self.pool.begin().await,
+        };
         let mut tx = SqlTx {
-            conn: Conn::Pool(self.pool.begin().await.map_err(StoreError::from)?),
+            conn: Conn::Pool(begun.map_err(StoreError::from)?),
             backend: self.backend,
             locked: HashSet::new(),
         };
-        tx.plan_once().await?;
         let value = work(&mut tx).await?;
         match tx.conn {
             Conn::Pool(pool_tx) => pool_tx.commit().await.map_err(StoreError::from)?,

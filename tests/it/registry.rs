@@ -217,10 +217,37 @@ async fn a_weak_match_is_reviewed_and_a_merge_can_be_undone() {
         .expect("read")
         .expect("p");
     assert_eq!(found, survivor, "identifiers follow the merge");
+    // A query naming the merged record's identifier is answered with the record kept: both
+    // histories and both identifiers.
+    let query = "MSH|^~\\&|TESTEHR|C2FAC|IZPORT|IZPORT|20240601||QBP^Q11^QBP_Q11|MQ-1|P|2.5.1|||ER|AL|||||Z34^CDCPHINVS\r\
+         QPD|Z34^Request Immunization History^CDCPHINVS|TAG-MQ-1|X-9^^^OTHEREHR^MR|Tester^Tina^^^^^L||20230421|F\r\
+         RCP|I|10^RD&records&HL70126";
+    let (_, rsp) = app
+        .submit_as("clinic2-user", PASSWORD, "C2FAC", query)
+        .await;
+    assert_eq!(hl7_field(&rsp, "QAK", 2).as_deref(), Some("OK"), "{rsp}");
+    let pid3 = hl7_field(&rsp, "PID", 3).unwrap_or_default();
+    assert!(
+        pid3.contains("MRN-W^^^TESTEHR") && pid3.contains("X-9^^^OTHEREHR"),
+        "{rsp}"
+    );
+    let rxa = rsp.split('\r').filter(|l| l.starts_with("RXA|")).count();
+    assert_eq!(rxa, 2, "both histories: {rsp}");
+    // A report under the merged record's identifier goes to the record kept.
+    let mut more = Vxu::new("W-3", "X-9");
+    more.authority = "OTHEREHR";
+    more.doses = vec![dose("C2-W2", "20240801", "20", "00", "LOT4", "A")];
+    let (_, ack) = app
+        .submit_as("clinic2-user", PASSWORD, "C2FAC", &more.text())
+        .await;
+    assert_eq!(msa(&ack), "AA", "{ack}");
+    assert_eq!(app.db.patient_count().await.expect("count"), 1);
+    assert_eq!(app.db.history(survivor).await.expect("history").len(), 3);
 
     app.db.split_review(reviews[0].id).await.expect("split");
     assert_eq!(app.db.patient_count().await.expect("count"), 2);
-    assert_eq!(app.db.history(survivor).await.expect("history").len(), 1);
+    // The report made while merged stays with the record it was applied to.
+    assert_eq!(app.db.history(survivor).await.expect("history").len(), 2);
     assert_eq!(app.db.history(merged).await.expect("history").len(), 1);
 }
 
