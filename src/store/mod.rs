@@ -191,7 +191,10 @@ impl Db {
                     // sqlx pings every connection it hands out, a round trip before each
                     // transaction and each read. A connection in steady use was alive a moment
                     // ago: only one idle for a second or more is pinged (and replaced if the
-                    // server hung up, e.g. after a restart).
+                    // server hung up, e.g. after a restart). The price: a message on a
+                    // connection used within the second before the server went away fails
+                    // with a storage error (a fault, never an acknowledgement) and the
+                    // connection is discarded.
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| {
                         Box::pin(async move {

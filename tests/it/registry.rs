@@ -658,3 +658,40 @@ async fn an_organization_can_make_a_rule_stricter_or_switch_it_off() {
     )
     .is_err());
 }
+
+#[tokio::test]
+async fn connections_the_database_closed_are_replaced_before_the_next_message() {
+    let app = spawn_app().await;
+    let (_, ack) = app.submit(&Vxu::new("R-1", "MRN-R").text()).await;
+    assert_eq!(msa(&ack), "AA", "{ack}");
+    if app.db.backend() != izport::store::Backend::Postgres {
+        eprintln!("closing the pool's connections from the server side needs PostgreSQL");
+        return;
+    }
+    // The server ends every session of the registry's database but this one (as a restart or
+    // an administrator would), maintenance listener included.
+    let admin = sqlx::PgPool::connect(&app.db_url).await.expect("pg pool");
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&admin)
+    .await
+    .expect("terminate the sessions");
+    admin.close().await;
+    assert!(!killed.is_empty(), "the pool had connections");
+    // A connection idle for a second or more is pinged before use, and one that fails is
+    // discarded: a moment later the next messages are answered, each with its own data. (A
+    // message on a connection used within the last second before the server hung up gets a
+    // fault, never an acknowledgement; the sender resends it.)
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    for (n, family) in ["Rowan", "Reyes", "Ridley"].into_iter().enumerate() {
+        let mut vxu = Vxu::new(&format!("R-{n}-B"), &format!("MRN-R{n}"));
+        vxu.family = family;
+        vxu.given = "Ruth";
+        vxu.dob = "20220303";
+        let (_, ack) = app.submit(&vxu.text()).await;
+        assert_eq!(msa(&ack), "AA", "{ack}");
+    }
+    assert_eq!(app.db.patient_count().await.expect("count"), 4);
+}
